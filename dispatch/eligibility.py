@@ -1,0 +1,354 @@
+"""Which fieldworkers may be asked to take a job, and why the others may not.
+
+Pure functions over the views in `dispatch.model`: no I/O, no storage, no clock. Every rule is
+checked for every fieldworker so that staff see all the reasons at once, not just the first.
+
+Malformed profile data (an unknown timezone, a shift like `"8am"`, a territory that is not a
+polygon) excludes that one fieldworker under the matching reason instead of raising: one bad
+profile must not stop a job from being offered to everybody else, and the reason code tells staff
+where to look.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta, tzinfo
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import shapely
+from shapely.errors import ShapelyError
+from shapely.geometry import Point as ShapelyPoint
+from shapely.geometry import shape
+from shapely.geometry.base import BaseGeometry
+
+from dispatch.model import (
+    EligibilityResult,
+    Eligible,
+    Excluded,
+    ExclusionReason,
+    FieldworkerProfile,
+    FieldworkerStatus,
+    Interval,
+    JobSpec,
+    Point,
+)
+
+#: Mean Earth radius in km; the spherical model is off by at most ~0.5 %, far below what matters
+#: for a travel radius.
+EARTH_RADIUS_KM = 6371.0
+
+# Index = `date.weekday()`.
+_WEEKDAYS: tuple[str, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+
+_CLOCK = re.compile(r"(\d{1,2}):(\d{2})")
+_MINUTES_PER_DAY = 24 * 60
+
+# The enum's declaration order is the contract's order; reasons are reported in it so that the
+# output does not depend on the order the checks happen to run in.
+_REASON_ORDER: dict[ExclusionReason, int] = {reason: i for i, reason in enumerate(ExclusionReason)}
+
+# What a territory may be once parsed; anything else (a Point, a LineString...) covers nothing.
+_AREA_TYPES = frozenset({"Polygon", "MultiPolygon"})
+
+# Anything that can go wrong turning a user-supplied GeoJSON mapping into a geometry.
+_GEOMETRY_ERRORS = (ShapelyError, ValueError, TypeError, KeyError, IndexError, AttributeError)
+
+# Anything that can go wrong reading a user-supplied timezone or shift table.
+_HOURS_ERRORS = (ZoneInfoNotFoundError, ValueError, TypeError, AttributeError)
+
+
+def haversine_km(a: Point, b: Point) -> float:
+    """Great-circle distance in kilometres between two WGS84 points on a spherical Earth."""
+    lat1, lat2 = math.radians(a.lat), math.radians(b.lat)
+    dlat = lat2 - lat1
+    dlon = math.radians(b.lon - a.lon)
+    h = math.sin(dlat / 2) ** 2 + math.cos(lat1) * math.cos(lat2) * math.sin(dlon / 2) ** 2
+    # Rounding can push `h` a hair above 1 for antipodal points, which asin rejects.
+    return 2 * EARTH_RADIUS_KM * math.asin(math.sqrt(min(1.0, max(0.0, h))))
+
+
+def evaluate(
+    job: JobSpec,
+    fieldworkers: Iterable[FieldworkerProfile],
+    *,
+    travel_radius_km: float,
+    required_services_skills: frozenset[str] = frozenset(),
+) -> EligibilityResult:
+    """Split `fieldworkers` into those who may be asked to take `job` and those who may not.
+
+    A fieldworker is excluded with every `ExclusionReason` that applies:
+
+    - `inactive` / `restricted`: their status is not `active` (an unknown status counts as
+      `inactive`).
+    - `outside_radius`: the great-circle distance from `base_location` to the job is greater than
+      `travel_radius_km` (exactly on the radius is inside). Without a `base_location` they are
+      outside unless they have territories, which then decide alone.
+    - `outside_territory`: they have territories and these do not cover the job's location
+      (edges count as inside, holes as outside).
+    - `missing_service`: `job.service_code` is not one of their services.
+    - `missing_skill`: they lack one of `required_services_skills | job.required_skills`.
+    - `custom_field_mismatch`: for some key of `job.custom_fields`, the fieldworker's value under
+      that key does not match. Values are compared as text ignoring case and surrounding
+      whitespace (`str(x).strip().casefold()`), so `"Yes"` matches `" YES "` and `3` matches `"3"`
+      (but `3.0` does not). A list, tuple or set is a set of values: on the fieldworker's side it
+      matches when it contains the required value; on the job's side it means "any of these". A
+      match needs one value in common, so an empty list on the fieldworker's side never matches;
+      a requirement with no value (None, "" or an empty list) asks for nothing, and a key the
+      fieldworker does not have is a mismatch.
+    - `outside_working_hours`: the whole appointment is not inside their shifts, read in their
+      own timezone (`working_hours=None` means always available).
+    - `time_off` / `schedule_conflict`: a time-off or busy interval overlaps the appointment
+      (touching ends do not overlap).
+
+    Eligible fieldworkers come nearest first, those without a known distance last, ties by id.
+    Excluded ones keep the input order and carry their distance when it is known.
+
+    Raises `ValueError` when the job's appointment has naive datetimes: there is no right answer
+    to "which wall clock did you mean", and guessing would silently offer the wrong people.
+    """
+    context = _JobContext.build(job, required_services_skills)
+    # One parsed, prepared geometry per territories object: fieldworkers of the same team usually
+    # share one mapping, and parsing GeoJSON is by far the most expensive step here. The mapping
+    # itself is kept in the value so its id cannot be reused by another object during the call.
+    territory_cache: dict[int, tuple[Mapping[str, Any], BaseGeometry | None]] = {}
+
+    eligible: list[Eligible] = []
+    excluded: list[Excluded] = []
+    for fieldworker in fieldworkers:
+        distance_km = (
+            haversine_km(fieldworker.base_location, job.location)
+            if fieldworker.base_location is not None
+            else None
+        )
+        reasons = _reasons(fieldworker, context, distance_km, travel_radius_km, territory_cache)
+        if reasons:
+            excluded.append(Excluded(fieldworker.id, reasons, distance_km))
+        else:
+            eligible.append(Eligible(fieldworker.id, distance_km))
+
+    eligible.sort(
+        key=lambda e: (e.distance_km is None, e.distance_km or 0.0, e.fieldworker_id),
+    )
+    return EligibilityResult(eligible=tuple(eligible), excluded=tuple(excluded))
+
+
+@dataclass(frozen=True)
+class _JobContext:
+    """What every fieldworker is checked against, computed once per job."""
+
+    job: JobSpec
+    point: ShapelyPoint
+    required_skills: frozenset[str]
+    # key -> normalised set of acceptable values
+    custom_fields: tuple[tuple[str, frozenset[str]], ...]
+    appointment_utc: Interval
+
+    @classmethod
+    def build(cls, job: JobSpec, required_services_skills: frozenset[str]) -> _JobContext:
+        start, end = job.appointment.start, job.appointment.end
+        if start.utcoffset() is None or end.utcoffset() is None:
+            raise ValueError(f"job {job.job_id}: appointment datetimes must be timezone-aware")
+        return cls(
+            job=job,
+            # GeoJSON order is (lon, lat).
+            point=ShapelyPoint(job.location.lon, job.location.lat),
+            required_skills=frozenset(required_services_skills) | job.required_skills,
+            # A requirement with no value (None, "", []) asks for nothing: a booking form that
+            # sends an empty multi-select must not exclude every fieldworker.
+            custom_fields=tuple(
+                (key, values)
+                for key, value in job.custom_fields.items()
+                if value is not None and (values := _normalised_values(value)) - {""}
+            ),
+            # Comparisons happen in UTC: Python compares two datetimes that share a tzinfo by
+            # wall clock alone, which is wrong across a DST change.
+            appointment_utc=Interval(start.astimezone(UTC), end.astimezone(UTC)),
+        )
+
+
+def _reasons(
+    fieldworker: FieldworkerProfile,
+    context: _JobContext,
+    distance_km: float | None,
+    travel_radius_km: float,
+    territory_cache: dict[int, tuple[Mapping[str, Any], BaseGeometry | None]],
+) -> tuple[ExclusionReason, ...]:
+    """Every reason `fieldworker` may not take the job, in contract order; empty when eligible."""
+    job = context.job
+    found: set[ExclusionReason] = set()
+
+    if fieldworker.status != FieldworkerStatus.ACTIVE:
+        found.add(
+            ExclusionReason.RESTRICTED
+            if fieldworker.status == FieldworkerStatus.RESTRICTED
+            else ExclusionReason.INACTIVE
+        )
+
+    if distance_km is not None:
+        if distance_km > travel_radius_km:
+            found.add(ExclusionReason.OUTSIDE_RADIUS)
+    elif fieldworker.territories is None:
+        # Nowhere to measure from and no area to check against: we cannot say they can get there.
+        found.add(ExclusionReason.OUTSIDE_RADIUS)
+
+    if fieldworker.territories is not None:
+        area = _territory(fieldworker.territories, territory_cache)
+        if area is None or not area.covers(context.point):
+            found.add(ExclusionReason.OUTSIDE_TERRITORY)
+
+    if job.service_code not in fieldworker.services:
+        found.add(ExclusionReason.MISSING_SERVICE)
+
+    if not context.required_skills <= fieldworker.skills:
+        found.add(ExclusionReason.MISSING_SKILL)
+
+    if not _custom_fields_match(context.custom_fields, fieldworker.custom_fields):
+        found.add(ExclusionReason.CUSTOM_FIELD_MISMATCH)
+
+    if fieldworker.working_hours is not None and not _within_working_hours(
+        context.appointment_utc, fieldworker.working_hours, fieldworker.timezone
+    ):
+        found.add(ExclusionReason.OUTSIDE_WORKING_HOURS)
+
+    appointment = context.appointment_utc
+    if any(off.overlaps(appointment) for off in fieldworker.time_off):
+        found.add(ExclusionReason.TIME_OFF)
+
+    if any(busy.overlaps(appointment) for busy in fieldworker.busy):
+        found.add(ExclusionReason.SCHEDULE_CONFLICT)
+
+    return tuple(sorted(found, key=_REASON_ORDER.__getitem__))
+
+
+def _territory(
+    territories: Mapping[str, Any],
+    cache: dict[int, tuple[Mapping[str, Any], BaseGeometry | None]],
+) -> BaseGeometry | None:
+    """The prepared area for a GeoJSON mapping, or None when it does not describe an area."""
+    hit = cache.get(id(territories))
+    if hit is not None and hit[0] is territories:
+        return hit[1]
+    area = _parse_territory(territories)
+    cache[id(territories)] = (territories, area)
+    return area
+
+
+def _parse_territory(territories: Mapping[str, Any]) -> BaseGeometry | None:
+    try:
+        area = shape(territories)
+    except _GEOMETRY_ERRORS:
+        return None
+    if area.geom_type not in _AREA_TYPES or area.is_empty:
+        return None
+    # Preparing builds a spatial index once, making each `covers` call cheap.
+    shapely.prepare(area)
+    return area
+
+
+def _normalised_values(value: Any) -> frozenset[str]:
+    if isinstance(value, list | tuple | set | frozenset):
+        return frozenset(_normalise(item) for item in value)
+    return frozenset((_normalise(value),))
+
+
+def _normalise(value: Any) -> str:
+    return str(value).strip().casefold()
+
+
+def _custom_fields_match(
+    required: tuple[tuple[str, frozenset[str]], ...], actual: Mapping[str, Any]
+) -> bool:
+    for key, wanted in required:
+        if key not in actual:
+            return False
+        if wanted.isdisjoint(_normalised_values(actual[key])):
+            return False
+    return True
+
+
+def _within_working_hours(
+    appointment_utc: Interval,
+    working_hours: Mapping[str, Any],
+    timezone: str,
+) -> bool:
+    """True when the whole appointment lies inside the union of the fieldworker's shifts."""
+    try:
+        zone = ZoneInfo(timezone)
+        local_start = appointment_utc.start.astimezone(zone)
+        local_end = appointment_utc.end.astimezone(zone)
+        # A shift starts on its own day and ends at most 24 h later, so only shifts starting from
+        # the day before the appointment up to its last day can touch it.
+        shifts = _shift_spans(
+            working_hours, zone, local_start.date() - timedelta(days=1), local_end.date()
+        )
+    except _HOURS_ERRORS:
+        return False
+
+    start, end = appointment_utc.start, appointment_utc.end
+    for shift_start, shift_end in _merge(shifts):
+        # Half-open shift: starting at its end is outside, ending at its end is inside.
+        if shift_start <= start < shift_end and end <= shift_end:
+            return True
+    return False
+
+
+def _shift_spans(
+    working_hours: Mapping[str, Any], zone: tzinfo, first: date, last: date
+) -> list[tuple[datetime, datetime]]:
+    """Every shift starting on a local day in [first, last], as UTC (start, end) pairs."""
+    by_day = {str(key).strip().lower(): shifts for key, shifts in working_hours.items()}
+    spans: list[tuple[datetime, datetime]] = []
+    day = first
+    while day <= last:
+        for shift in by_day.get(_WEEKDAYS[day.weekday()]) or ():
+            start_text, end_text = shift
+            start_minutes = _minutes(start_text, allow_end_of_day=False)
+            end_minutes = _minutes(end_text, allow_end_of_day=True)
+            end_day = day
+            if end_minutes == _MINUTES_PER_DAY:
+                end_day, end_minutes = day + timedelta(days=1), 0
+            elif end_minutes <= start_minutes:
+                end_day = day + timedelta(days=1)
+            # Each end is built from its own local date and wall time, so a shift crossing a DST
+            # change gets its true length. Wall times in a DST gap or fold resolve with fold=0.
+            spans.append(
+                (
+                    _local(day, start_minutes, zone).astimezone(UTC),
+                    _local(end_day, end_minutes, zone).astimezone(UTC),
+                )
+            )
+        day += timedelta(days=1)
+    return spans
+
+
+def _merge(spans: list[tuple[datetime, datetime]]) -> list[tuple[datetime, datetime]]:
+    """Union of spans; touching spans join so that back-to-back shifts cover midnight."""
+    merged: list[tuple[datetime, datetime]] = []
+    for start, end in sorted(spans):
+        if merged and start <= merged[-1][1]:
+            merged[-1] = (merged[-1][0], max(merged[-1][1], end))
+        else:
+            merged.append((start, end))
+    return merged
+
+
+def _minutes(text: str, *, allow_end_of_day: bool) -> int:
+    """Minutes after midnight for "HH:MM"; "24:00" only where a shift may end."""
+    match = _CLOCK.fullmatch(str(text).strip())
+    if match is None:
+        raise ValueError(f"not an HH:MM time: {text!r}")
+    hours, minutes = int(match[1]), int(match[2])
+    total = hours * 60 + minutes
+    if minutes >= 60 or total > _MINUTES_PER_DAY:
+        raise ValueError(f"not an HH:MM time: {text!r}")
+    if total == _MINUTES_PER_DAY and not allow_end_of_day:
+        raise ValueError(f"a shift cannot start at {text!r}")
+    return total
+
+
+def _local(day: date, minutes: int, zone: tzinfo) -> datetime:
+    return datetime.combine(day, time(minutes // 60, minutes % 60), tzinfo=zone)

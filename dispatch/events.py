@@ -1,0 +1,126 @@
+"""What happened: the core emits these; adapters turn them into messages in the same transaction."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+from dispatch.model import Actor, Channel
+
+
+class WithdrawnBecause(StrEnum):
+    """Why an open request was closed without the fieldworker answering it."""
+
+    TAKEN = "taken"  # another fieldworker won (auto mode)
+    NOT_SELECTED = "not_selected"  # staff confirmed someone else (manual mode)
+    ASSIGNED_BY_STAFF = "assigned_by_staff"  # staff assigned the job directly
+    CANCELLED = "cancelled"  # the booking or job was cancelled
+    CHANGED = "changed"  # the booking was rescheduled
+    EXPIRED = "expired"  # the assignment timeout passed without an answer
+
+
+@dataclass(frozen=True)
+class Event:
+    """Base of every core event."""
+
+    booking_id: int
+
+
+@dataclass(frozen=True)
+class BookingCreated(Event):
+    """A booking and its jobs exist."""
+
+
+@dataclass(frozen=True)
+class BookingCancelled(Event):
+    """The booking was cancelled; its jobs with it."""
+
+
+@dataclass(frozen=True)
+class RequestSent(Event):
+    """A fieldworker was asked to take a job (again, after a pend, when `resent`)."""
+
+    request_id: int
+    job_id: int
+    fieldworker_id: int
+    resent: bool = False
+
+
+@dataclass(frozen=True)
+class RequestAccepted(Event):
+    """A request was accepted; `assigned` tells whether that gave the fieldworker the job."""
+
+    request_id: int
+    job_id: int
+    fieldworker_id: int
+    actor: Actor
+    channel: Channel
+    assigned: bool
+
+
+@dataclass(frozen=True)
+class RequestRejectedLate(Event):
+    """An accept arrived after the job was gone (lost the race, withdrawn, expired)."""
+
+    request_id: int
+    job_id: int
+    fieldworker_id: int
+
+
+@dataclass(frozen=True)
+class RequestDeclined(Event):
+    """A request was declined, with its reason."""
+
+    request_id: int
+    job_id: int
+    fieldworker_id: int
+    reason: str | None
+    actor: Actor
+    channel: Channel
+
+
+@dataclass(frozen=True)
+class RequestWithdrawn(Event):
+    """An open or accepted request was closed by someone else's decision."""
+
+    request_id: int
+    job_id: int
+    fieldworker_id: int
+    because: WithdrawnBecause
+
+
+@dataclass(frozen=True)
+class RequestPended(Event):
+    """Staff put an answered request back to pending; the fieldworker is asked again."""
+
+    request_id: int
+    job_id: int
+    fieldworker_id: int
+    actor: Actor
+
+
+@dataclass(frozen=True)
+class JobAssigned(Event):
+    """A job now belongs to a fieldworker (`previous_fieldworker_id` set on a reassignment)."""
+
+    job_id: int
+    fieldworker_id: int
+    previous_fieldworker_id: int | None
+    actor: Actor
+    by_own_accept: bool
+
+
+@dataclass(frozen=True)
+class JobUnassigned(Event):
+    """A job lost its fieldworker and is open again."""
+
+    job_id: int
+    fieldworker_id: int
+    actor: Actor
+
+
+@dataclass(frozen=True)
+class JobNobodyToAsk(Event):
+    """Matching found no eligible fieldworker left to ask for a job."""
+
+    job_id: int

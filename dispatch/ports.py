@@ -1,0 +1,209 @@
+"""What the core needs from the outside world. The tortoise adapter in `models/` implements these."""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Protocol
+
+from dispatch.events import Event
+from dispatch.model import (
+    Actor,
+    BookingStatus,
+    Channel,
+    DispatchMode,
+    FieldworkerProfile,
+    HistoryAction,
+    Interval,
+    JobStatus,
+    Point,
+    RequestStatus,
+)
+from dispatch.settings import CompanySettings
+
+
+@dataclass(frozen=True)
+class BookingView:
+    """A booking as the core sees it."""
+
+    id: int
+    status: BookingStatus
+    dispatch_mode: DispatchMode
+    location: Point
+    required_skills: frozenset[str] = frozenset()
+    custom_fields: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class JobView:
+    """One service of one appointment."""
+
+    id: int
+    booking_id: int
+    appointment: Interval
+    service_code: str
+    status: JobStatus
+    fieldworker_id: int | None
+
+
+@dataclass(frozen=True)
+class RequestView:
+    """One fieldworker asked to take one job."""
+
+    id: int
+    job_id: int
+    booking_id: int
+    fieldworker_id: int
+    status: RequestStatus
+    reason: str | None = None
+
+
+@dataclass(frozen=True)
+class NewBooking:
+    """A booking to create; the adapter has validated shapes, the core checks meaning."""
+
+    customer_name: str
+    customer_phone: str | None
+    customer_email: str | None
+    address: str
+    location: Point
+    services: tuple[str, ...]
+    appointments: tuple[Interval, ...]
+    dispatch_mode: DispatchMode
+    required_skills: frozenset[str] = frozenset()
+    custom_fields: Mapping[str, Any] = field(default_factory=dict)
+    notes: str = ""
+
+
+class Clock(Protocol):
+    """Where the core gets the time."""
+
+    def now(self) -> datetime:
+        """The current aware UTC time."""
+        ...
+
+
+class UnitOfWork(Protocol):
+    """One database transaction: reads, compare-and-set writes, history, and emitted events.
+
+    Rule for callers: a command that changes a job or its requests calls `lock_job` (or wins the
+    conditional `move_job`) before touching the job's requests, so every process takes locks in the
+    same order: the job row first, then its requests.
+    """
+
+    events: list[Event]
+
+    def now(self) -> datetime:
+        """The transaction's notion of now (aware, UTC)."""
+        ...
+
+    def emit(self, event: Event) -> None:
+        """Record an event; the adapter turns it into outbox rows before commit."""
+        ...
+
+    async def settings(self) -> CompanySettings:
+        """The company settings."""
+        ...
+
+    async def insert_booking(self, new: NewBooking) -> tuple[int, list[int]]:
+        """Store a booking, its customer, appointments and one job per (appointment, service)."""
+        ...
+
+    async def get_booking(self, booking_id: int) -> BookingView | None:
+        """A booking, or None."""
+        ...
+
+    async def set_booking_status(self, booking_id: int, status: BookingStatus) -> None:
+        """Change a booking's status."""
+        ...
+
+    async def jobs_of_booking(self, booking_id: int) -> list[JobView]:
+        """The booking's jobs by id."""
+        ...
+
+    async def get_job(self, job_id: int) -> JobView | None:
+        """A job, or None."""
+        ...
+
+    async def lock_job(self, job_id: int) -> JobView | None:
+        """Take the job's row lock (a write) and return it fresh; None when it does not exist."""
+        ...
+
+    async def move_job(
+        self,
+        job_id: int,
+        from_statuses: Collection[JobStatus],
+        to: JobStatus,
+        *,
+        fieldworker_id: int | None,
+        expect_fieldworker_id: int | None = None,
+        check_fieldworker: bool = False,
+    ) -> bool:
+        """Conditional UPDATE of a job's status and fieldworker; True when this call changed it."""
+        ...
+
+    async def get_request(self, request_id: int) -> RequestView | None:
+        """A job request, or None."""
+        ...
+
+    async def find_request(self, job_id: int, fieldworker_id: int) -> RequestView | None:
+        """The request of one fieldworker for one job, or None."""
+        ...
+
+    async def requests_of_job(self, job_id: int) -> list[RequestView]:
+        """Every request of a job by id."""
+        ...
+
+    async def create_request(
+        self, job_id: int, booking_id: int, fieldworker_id: int, expires_at: datetime | None
+    ) -> RequestView:
+        """Insert a pending request."""
+        ...
+
+    async def move_request(
+        self,
+        request_id: int,
+        from_statuses: Collection[RequestStatus],
+        to: RequestStatus,
+        *,
+        actor: Actor | None = None,
+        channel: Channel | None = None,
+        reason: str | None = None,
+        expires_at: datetime | None = None,
+    ) -> bool:
+        """Conditional UPDATE of a request's status; True when this call changed it."""
+        ...
+
+    async def candidates(self, job: JobView) -> list[FieldworkerProfile]:
+        """Every fieldworker as an eligibility profile, `busy` holding their other assigned jobs."""
+        ...
+
+    async def reachable_fieldworkers(self, fieldworker_ids: Collection[int]) -> set[int]:
+        """Those of the ids who can receive a job request on at least one channel now."""
+        ...
+
+    async def fieldworker_exists(self, fieldworker_id: int) -> bool:
+        """True when the fieldworker exists."""
+        ...
+
+    async def service_skills(self, service_code: str) -> frozenset[str] | None:
+        """The skills a service requires, or None for an unknown service."""
+        ...
+
+    async def add_history(
+        self,
+        booking_id: int,
+        action: HistoryAction,
+        actor: Actor,
+        *,
+        job_id: int | None = None,
+        request_id: int | None = None,
+        on_behalf_of: int | None = None,
+        from_status: str | None = None,
+        to_status: str | None = None,
+        channel: Channel | None = None,
+        details: Mapping[str, Any] | None = None,
+    ) -> None:
+        """Append one history row."""
+        ...

@@ -1,0 +1,64 @@
+"""Company dispatch settings (CONTRACT §4 `/settings`): one schema for the API, storage and the core."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from dispatch.model import DEFAULT_DECLINE_REASONS, OTHER_REASON, DispatchMode
+
+
+class CustomerNotify(BaseModel):
+    """Which customer SMS updates are sent."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    assigned: bool = True
+    no_acceptance_after_s: int = Field(default=1800, ge=0)
+    unassigned_before_start: bool = True
+    fieldworker_cancelled: bool = True
+
+
+class CompanySettings(BaseModel):
+    """The company's dispatch settings; every key has the CONTRACT default."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    dispatch_mode: DispatchMode = DispatchMode.AUTO
+    travel_radius_km: float = Field(default=25, gt=0, le=20000)
+    assignment_timeout_s: int = Field(default=900, ge=0)
+    decline_reason_required: bool = True
+    unassigned_alert_lead_s: int = Field(default=7200, ge=0)
+    customer_notify: CustomerNotify = Field(default_factory=CustomerNotify)
+    auto_rebroadcast_on_cancel: bool = True
+    decline_reasons: list[str] = Field(
+        default_factory=lambda: list(DEFAULT_DECLINE_REASONS), min_length=1, max_length=20
+    )
+
+    @field_validator("decline_reasons")
+    @classmethod
+    def _reasons_are_usable(cls, value: list[str]) -> list[str]:
+        cleaned = [r.strip() for r in value]
+        if any(not r or len(r) > 60 for r in cleaned):
+            raise ValueError("each decline reason must be 1 to 60 characters")
+        if len({r.casefold() for r in cleaned}) != len(cleaned):
+            raise ValueError("decline reasons must be distinct")
+        return cleaned
+
+    def resolve_reason(self, text: str) -> str | None:
+        """Map a typed or numbered answer to a configured reason; None when it names none.
+
+        `2` picks the second reason; a reason's own text (any letter case) picks it. Free text that is
+        not a configured reason is returned by the caller as an `Other` reason, not here.
+        """
+        answer = text.strip()
+        if answer.isdigit():
+            index = int(answer) - 1
+            return self.decline_reasons[index] if 0 <= index < len(self.decline_reasons) else None
+        for reason in self.decline_reasons:
+            if reason.casefold() == answer.casefold():
+                return reason
+        return None
+
+    def is_other(self, reason: str) -> bool:
+        """True for the reason that asks for a typed explanation."""
+        return reason.casefold() == OTHER_REASON.casefold()

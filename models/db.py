@@ -1,0 +1,93 @@
+"""Database wiring: the tortoise config for a DATABASE_URL, start-up, and schema migrations."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+from tortoise import Tortoise, connections
+from tortoise.backends.base.config_generator import expand_db_url
+from tortoise.migrations.executor import MigrationExecutor
+
+log = logging.getLogger(__name__)
+
+APP = "models"
+SQLITE_ENGINE = "tortoise.backends.sqlite"
+# Any fixed number; every instance agrees on it so only one migrates at a time.
+_MIGRATION_LOCK_KEY = 74_201_193
+
+
+def tortoise_config(url: str) -> dict[str, Any]:
+    """The tortoise config for a DATABASE_URL (sqlite://path or postgres://...)."""
+    db = expand_db_url(url)
+    if db["engine"] == SQLITE_ENGINE:
+        db["engine"] = "models.sqlite_engine"
+        # Wait for another process's write instead of failing at once.
+        db["credentials"].setdefault("busy_timeout", 30000)
+    elif "asyncpg" in db["engine"]:
+        db["credentials"].setdefault("minsize", 1)
+        db["credentials"].setdefault("maxsize", 10)
+    return {
+        "connections": {"default": db},
+        "apps": {
+            APP: {
+                "models": ["models.tables"],
+                "migrations": "models.migrations",
+                "default_connection": "default",
+            }
+        },
+        "use_tz": True,
+        "timezone": "UTC",
+    }
+
+
+#: For tortoise's own CLI (`tortoise -c models.db.TORTOISE_ORM makemigrations`); not used at run time.
+TORTOISE_ORM = tortoise_config("sqlite://:memory:")
+
+
+def is_sqlite(url: str) -> bool:
+    """True for a SQLite DATABASE_URL."""
+    return url.startswith("sqlite:")
+
+
+def _ensure_sqlite_dir(url: str) -> None:
+    path = expand_db_url(url)["credentials"].get("file_path", "")
+    if path and path != ":memory:":
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+
+
+async def init_db(url: str, *, migrate: bool = True) -> None:
+    """Connect tortoise to `url` and, unless told otherwise, bring the schema up to date."""
+    if is_sqlite(url):
+        _ensure_sqlite_dir(url)
+    config = tortoise_config(url)
+    await Tortoise.init(config=config)
+    if migrate:
+        await upgrade(config)
+
+
+async def upgrade(config: dict[str, Any]) -> list[str]:
+    """Apply pending migrations (creates the schema on an empty database); returns their names."""
+    conn = connections.get("default")
+    postgres = conn.capabilities.dialect == "postgres"
+    if postgres:
+        # Two instances starting together must not both migrate.
+        await conn.execute_query("SELECT pg_advisory_lock($1)", [_MIGRATION_LOCK_KEY])
+    try:
+        executor = MigrationExecutor(conn, {APP: config["apps"][APP]})
+        plan = await executor.plan(None)
+        applied = [f"{step.migration.app_label}.{step.migration.name}" for step in plan
+                   if not step.backwards]
+        await executor.migrate(None)
+        for name in applied:
+            log.info("applied migration %s", name)
+        return applied
+    finally:
+        if postgres:
+            await conn.execute_query("SELECT pg_advisory_unlock($1)", [_MIGRATION_LOCK_KEY])
+
+
+async def close_db() -> None:
+    """Close every database connection."""
+    await Tortoise.close_connections()
