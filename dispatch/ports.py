@@ -1,4 +1,4 @@
-"""What the core needs from the outside world. The tortoise adapter in `models/` implements these."""
+"""What the core needs from the outside world; the tortoise adapter in `models/` implements it."""
 
 from __future__ import annotations
 

@@ -146,11 +146,16 @@ async def create_booking(
     """
     for code in new.services:
         if await uow.service_skills(code) is None:
-            raise DispatchError("unknown_service", f"no service with code {code!r}", status=422,
-                                field="services")
+            raise DispatchError(
+                "unknown_service", f"no service with code {code!r}", status=422, field="services"
+            )
     if fieldworker_id is not None and not await uow.fieldworker_exists(fieldworker_id):
-        raise DispatchError("fieldworker_not_found", f"fieldworker {fieldworker_id} does not exist",
-                            status=422, field="fieldworker_id")
+        raise DispatchError(
+            "fieldworker_not_found",
+            f"fieldworker {fieldworker_id} does not exist",
+            status=422,
+            field="fieldworker_id",
+        )
     booking_id, job_ids = await uow.insert_booking(new)
     await uow.add_history(
         booking_id,
@@ -211,8 +216,12 @@ async def send_requests(
         ask: list[int] = []
         for fw in fieldworker_ids:
             if not await uow.fieldworker_exists(fw):
-                raise DispatchError("fieldworker_not_found", f"fieldworker {fw} does not exist",
-                                    status=404, field="fieldworker_ids")
+                raise DispatchError(
+                    "fieldworker_not_found",
+                    f"fieldworker {fw} does not exist",
+                    status=404,
+                    field="fieldworker_ids",
+                )
             if fw not in reachable:
                 result.skipped[fw] = "unreachable"
                 continue
@@ -254,8 +263,7 @@ async def _send(
         uow.emit(RequestSent(job.booking_id, request.id, job.id, fw))
         sent.append(request.id)
     if sent and job.status is JobStatus.UNASSIGNED:
-        await uow.move_job(job.id, [JobStatus.UNASSIGNED], JobStatus.OFFERED,
-                           fieldworker_id=None)
+        await uow.move_job(job.id, [JobStatus.UNASSIGNED], JobStatus.OFFERED, fieldworker_id=None)
     return sent
 
 
@@ -288,8 +296,9 @@ async def respond(
         return await _decline(uow, request, actor, channel, reason)
     if action == "pend":
         if actor.kind is ActorKind.FIELDWORKER:
-            raise DispatchError("forbidden", "only staff can return a request to pending",
-                                status=403)
+            raise DispatchError(
+                "forbidden", "only staff can return a request to pending", status=403
+            )
         job, _ = await _load_job(uow, request.job_id, lock=True)
         fresh = await uow.get_request(request_id)
         assert fresh is not None
@@ -302,9 +311,12 @@ async def respond(
     raise DispatchError("invalid_action", f"unknown action {action!r}", status=422, field="action")
 
 
-def _result(outcome: Outcome, request: RequestView, status: RequestStatus | None = None) -> RespondResult:
-    return RespondResult(outcome, request.id, request.job_id, request.booking_id,
-                         status or request.status)
+def _result(
+    outcome: Outcome, request: RequestView, status: RequestStatus | None = None
+) -> RespondResult:
+    return RespondResult(
+        outcome, request.id, request.job_id, request.booking_id, status or request.status
+    )
 
 
 async def _accept(
@@ -330,36 +342,60 @@ async def _accept(
         if not won:
             uow.emit(RequestRejectedLate(job.booking_id, request.id, job.id, fw))
             return _result(Outcome.TAKEN, request)
-        if not await uow.move_request(request.id, [RequestStatus.PENDING], RequestStatus.ACCEPTED,
-                                      actor=actor, channel=channel):
+        if not await uow.move_request(
+            request.id,
+            [RequestStatus.PENDING],
+            RequestStatus.ACCEPTED,
+            actor=actor,
+            channel=channel,
+        ):
             # Closed between our read and our lock (expired by the scheduler): undo the job move.
             raise _Retry()
-        await _history_response(uow, request, HistoryAction.REQUEST_ACCEPTED, actor, channel,
-                                RequestStatus.ACCEPTED)
+        await _history_response(
+            uow, request, HistoryAction.REQUEST_ACCEPTED, actor, channel, RequestStatus.ACCEPTED
+        )
         await uow.add_history(
-            job.booking_id, HistoryAction.JOB_ASSIGNED, actor, job_id=job.id,
-            request_id=request.id, on_behalf_of=_responded_by(actor, fw),
-            from_status=job.status, to_status=JobStatus.ASSIGNED, channel=channel,
+            job.booking_id,
+            HistoryAction.JOB_ASSIGNED,
+            actor,
+            job_id=job.id,
+            request_id=request.id,
+            on_behalf_of=_responded_by(actor, fw),
+            from_status=job.status,
+            to_status=JobStatus.ASSIGNED,
+            channel=channel,
             details={"fieldworker_id": fw},
         )
         uow.emit(RequestAccepted(job.booking_id, request.id, job.id, fw, actor, channel, True))
-        uow.emit(JobAssigned(job.booking_id, job.id, fw, None, actor,
-                             by_own_accept=actor.kind is ActorKind.FIELDWORKER))
-        await _withdraw_others(uow, job.id, keep=request.id, because=WithdrawnBecause.TAKEN,
-                               actor=Actor.system())
+        uow.emit(
+            JobAssigned(
+                job.booking_id,
+                job.id,
+                fw,
+                None,
+                actor,
+                by_own_accept=actor.kind is ActorKind.FIELDWORKER,
+            )
+        )
+        await _withdraw_others(
+            uow, job.id, keep=request.id, because=WithdrawnBecause.TAKEN, actor=Actor.system()
+        )
         return _result(Outcome.ASSIGNED, request, RequestStatus.ACCEPTED)
 
     # Manual mode: acceptances are collected; staff confirm one with `assign`.
     job = await uow.lock_job(job.id)
     assert job is not None
     if job.status not in OPEN_JOB_STATUSES:
-        return _result(Outcome.TAKEN if job.status is JobStatus.ASSIGNED else Outcome.JOB_CLOSED,
-                       request)
-    if not await uow.move_request(request.id, [RequestStatus.PENDING], RequestStatus.ACCEPTED,
-                                  actor=actor, channel=channel):
+        return _result(
+            Outcome.TAKEN if job.status is JobStatus.ASSIGNED else Outcome.JOB_CLOSED, request
+        )
+    if not await uow.move_request(
+        request.id, [RequestStatus.PENDING], RequestStatus.ACCEPTED, actor=actor, channel=channel
+    ):
         return _result(Outcome.CLOSED, request)
-    await _history_response(uow, request, HistoryAction.REQUEST_ACCEPTED, actor, channel,
-                            RequestStatus.ACCEPTED)
+    await _history_response(
+        uow, request, HistoryAction.REQUEST_ACCEPTED, actor, channel, RequestStatus.ACCEPTED
+    )
     uow.emit(RequestAccepted(job.booking_id, request.id, job.id, fw, actor, channel, False))
     return _result(Outcome.ACCEPTED, request, RequestStatus.ACCEPTED)
 
@@ -389,13 +425,24 @@ async def _decline(
         return _result(Outcome.CLOSED, fresh)
     if reason is None and (settings.decline_reason_required or on_behalf):
         return _result(Outcome.REASON_REQUIRED, fresh)
-    if not await uow.move_request(fresh.id, allowed, RequestStatus.DECLINED, actor=actor,
-                                  channel=channel, reason=reason):
+    if not await uow.move_request(
+        fresh.id, allowed, RequestStatus.DECLINED, actor=actor, channel=channel, reason=reason
+    ):
         raise _Retry()
-    await _history_response(uow, fresh, HistoryAction.REQUEST_DECLINED, actor, channel,
-                            RequestStatus.DECLINED, details={"reason": reason})
-    uow.emit(RequestDeclined(job.booking_id, fresh.id, job.id, fresh.fieldworker_id, reason,
-                             actor, channel))
+    await _history_response(
+        uow,
+        fresh,
+        HistoryAction.REQUEST_DECLINED,
+        actor,
+        channel,
+        RequestStatus.DECLINED,
+        details={"reason": reason},
+    )
+    uow.emit(
+        RequestDeclined(
+            job.booking_id, fresh.id, job.id, fresh.fieldworker_id, reason, actor, channel
+        )
+    )
     if job.status is JobStatus.ASSIGNED and job.fieldworker_id == fresh.fieldworker_id:
         await _unassign(uow, job, actor, channel)
         if booking.dispatch_mode is DispatchMode.AUTO and settings.auto_rebroadcast_on_cancel:
@@ -416,9 +463,15 @@ async def _history_response(
     details: dict[str, object] | None = None,
 ) -> None:
     await uow.add_history(
-        request.booking_id, action, actor, job_id=request.job_id, request_id=request.id,
-        on_behalf_of=_responded_by(actor, request.fieldworker_id), from_status=request.status,
-        to_status=to_status, channel=channel,
+        request.booking_id,
+        action,
+        actor,
+        job_id=request.job_id,
+        request_id=request.id,
+        on_behalf_of=_responded_by(actor, request.fieldworker_id),
+        from_status=request.status,
+        to_status=to_status,
+        channel=channel,
         details={"fieldworker_id": request.fieldworker_id, **(details or {})},
     )
 
@@ -439,8 +492,14 @@ async def _pend(
         if settings.assignment_timeout_s
         else None
     )
-    if not await uow.move_request(request.id, [request.status], RequestStatus.PENDING, actor=actor,
-                                  channel=channel, expires_at=expires_at):
+    if not await uow.move_request(
+        request.id,
+        [request.status],
+        RequestStatus.PENDING,
+        actor=actor,
+        channel=channel,
+        expires_at=expires_at,
+    ):
         raise _Retry()
     await _history_response(uow, request, history, actor, channel, RequestStatus.PENDING)
     if job.status is JobStatus.ASSIGNED and job.fieldworker_id == request.fieldworker_id:
@@ -451,39 +510,65 @@ async def _pend(
 
 
 async def _unassign(
-    uow: UnitOfWork, job: JobView, actor: Actor, channel: Channel,
+    uow: UnitOfWork,
+    job: JobView,
+    actor: Actor,
+    channel: Channel,
     to: JobStatus = JobStatus.UNASSIGNED,
 ) -> None:
     assert job.fieldworker_id is not None
-    if not await uow.move_job(job.id, [JobStatus.ASSIGNED], to, fieldworker_id=None,
-                              expect_fieldworker_id=job.fieldworker_id, check_fieldworker=True):
+    if not await uow.move_job(
+        job.id,
+        [JobStatus.ASSIGNED],
+        to,
+        fieldworker_id=None,
+        expect_fieldworker_id=job.fieldworker_id,
+        check_fieldworker=True,
+    ):
         raise _Retry()
     await uow.add_history(
-        job.booking_id, HistoryAction.JOB_UNASSIGNED, actor, job_id=job.id,
+        job.booking_id,
+        HistoryAction.JOB_UNASSIGNED,
+        actor,
+        job_id=job.id,
         on_behalf_of=job.fieldworker_id if actor.kind is not ActorKind.FIELDWORKER else None,
-        from_status=JobStatus.ASSIGNED, to_status=to, channel=channel,
+        from_status=JobStatus.ASSIGNED,
+        to_status=to,
+        channel=channel,
         details={"fieldworker_id": job.fieldworker_id},
     )
     uow.emit(JobUnassigned(job.booking_id, job.id, job.fieldworker_id, actor))
 
 
 async def _withdraw_others(
-    uow: UnitOfWork, job_id: int, *, keep: int | None, because: WithdrawnBecause, actor: Actor,
+    uow: UnitOfWork,
+    job_id: int,
+    *,
+    keep: int | None,
+    because: WithdrawnBecause,
+    actor: Actor,
     statuses: Sequence[RequestStatus] = (RequestStatus.PENDING, RequestStatus.ACCEPTED),
 ) -> None:
     for other in await uow.requests_of_job(job_id):
         if other.id == keep or other.status not in statuses:
             continue
-        if await uow.move_request(other.id, [other.status], RequestStatus.WITHDRAWN, actor=actor,
-                                  channel=Channel.SYSTEM):
+        if await uow.move_request(
+            other.id, [other.status], RequestStatus.WITHDRAWN, actor=actor, channel=Channel.SYSTEM
+        ):
             await uow.add_history(
-                other.booking_id, HistoryAction.REQUEST_WITHDRAWN, actor, job_id=job_id,
-                request_id=other.id, from_status=other.status, to_status=RequestStatus.WITHDRAWN,
+                other.booking_id,
+                HistoryAction.REQUEST_WITHDRAWN,
+                actor,
+                job_id=job_id,
+                request_id=other.id,
+                from_status=other.status,
+                to_status=RequestStatus.WITHDRAWN,
                 channel=Channel.SYSTEM,
                 details={"fieldworker_id": other.fieldworker_id, "because": because.value},
             )
-            uow.emit(RequestWithdrawn(other.booking_id, other.id, job_id, other.fieldworker_id,
-                                      because))
+            uow.emit(
+                RequestWithdrawn(other.booking_id, other.id, job_id, other.fieldworker_id, because)
+            )
 
 
 async def assign(
@@ -502,8 +587,12 @@ async def assign(
     False when the job already belonged to that fieldworker (nothing changed).
     """
     if not await uow.fieldworker_exists(fieldworker_id):
-        raise DispatchError("fieldworker_not_found", f"fieldworker {fieldworker_id} does not exist",
-                            status=404, field="fieldworker_id")
+        raise DispatchError(
+            "fieldworker_not_found",
+            f"fieldworker {fieldworker_id} does not exist",
+            status=404,
+            field="fieldworker_id",
+        )
     job, booking = await _load_job(uow, job_id, lock=True)
     if job.status in (JobStatus.CANCELLED, JobStatus.COMPLETED):
         raise DispatchError("job_not_open", f"job {job_id} is {job.status.value}")
@@ -517,32 +606,53 @@ async def assign(
             raise DispatchError(
                 "not_eligible",
                 f"fieldworker {fieldworker_id} is not eligible for job {job_id}: "
-                + ", ".join(reasons) + " (use force to assign anyway)",
+                + ", ".join(reasons)
+                + " (use force to assign anyway)",
                 field="fieldworker_id",
             )
     previous = job.fieldworker_id if job.status is JobStatus.ASSIGNED else None
-    if not await uow.move_job(job.id, [job.status], JobStatus.ASSIGNED, fieldworker_id=fieldworker_id,
-                              expect_fieldworker_id=job.fieldworker_id, check_fieldworker=True):
+    if not await uow.move_job(
+        job.id,
+        [job.status],
+        JobStatus.ASSIGNED,
+        fieldworker_id=fieldworker_id,
+        expect_fieldworker_id=job.fieldworker_id,
+        check_fieldworker=True,
+    ):
         raise _Retry()
     await uow.add_history(
         job.booking_id,
         HistoryAction.JOB_REASSIGNED if previous else HistoryAction.JOB_ASSIGNED,
-        actor, job_id=job.id, from_status=job.status, to_status=JobStatus.ASSIGNED, channel=channel,
-        details={"fieldworker_id": fieldworker_id, "previous_fieldworker_id": previous,
-                 "forced": force},
+        actor,
+        job_id=job.id,
+        from_status=job.status,
+        to_status=JobStatus.ASSIGNED,
+        channel=channel,
+        details={
+            "fieldworker_id": fieldworker_id,
+            "previous_fieldworker_id": previous,
+            "forced": force,
+        },
     )
     mine = await uow.find_request(job_id, fieldworker_id)
     if mine and mine.status is RequestStatus.PENDING:
-        await uow.move_request(mine.id, [RequestStatus.PENDING], RequestStatus.ACCEPTED,
-                               actor=actor, channel=channel)
-        await _history_response(uow, mine, HistoryAction.REQUEST_ACCEPTED, actor, channel,
-                                RequestStatus.ACCEPTED)
-    uow.emit(JobAssigned(job.booking_id, job.id, fieldworker_id, previous, actor,
-                         by_own_accept=False))
-    because = (WithdrawnBecause.NOT_SELECTED if booking.dispatch_mode is DispatchMode.MANUAL
-               else WithdrawnBecause.ASSIGNED_BY_STAFF)
-    await _withdraw_others(uow, job_id, keep=mine.id if mine else None, because=because,
-                           actor=actor)
+        await uow.move_request(
+            mine.id, [RequestStatus.PENDING], RequestStatus.ACCEPTED, actor=actor, channel=channel
+        )
+        await _history_response(
+            uow, mine, HistoryAction.REQUEST_ACCEPTED, actor, channel, RequestStatus.ACCEPTED
+        )
+    uow.emit(
+        JobAssigned(job.booking_id, job.id, fieldworker_id, previous, actor, by_own_accept=False)
+    )
+    because = (
+        WithdrawnBecause.NOT_SELECTED
+        if booking.dispatch_mode is DispatchMode.MANUAL
+        else WithdrawnBecause.ASSIGNED_BY_STAFF
+    )
+    await _withdraw_others(
+        uow, job_id, keep=mine.id if mine else None, because=because, actor=actor
+    )
     return True
 
 
@@ -558,19 +668,28 @@ async def cancel_booking(uow: UnitOfWork, booking_id: int, actor: Actor, channel
         assert locked is not None
         if locked.status in (JobStatus.COMPLETED, JobStatus.CANCELLED):
             continue
-        await uow.move_job(locked.id, [locked.status], JobStatus.CANCELLED,
-                           fieldworker_id=locked.fieldworker_id)
-        await _withdraw_others(uow, job.id, keep=None, because=WithdrawnBecause.CANCELLED,
-                               actor=actor)
+        await uow.move_job(
+            locked.id, [locked.status], JobStatus.CANCELLED, fieldworker_id=locked.fieldworker_id
+        )
+        await _withdraw_others(
+            uow, job.id, keep=None, because=WithdrawnBecause.CANCELLED, actor=actor
+        )
     await uow.set_booking_status(booking_id, BookingStatus.CANCELLED)
-    await uow.add_history(booking_id, HistoryAction.BOOKING_CANCELLED, actor,
-                          from_status=booking.status, to_status=BookingStatus.CANCELLED,
-                          channel=channel)
+    await uow.add_history(
+        booking_id,
+        HistoryAction.BOOKING_CANCELLED,
+        actor,
+        from_status=booking.status,
+        to_status=BookingStatus.CANCELLED,
+        channel=channel,
+    )
     uow.emit(BookingCancelled(booking_id))
     return True
 
 
-async def rebroadcast(uow: UnitOfWork, booking_id: int, actor: Actor, channel: Channel) -> list[int]:
+async def rebroadcast(
+    uow: UnitOfWork, booking_id: int, actor: Actor, channel: Channel
+) -> list[int]:
     """Ask eligible fieldworkers not yet asked, for every open job of the booking."""
     booking = await uow.get_booking(booking_id)
     if booking is None:
@@ -590,16 +709,30 @@ async def expire_request(uow: UnitOfWork, request_id: int) -> bool:
     if request is None or request.status is not RequestStatus.PENDING:
         return False
     job, _ = await _load_job(uow, request.job_id, lock=True)
-    if not await uow.move_request(request.id, [RequestStatus.PENDING], RequestStatus.EXPIRED,
-                                  actor=Actor.system(), channel=Channel.SYSTEM):
+    if not await uow.move_request(
+        request.id,
+        [RequestStatus.PENDING],
+        RequestStatus.EXPIRED,
+        actor=Actor.system(),
+        channel=Channel.SYSTEM,
+    ):
         return False
     await uow.add_history(
-        request.booking_id, HistoryAction.REQUEST_EXPIRED, Actor.system(), job_id=job.id,
-        request_id=request.id, from_status=RequestStatus.PENDING, to_status=RequestStatus.EXPIRED,
-        channel=Channel.SYSTEM, details={"fieldworker_id": request.fieldworker_id},
+        request.booking_id,
+        HistoryAction.REQUEST_EXPIRED,
+        Actor.system(),
+        job_id=job.id,
+        request_id=request.id,
+        from_status=RequestStatus.PENDING,
+        to_status=RequestStatus.EXPIRED,
+        channel=Channel.SYSTEM,
+        details={"fieldworker_id": request.fieldworker_id},
     )
-    uow.emit(RequestWithdrawn(request.booking_id, request.id, job.id, request.fieldworker_id,
-                              WithdrawnBecause.EXPIRED))
+    uow.emit(
+        RequestWithdrawn(
+            request.booking_id, request.id, job.id, request.fieldworker_id, WithdrawnBecause.EXPIRED
+        )
+    )
     if job.status is JobStatus.OFFERED and not await _has_open_requests(uow, job.id):
         await uow.move_job(job.id, [JobStatus.OFFERED], JobStatus.UNASSIGNED, fieldworker_id=None)
         uow.emit(JobNobodyToAsk(job.booking_id, job.id))

@@ -1,4 +1,4 @@
-"""Company dispatch settings (CONTRACT §4 `/settings`): one schema for the API, storage and the core."""
+"""Company dispatch settings (CONTRACT §4 `/settings`): one schema for API, storage and core."""
 
 from __future__ import annotations
 
@@ -47,8 +47,8 @@ class CompanySettings(BaseModel):
     def resolve_reason(self, text: str) -> str | None:
         """Map a typed or numbered answer to a configured reason; None when it names none.
 
-        `2` picks the second reason; a reason's own text (any letter case) picks it. Free text that is
-        not a configured reason is returned by the caller as an `Other` reason, not here.
+        `2` picks the second reason; a reason's own text (any letter case) picks it. Free text
+        that is not a configured reason is kept by the caller as an `Other` reason, not here.
         """
         answer = text.strip()
         if answer.isdigit():

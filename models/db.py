@@ -42,7 +42,7 @@ def tortoise_config(url: str) -> dict[str, Any]:
     }
 
 
-#: For tortoise's own CLI (`tortoise -c models.db.TORTOISE_ORM makemigrations`); not used at run time.
+#: For tortoise's CLI (`tortoise -c models.db.TORTOISE_ORM makemigrations`), not used at run time.
 TORTOISE_ORM = tortoise_config("sqlite://:memory:")
 
 
@@ -77,8 +77,11 @@ async def upgrade(config: dict[str, Any]) -> list[str]:
     try:
         executor = MigrationExecutor(conn, {APP: config["apps"][APP]})
         plan = await executor.plan(None)
-        applied = [f"{step.migration.app_label}.{step.migration.name}" for step in plan
-                   if not step.backwards]
+        applied = [
+            f"{step.migration.app_label}.{step.migration.name}"
+            for step in plan
+            if not step.backward
+        ]
         await executor.migrate(None)
         for name in applied:
             log.info("applied migration %s", name)

@@ -1,4 +1,8 @@
-"""Tortoise models: the database schema. Deadlines are columns; the scheduler sweeps what is due."""
+"""Tortoise models: the database schema. Deadlines are columns: the scheduler sweeps what is due.
+
+Class docstrings become SQL table comments, and tortoise's SQLite migration runner splits statements
+on semicolons: keep semicolons out of model docstrings.
+"""
 
 from __future__ import annotations
 
@@ -112,7 +116,7 @@ class Appointment(Model):
 
 
 class Job(Model):
-    """One service of one appointment; `version` is bumped by every locking write."""
+    """One service of one appointment. `version` is bumped by every locking write."""
 
     id = fields.IntField(primary_key=True)
     booking: fields.ForeignKeyRelation[Booking] = fields.ForeignKeyField(
@@ -138,7 +142,7 @@ class Job(Model):
 
 
 class JobRequest(Model):
-    """One fieldworker asked to take one job; at most one row per (job, fieldworker)."""
+    """One fieldworker asked to take one job, at most one row per (job, fieldworker)."""
 
     id = fields.IntField(primary_key=True)
     job: fields.ForeignKeyRelation[Job] = fields.ForeignKeyField(
@@ -169,7 +173,7 @@ class JobRequest(Model):
 
 
 class Role(Model):
-    """A named set of permissions; `receives_alerts` sends staff alerts to its members."""
+    """A named set of permissions. `receives_alerts` sends staff alerts to its members."""
 
     name = fields.CharField(max_length=64, primary_key=True)
     permissions = fields.JSONField(default=list)
@@ -195,7 +199,7 @@ class Staff(Model):
 
 
 class History(Model):
-    """Append-only audit trail of every decision; no code path updates or deletes a row."""
+    """Append-only audit trail of every decision: no code path updates or deletes a row."""
 
     id = fields.BigIntField(primary_key=True)
     booking_id = fields.IntField(db_index=True)
@@ -217,7 +221,7 @@ class History(Model):
 
 
 class InboundEvent(Model):
-    """An update taken from Telegram or Twilio, recorded before it acts; `key` dedupes redeliveries."""
+    """An update from Telegram or Twilio, recorded before it acts. `key` dedupes redeliveries."""
 
     id = fields.BigIntField(primary_key=True)
     key = fields.CharField(max_length=80, unique=True)

@@ -1,0 +1,406 @@
+"""The tortoise implementation of `dispatch.ports.UnitOfWork`, and the transaction runner.
+
+`Transactions.run(fn)` opens one database transaction, gives `fn` a unit of work, lets the outbox
+writer turn the emitted events into notification rows in that same transaction, commits, and wakes
+the sender. A transient conflict (SQLite busy, PostgreSQL deadlock or serialisation failure, or the
+core's own `RetryCommand`) rolls back and runs `fn` again on fresh rows.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import secrets
+from collections.abc import Awaitable, Callable, Collection, Mapping
+from datetime import UTC, datetime
+from typing import Any, Protocol, TypeVar
+
+from tortoise.exceptions import IntegrityError, OperationalError, TransactionManagementError
+from tortoise.expressions import F
+from tortoise.transactions import in_transaction
+
+from dispatch.events import Event
+from dispatch.model import (
+    Actor,
+    BookingStatus,
+    Channel,
+    DispatchMode,
+    FieldworkerProfile,
+    FieldworkerStatus,
+    HistoryAction,
+    Interval,
+    JobStatus,
+    Point,
+    RequestStatus,
+)
+from dispatch.ports import BookingView, JobView, NewBooking, RequestView
+from dispatch.services import RetryCommand
+from dispatch.settings import CompanySettings
+from models import tables as t
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+_TRANSIENT = ("database is locked", "deadlock detected", "could not serialize", "busy")
+
+
+def utcnow() -> datetime:
+    """The current aware UTC time."""
+    return datetime.now(UTC)
+
+
+class OutboxWriter(Protocol):
+    """Turns a unit of work's events into outbox rows, inside its transaction."""
+
+    async def write(self, uow: TortoiseUnitOfWork) -> None:
+        """Render and store the messages the events cause."""
+        ...
+
+
+async def load_settings() -> CompanySettings:
+    """The company settings (defaults until someone saves them)."""
+    row = await t.CompanySettingsRow.get_or_none(id=1)
+    return CompanySettings.model_validate(row.data) if row else CompanySettings()
+
+
+def fieldworker_profile(fw: t.Fieldworker, busy: tuple[Interval, ...] = ()) -> FieldworkerProfile:
+    """The eligibility view of a stored fieldworker."""
+    location = Point(fw.base_lat, fw.base_lon) if fw.base_lat is not None else None
+    hours = None
+    if fw.working_hours is not None:
+        hours = {day: [tuple(s) for s in shifts] for day, shifts in fw.working_hours.items()}
+    return FieldworkerProfile(
+        id=fw.id,
+        name=fw.name,
+        status=FieldworkerStatus(fw.status),
+        services=frozenset(fw.services or ()),
+        skills=frozenset(fw.skills or ()),
+        custom_fields=fw.custom_fields or {},
+        base_location=location,
+        territories=fw.territories,
+        working_hours=hours,  # type: ignore[arg-type]
+        time_off=tuple(
+            Interval(datetime.fromisoformat(o["start"]), datetime.fromisoformat(o["end"]))
+            for o in fw.time_off or ()
+        ),
+        timezone=fw.timezone,
+        busy=busy,
+    )
+
+
+def _booking_view(b: t.Booking) -> BookingView:
+    return BookingView(
+        id=b.id,
+        status=BookingStatus(b.status),
+        dispatch_mode=DispatchMode(b.dispatch_mode),
+        location=Point(b.lat, b.lon),
+        required_skills=frozenset(b.required_skills or ()),
+        custom_fields=b.custom_fields or {},
+    )
+
+
+def _request_view(r: t.JobRequest) -> RequestView:
+    return RequestView(
+        r.id, r.job_id, r.booking_id, r.fieldworker_id, RequestStatus(r.status), r.reason
+    )
+
+
+class TortoiseUnitOfWork:
+    """One transaction's reads and writes; see `dispatch.ports.UnitOfWork`."""
+
+    def __init__(self, now: datetime, sms_enabled: bool) -> None:
+        self.events: list[Event] = []
+        self._now = now
+        self._sms_enabled = sms_enabled
+        self._settings: CompanySettings | None = None
+
+    def now(self) -> datetime:
+        """The transaction's notion of now."""
+        return self._now
+
+    def emit(self, event: Event) -> None:
+        """Record an event for the outbox writer."""
+        self.events.append(event)
+
+    async def settings(self) -> CompanySettings:
+        """Company settings, read once per transaction."""
+        if self._settings is None:
+            self._settings = await load_settings()
+        return self._settings
+
+    async def insert_booking(self, new: NewBooking) -> tuple[int, list[int]]:
+        """Store booking, customer, appointments and jobs."""
+        customer = await t.Customer.create(
+            name=new.customer_name, phone=new.customer_phone, email=new.customer_email
+        )
+        booking = await t.Booking.create(
+            customer=customer,
+            address=new.address,
+            lat=new.location.lat,
+            lon=new.location.lon,
+            dispatch_mode=new.dispatch_mode.value,
+            required_skills=sorted(new.required_skills),
+            custom_fields=dict(new.custom_fields),
+            notes=new.notes,
+        )
+        job_ids: list[int] = []
+        for slot in new.appointments:
+            appointment = await t.Appointment.create(
+                booking=booking, start=slot.start, end=slot.end
+            )
+            for code in new.services:
+                job = await t.Job.create(
+                    booking=booking, appointment=appointment, service_code=code
+                )
+                job_ids.append(job.id)
+        return booking.id, job_ids
+
+    async def get_booking(self, booking_id: int) -> BookingView | None:
+        """A booking, or None."""
+        b = await t.Booking.get_or_none(id=booking_id)
+        return _booking_view(b) if b else None
+
+    async def set_booking_status(self, booking_id: int, status: BookingStatus) -> None:
+        """Change a booking's status."""
+        await t.Booking.filter(id=booking_id).update(status=status.value, updated_at=self._now)
+
+    async def _job_views(self, **filters: Any) -> list[JobView]:
+        rows = await t.Job.filter(**filters).order_by("id").select_related("appointment")
+        return [
+            JobView(
+                j.id,
+                j.booking_id,
+                Interval(j.appointment.start, j.appointment.end),
+                j.service_code,
+                JobStatus(j.status),
+                j.fieldworker_id,
+            )
+            for j in rows
+        ]
+
+    async def jobs_of_booking(self, booking_id: int) -> list[JobView]:
+        """The booking's jobs by id."""
+        return await self._job_views(booking_id=booking_id)
+
+    async def get_job(self, job_id: int) -> JobView | None:
+        """A job, or None."""
+        views = await self._job_views(id=job_id)
+        return views[0] if views else None
+
+    async def lock_job(self, job_id: int) -> JobView | None:
+        """A write on the job row first: the row lock on PostgreSQL, ordering on both."""
+        if not await t.Job.filter(id=job_id).update(version=F("version") + 1):
+            return None
+        return await self.get_job(job_id)
+
+    async def move_job(
+        self,
+        job_id: int,
+        from_statuses: Collection[JobStatus],
+        to: JobStatus,
+        *,
+        fieldworker_id: int | None,
+        expect_fieldworker_id: int | None = None,
+        check_fieldworker: bool = False,
+    ) -> bool:
+        """Conditional UPDATE; the row count says whether this call made the move."""
+        query = t.Job.filter(id=job_id, status__in=[s.value for s in from_statuses])
+        if check_fieldworker:
+            query = (
+                query.filter(fieldworker_id=expect_fieldworker_id)
+                if expect_fieldworker_id is not None
+                else query.filter(fieldworker_id__isnull=True)
+            )
+        changes: dict[str, Any] = {
+            "status": to.value,
+            "fieldworker_id": fieldworker_id,
+            "version": F("version") + 1,
+        }
+        if to is JobStatus.ASSIGNED:
+            changes["assigned_at"] = self._now
+        return await query.update(**changes) == 1
+
+    async def get_request(self, request_id: int) -> RequestView | None:
+        """A job request, or None."""
+        r = await t.JobRequest.get_or_none(id=request_id)
+        return _request_view(r) if r else None
+
+    async def find_request(self, job_id: int, fieldworker_id: int) -> RequestView | None:
+        """One fieldworker's request for one job, or None."""
+        r = await t.JobRequest.get_or_none(job_id=job_id, fieldworker_id=fieldworker_id)
+        return _request_view(r) if r else None
+
+    async def requests_of_job(self, job_id: int) -> list[RequestView]:
+        """Every request of a job by id."""
+        return [_request_view(r) for r in await t.JobRequest.filter(job_id=job_id).order_by("id")]
+
+    async def create_request(
+        self, job_id: int, booking_id: int, fieldworker_id: int, expires_at: datetime | None
+    ) -> RequestView:
+        """Insert a pending request with a reply code unique among the fieldworker's open ones."""
+        taken = set(
+            await t.JobRequest.filter(
+                fieldworker_id=fieldworker_id, status=RequestStatus.PENDING.value
+            ).values_list("reply_code", flat=True)
+        )
+        code = 1000 + secrets.randbelow(9000)
+        while code in taken:
+            code = 1000 + secrets.randbelow(9000)
+        r = await t.JobRequest.create(
+            job_id=job_id,
+            booking_id=booking_id,
+            fieldworker_id=fieldworker_id,
+            reply_code=code,
+            expires_at=expires_at,
+        )
+        return _request_view(r)
+
+    async def move_request(
+        self,
+        request_id: int,
+        from_statuses: Collection[RequestStatus],
+        to: RequestStatus,
+        *,
+        actor: Actor | None = None,
+        channel: Channel | None = None,
+        reason: str | None = None,
+        expires_at: datetime | None = None,
+    ) -> bool:
+        """Conditional UPDATE of a request's status."""
+        changes: dict[str, Any] = {"status": to.value, "reason": reason, "responded_at": self._now}
+        if actor is not None:
+            changes["responded_by_kind"] = actor.kind.value
+            changes["responded_by_id"] = actor.id
+        if channel is not None:
+            changes["channel"] = channel.value
+        if to is RequestStatus.PENDING:
+            changes["expires_at"] = expires_at
+        query = t.JobRequest.filter(id=request_id, status__in=[s.value for s in from_statuses])
+        return await query.update(**changes) == 1
+
+    async def candidates(self, job: JobView) -> list[FieldworkerProfile]:
+        """Every fieldworker, with the assigned jobs that overlap this one as `busy`."""
+        busy: dict[int, list[Interval]] = {}
+        rows = (
+            await t.Job.filter(
+                status=JobStatus.ASSIGNED.value,
+                appointment__start__lt=job.appointment.end,
+                appointment__end__gt=job.appointment.start,
+            )
+            .exclude(id=job.id)
+            .values("fieldworker_id", "appointment__start", "appointment__end")
+        )
+        for row in rows:
+            if row["fieldworker_id"] is not None:
+                busy.setdefault(row["fieldworker_id"], []).append(
+                    Interval(row["appointment__start"], row["appointment__end"])
+                )
+        return [
+            fieldworker_profile(fw, tuple(busy.get(fw.id, ())))
+            for fw in await t.Fieldworker.all().order_by("id")
+        ]
+
+    async def reachable_fieldworkers(self, fieldworker_ids: Collection[int]) -> set[int]:
+        """Ids with a linked Telegram chat, or (SMS on) a phone that has not opted out."""
+        if not fieldworker_ids:
+            return set()
+        out: set[int] = set()
+        for fw in await t.Fieldworker.filter(id__in=list(fieldworker_ids)):
+            channels = set(fw.channels or ())
+            telegram = "telegram" in channels and fw.telegram_chat_id is not None
+            sms = self._sms_enabled and "sms" in channels and fw.phone and not fw.sms_opt_out
+            if telegram or sms:
+                out.add(fw.id)
+        return out
+
+    async def fieldworker_exists(self, fieldworker_id: int) -> bool:
+        """True when the fieldworker exists."""
+        return await t.Fieldworker.filter(id=fieldworker_id).exists()
+
+    async def service_skills(self, service_code: str) -> frozenset[str] | None:
+        """The service's required skills, or None for an unknown code."""
+        s = await t.Service.get_or_none(code=service_code)
+        return frozenset(s.required_skills or ()) if s else None
+
+    async def add_history(
+        self,
+        booking_id: int,
+        action: HistoryAction,
+        actor: Actor,
+        *,
+        job_id: int | None = None,
+        request_id: int | None = None,
+        on_behalf_of: int | None = None,
+        from_status: str | None = None,
+        to_status: str | None = None,
+        channel: Channel | None = None,
+        details: Mapping[str, Any] | None = None,
+    ) -> None:
+        """Append one history row."""
+        await t.History.create(
+            booking_id=booking_id,
+            job_id=job_id,
+            request_id=request_id,
+            at=self._now,
+            actor_kind=actor.kind.value,
+            actor_id=actor.id,
+            actor_name=actor.name,
+            action=action.value,
+            on_behalf_of=on_behalf_of,
+            from_status=str(from_status) if from_status is not None else None,
+            to_status=str(to_status) if to_status is not None else None,
+            channel=channel.value if channel else None,
+            details=dict(details or {}),
+        )
+
+
+def is_transient(exc: BaseException) -> bool:
+    """True for a lock or serialisation conflict that a fresh attempt can get past."""
+    if isinstance(exc, RetryCommand):
+        return True
+    if isinstance(exc, OperationalError | TransactionManagementError) and not isinstance(
+        exc, IntegrityError
+    ):
+        text = str(exc).lower()
+        return any(word in text for word in _TRANSIENT)
+    return False
+
+
+class Transactions:
+    """Runs commands in one transaction each, with the outbox written before commit."""
+
+    def __init__(
+        self,
+        outbox: OutboxWriter | None = None,
+        *,
+        sms_enabled: bool = False,
+        clock: Callable[[], datetime] = utcnow,
+        on_commit: Callable[[], None] | None = None,
+        attempts: int = 8,
+    ) -> None:
+        self.outbox = outbox
+        self.sms_enabled = sms_enabled
+        self.clock = clock
+        self.on_commit = on_commit
+        self.attempts = attempts
+
+    async def run(self, fn: Callable[[TortoiseUnitOfWork], Awaitable[T]]) -> T:
+        """Run `fn` in one transaction; retry it on a transient conflict."""
+        delay = 0.01
+        for attempt in range(1, self.attempts + 1):
+            try:
+                async with in_transaction():
+                    uow = TortoiseUnitOfWork(self.clock(), self.sms_enabled)
+                    result = await fn(uow)
+                    if self.outbox is not None and uow.events:
+                        await self.outbox.write(uow)
+                if self.on_commit is not None and uow.events:
+                    self.on_commit()
+                return result
+            except Exception as exc:
+                if attempt == self.attempts or not is_transient(exc):
+                    raise
+                log.debug("transient conflict (attempt %d): %s", attempt, exc)
+                await asyncio.sleep(delay + secrets.randbelow(10) / 1000)
+                delay = min(delay * 2, 0.5)
+        raise AssertionError("unreachable")
