@@ -101,13 +101,18 @@ class RequestPended(Event):
 
 @dataclass(frozen=True)
 class JobAssigned(Event):
-    """A job now belongs to a fieldworker (`previous_fieldworker_id` set on a reassignment)."""
+    """A job now belongs to a fieldworker (`previous_fieldworker_id` set on a reassignment).
+
+    `via_accept` is True when an accepted request gave the job (the fieldworker's own accept or one
+    on their behalf): the `RequestAccepted` event already tells the fieldworker then.
+    """
 
     job_id: int
     fieldworker_id: int
     previous_fieldworker_id: int | None
     actor: Actor
-    by_own_accept: bool
+    via_accept: bool
+    request_id: int | None = None  # the fieldworker's own request for the job, if any
 
 
 @dataclass(frozen=True)

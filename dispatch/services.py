@@ -374,7 +374,7 @@ async def _accept(
                 fw,
                 None,
                 actor,
-                by_own_accept=actor.kind is ActorKind.FIELDWORKER,
+                via_accept=True,
             )
         )
         await _withdraw_others(
@@ -643,7 +643,15 @@ async def assign(
             uow, mine, HistoryAction.REQUEST_ACCEPTED, actor, channel, RequestStatus.ACCEPTED
         )
     uow.emit(
-        JobAssigned(job.booking_id, job.id, fieldworker_id, previous, actor, by_own_accept=False)
+        JobAssigned(
+            job.booking_id,
+            job.id,
+            fieldworker_id,
+            previous,
+            actor,
+            via_accept=False,
+            request_id=mine.id if mine else None,
+        )
     )
     because = (
         WithdrawnBecause.NOT_SELECTED

@@ -92,5 +92,13 @@ async def upgrade(config: dict[str, Any]) -> list[str]:
 
 
 async def close_db() -> None:
-    """Close every database connection."""
+    """Close every database connection and forget the models' binding to them.
+
+    Resetting the app registry lets the same process connect again to another backend (the tests
+    run SQLite then PostgreSQL); without it the models keep the first backend's SQL dialect.
+    """
+    from tortoise.backends.base.executor import EXECUTOR_CACHE
+
     await Tortoise.close_connections()
+    await Tortoise._reset_apps()
+    EXECUTOR_CACHE.clear()  # keyed by connection *name*: holds the old backend's INSERT SQL

@@ -1,0 +1,254 @@
+"""The composition root: builds the aiohttp application with every adapter wired in.
+
+`build_app(config)` is the one place that reads configuration and creates clients; nothing touches
+the network at import. Start-up order: database (schema), roles and owners, Telegram (PTB with
+`.updater(None)` inside our server), Twilio, outbox sender, scheduler, then webhook or polling.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hmac
+import json
+import logging
+from typing import Any
+
+from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from tortoise import connections
+
+from bot.config import Config
+from bot.context import AppContext
+from bot.inbound import TelegramIntake, poll_updates
+from bot.outbox import OutboxRenderer
+from bot.sender import OutboxSender
+from models import tables as t
+from models.db import close_db, init_db
+from models.uow import Transactions
+
+log = logging.getLogger(__name__)
+
+CTX = web.AppKey("ctx", AppContext)
+SWEEP_SECONDS = 5
+
+
+def _public(config: Config, path: str) -> str | None:
+    return config.public_url.rstrip("/") + path if config.public_url else None
+
+
+async def bootstrap_owners(config: Config) -> None:
+    """Every TELEGRAM_ADMIN_IDS user is staff with role `owner`."""
+    for user_id in config.telegram_admin_ids:
+        staff = await t.Staff.get_or_none(telegram_user_id=user_id)
+        if staff is None:
+            await t.Staff.create(name=f"Owner {user_id}", telegram_user_id=user_id, role="owner")
+        elif staff.role != "owner":
+            await t.Staff.filter(id=staff.id).update(role="owner")
+
+
+def build_telegram(config: Config, app_ctx: AppContext) -> Any:
+    """The PTB application on our aiohttp transport, with every handler registered."""
+    from telegram.ext import ApplicationBuilder
+
+    from admin_commands import telegram as admin
+    from bot.telegram_request import AiohttpRequest
+    from handlers import telegram as fieldworker_chat
+
+    application = (
+        ApplicationBuilder()
+        .token(config.telegram_bot_token or "")
+        .base_url(config.telegram_api_base_url)
+        .request(AiohttpRequest(connection_pool_size=32))
+        .get_updates_request(AiohttpRequest(connection_pool_size=2, read_timeout=40.0))
+        .updater(None)
+        .build()
+    )
+    admin.register(application, app_ctx)
+    fieldworker_chat.register(application, app_ctx)
+    application.add_error_handler(_log_error)
+    return application
+
+
+async def _log_error(update: object, context: Any) -> None:
+    log.error(
+        "handler failed for update %s", getattr(update, "update_id", "?"), exc_info=context.error
+    )
+
+
+def build_twilio(config: Config) -> Any:
+    """The twilio client on its aiohttp transport, pointed at TWILIO_API_BASE_URL."""
+    from twilio.http.async_http_client import AsyncTwilioHttpClient
+    from twilio.rest import Client
+
+    client = Client(
+        config.twilio_account_sid,
+        config.twilio_auth_token,
+        http_client=AsyncTwilioHttpClient(timeout=15),
+    )
+    client.api.base_url = config.twilio_api_base_url.rstrip("/")
+    return client
+
+
+async def telegram_webhook(request: web.Request) -> web.Response:
+    """POST /telegram/webhook: 401 on a wrong secret; 200 once the update is recorded."""
+    ctx = request.app[CTX]
+    intake: TelegramIntake | None = ctx.extras.get("intake")  # type: ignore[assignment]
+    secret = ctx.config.telegram_webhook_secret
+    given = request.headers.get("X-Telegram-Bot-Api-Secret-Token", "")
+    if intake is None:
+        return web.json_response({"error": "telegram channel is off"}, status=404)
+    if not secret or not hmac.compare_digest(given.encode(), secret.encode()):
+        return web.json_response({"error": "unauthorized"}, status=401)
+    try:
+        payload = await request.json(loads=json.loads)
+        if not isinstance(payload, dict) or not isinstance(payload.get("update_id"), int):
+            raise ValueError("no update_id")
+    except ValueError:
+        return web.json_response({"error": "not a Telegram update"}, status=400)
+    await intake.take(payload)
+    return web.json_response({"ok": True})
+
+
+async def healthz(request: web.Request) -> web.Response:
+    """200 when the database answers, 503 otherwise."""
+    try:
+        await asyncio.wait_for(connections.get("default").execute_query("SELECT 1"), 5)
+    except Exception as exc:
+        log.warning("health check failed: %s", exc)
+        return web.json_response({"status": "unavailable"}, status=503)
+    return web.json_response({"status": "ok"})
+
+
+async def metrics(request: web.Request) -> web.Response:
+    """Prometheus text exposition."""
+    return web.Response(body=generate_latest(), headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+
+async def sweep(app_ctx: AppContext) -> None:
+    """Due deadlines: expire unanswered requests; re-run updates a crash left unprocessed."""
+    from dispatch import services
+    from models.uow import utcnow
+
+    due = (
+        await t.JobRequest.filter(status="pending", expires_at__lte=utcnow())
+        .order_by("expires_at")
+        .limit(200)
+        .values_list("id", flat=True)
+    )
+    for request_id in due:
+        try:
+            await app_ctx.tx.run(lambda uow, rid=request_id: services.expire_request(uow, rid))
+        except Exception:
+            log.exception("expiring request %s failed", request_id)
+    intake = app_ctx.extras.get("intake")
+    if intake is not None:
+        await intake.recover()  # type: ignore[attr-defined]
+
+
+def build_app(config: Config) -> web.Application:
+    """The whole service as one aiohttp application (routes, start-up and clean-up)."""
+    from bot.api import create_api, ensure_default_roles
+    from handlers.sms import sms_inbound, sms_status
+
+    renderer = OutboxRenderer(
+        telegram_enabled=config.telegram_enabled,
+        sms_enabled=config.sms_enabled,
+        company_timezone=config.timezone,
+    )
+    tx = Transactions(renderer, sms_enabled=config.sms_enabled)
+    app_ctx = AppContext(config=config, tx=tx)
+    app = web.Application(client_max_size=1024 * 1024)
+    app[CTX] = app_ctx
+    app.router.add_post("/telegram/webhook", telegram_webhook)
+    app.router.add_post("/sms/inbound", sms_inbound)
+    app.router.add_post("/sms/status", sms_status)
+    app.router.add_get("/healthz", healthz)
+    app.router.add_get("/metrics", metrics)
+    app.add_subapp("/api/v1", create_api(app_ctx))
+
+    async def lifecycle(app: web.Application) -> Any:
+        await init_db(config.database_url)
+        await ensure_default_roles()
+        await bootstrap_owners(config)
+        background: list[asyncio.Task[Any]] = []
+        stop = asyncio.Event()
+        bot = application = twilio = None
+        if config.telegram_enabled:
+            application = build_telegram(config, app_ctx)
+            await application.initialize()
+            await application.start()
+            bot = application.bot
+            intake = TelegramIntake(application)
+            app_ctx.extras["intake"] = intake
+            app_ctx.extras["bot"] = bot
+            await _publish_commands(bot)
+            if config.public_url:
+                await bot.set_webhook(
+                    _public(config, "/telegram/webhook"),
+                    secret_token=config.telegram_webhook_secret,
+                    allowed_updates=["message", "callback_query"],
+                )
+            else:
+                await bot.delete_webhook()
+                background.append(asyncio.create_task(poll_updates(bot, intake, stop)))
+        if config.sms_enabled:
+            twilio = build_twilio(config)
+            app_ctx.extras["twilio"] = twilio
+        sender = OutboxSender(
+            bot=bot,
+            twilio=twilio,
+            twilio_from=config.twilio_from_number,
+            status_callback_url=_public(config, "/sms/status"),
+        )
+        tx.on_commit = sender.wake
+        background.append(asyncio.create_task(sender.run()))
+
+        from apscheduler.schedulers.asyncio import AsyncIOScheduler
+
+        scheduler = AsyncIOScheduler(timezone="UTC")
+        scheduler.add_job(
+            sweep,
+            "interval",
+            seconds=SWEEP_SECONDS,
+            args=[app_ctx],
+            max_instances=1,
+            coalesce=True,
+            id="sweep",
+        )
+        scheduler.start()
+        log.info(
+            "dispatchbot ready: telegram=%s (%s), sms=%s",
+            config.telegram_enabled,
+            "webhook" if config.public_url else "polling",
+            config.sms_enabled,
+        )
+        yield
+        scheduler.shutdown(wait=False)
+        stop.set()
+        sender.stop()
+        if "intake" in app_ctx.extras:
+            await app_ctx.extras["intake"].drain()  # type: ignore[attr-defined]
+        for task in background:
+            task.cancel()
+        for task in background:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        if application is not None:
+            await application.stop()
+            await application.shutdown()
+        if twilio is not None:
+            await twilio.http_client.close()
+        await close_db()
+
+    app.cleanup_ctx.append(lifecycle)
+    return app
+
+
+async def _publish_commands(bot: Any) -> None:
+    from handlers.telegram import FIELDWORKER_COMMANDS
+
+    try:
+        await bot.set_my_commands(FIELDWORKER_COMMANDS)
+    except Exception as exc:  # a cosmetic call must not stop the service
+        log.warning("setMyCommands failed: %s", exc)

@@ -1,0 +1,98 @@
+"""`dispatchbot` (also `python -m bot`): run, demo, db upgrade."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import sys
+
+
+def _prepare_environment() -> None:
+    # PTB 22: timedelta retry_after without a deprecation warning. Twilio's edge/region env vars
+    # would rewrite TWILIO_API_BASE_URL's host.
+    os.environ.setdefault("PTB_TIMEDELTA", "true")
+
+
+def _logging(verbose: bool = False) -> None:
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    for noisy in ("aiosqlite", "tortoise", "httpx", "apscheduler", "aiohttp.access"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    """The service: HTTP server, Telegram, scheduler, outbox sender; stops on SIGINT/SIGTERM."""
+    from aiohttp import web
+
+    from bot.app import build_app
+    from bot.config import ConfigError, load_config
+
+    try:
+        config = load_config()
+        config.check_for_run()
+    except ConfigError as exc:
+        print(f"dispatchbot: configuration error: {exc}", file=sys.stderr)
+        return 2
+    _logging(args.verbose)
+    web.run_app(
+        build_app(config),
+        host=config.http_host,
+        port=config.http_port,
+        print=None,
+        shutdown_timeout=10,
+        access_log=None,
+    )
+    return 0
+
+
+def cmd_db(args: argparse.Namespace) -> int:
+    """`db upgrade`: apply schema migrations to DATABASE_URL."""
+    from bot.config import ConfigError, load_config
+    from models.db import close_db, init_db, tortoise_config, upgrade
+
+    try:
+        config = load_config()
+    except ConfigError as exc:
+        print(f"dispatchbot: configuration error: {exc}", file=sys.stderr)
+        return 2
+
+    async def go() -> list[str]:
+        await init_db(config.database_url, migrate=False)
+        try:
+            return await upgrade(tortoise_config(config.database_url))
+        finally:
+            await close_db()
+
+    applied = asyncio.run(go())
+    print("applied: " + ", ".join(applied) if applied else "database is up to date")
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    """The whole system offline, with a printed transcript of a dispatch day."""
+    from bot.demo import run_demo
+
+    return asyncio.run(run_demo(verbose=args.verbose))
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the console script."""
+    _prepare_environment()
+    parser = argparse.ArgumentParser(prog="dispatchbot", description=__doc__)
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("run", help="run the service").set_defaults(fn=cmd_run)
+    sub.add_parser("demo", help="offline demo of a dispatch day").set_defaults(fn=cmd_demo)
+    db = sub.add_parser("db", help="database maintenance")
+    db_sub = db.add_subparsers(dest="db_command", required=True)
+    db_sub.add_parser("upgrade", help="apply schema migrations").set_defaults(fn=cmd_db)
+    args = parser.parse_args(argv)
+    return int(args.fn(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,157 @@
+"""Durable intake of Telegram updates: record first, then act; a redelivery is a no-op.
+
+The webhook stores the update (`inbound_event`, unique key `tg:<update_id>`) and answers 200 only
+after that commit. Processing then runs in the background; a row still `new` after a crash is picked
+up again by `recover()` (the scheduler calls it), claimed by a conditional UPDATE so two processes
+never run the same update.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from datetime import timedelta
+from typing import Any
+
+from prometheus_client import Counter
+from tortoise.exceptions import IntegrityError
+from tortoise.expressions import Q
+
+from models import tables as t
+from models.uow import utcnow
+
+log = logging.getLogger(__name__)
+
+RECEIVED = Counter("dispatch_inbound_updates", "Inbound updates recorded", ["source", "result"])
+MAX_ATTEMPTS = 3
+LEASE = timedelta(seconds=120)
+
+
+async def record(key: str, payload: dict[str, Any]) -> bool:
+    """Store an inbound update; False when the same key was already recorded (a redelivery)."""
+    try:
+        await t.InboundEvent.create(key=key, payload=payload, status="new")
+    except IntegrityError:
+        RECEIVED.labels(key.split(":", 1)[0], "duplicate").inc()
+        return False
+    RECEIVED.labels(key.split(":", 1)[0], "new").inc()
+    return True
+
+
+async def claim(key: str) -> t.InboundEvent | None:
+    """Take an update for processing; None when another worker has it or it is done."""
+    now = utcnow()
+    taken = (
+        await t.InboundEvent.filter(key=key, status="new", attempts__lt=MAX_ATTEMPTS)
+        .filter(Q(claimed_until__isnull=True) | Q(claimed_until__lt=now))
+        .update(claimed_until=now + LEASE)
+    )
+    return await t.InboundEvent.get_or_none(key=key) if taken else None
+
+
+async def finish(event: t.InboundEvent, error: str | None = None) -> None:
+    """Mark an update done, or count a failed attempt (given up after MAX_ATTEMPTS)."""
+    if error is None:
+        await t.InboundEvent.filter(id=event.id).update(status="done", claimed_until=None)
+        return
+    attempts = event.attempts + 1
+    await t.InboundEvent.filter(id=event.id).update(
+        attempts=attempts,
+        status="failed" if attempts >= MAX_ATTEMPTS else "new",
+        claimed_until=None,
+        error=error[:2000],
+    )
+
+
+class TelegramIntake:
+    """Feeds recorded Telegram updates to the PTB application, one background task each."""
+
+    def __init__(self, application: Any):
+        self.application = application
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    async def take(self, payload: dict[str, Any]) -> bool:
+        """Record the update and start processing it; False for a redelivery."""
+        key = f"tg:{int(payload['update_id'])}"
+        if not await record(key, payload):
+            return False
+        self.spawn(key)
+        return True
+
+    def spawn(self, key: str) -> None:
+        """Process a recorded update in the background."""
+        task = asyncio.create_task(self.process(key))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def process(self, key: str) -> None:
+        """Run one recorded update through the PTB handlers."""
+        from telegram import Update
+
+        event = await claim(key)
+        if event is None:
+            return
+        try:
+            update = Update.de_json(event.payload, self.application.bot)
+            await self.application.process_update(update)
+        except Exception as exc:
+            log.exception("processing %s failed", key)
+            await finish(event, f"{type(exc).__name__}: {exc}")
+            return
+        await finish(event)
+
+    async def recover(self, older_than: timedelta = timedelta(seconds=30)) -> int:
+        """Process updates left `new` (a crash between record and act); returns how many."""
+        cutoff = utcnow() - older_than
+        keys = (
+            await t.InboundEvent.filter(
+                status="new",
+                key__startswith="tg:",
+                created_at__lt=cutoff,
+                attempts__lt=MAX_ATTEMPTS,
+            )
+            .filter(Q(claimed_until__isnull=True) | Q(claimed_until__lt=utcnow()))
+            .order_by("id")
+            .limit(100)
+            .values_list("key", flat=True)
+        )
+        for key in keys:
+            await self.process(key)
+        return len(keys)
+
+    async def drain(self, timeout: float = 10.0) -> None:  # noqa: ASYNC109
+        """Wait for running tasks (at shutdown)."""
+        if self._tasks:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(
+                    asyncio.gather(*self._tasks, return_exceptions=True), timeout
+                )
+
+
+async def poll_updates(bot: Any, intake: TelegramIntake, stop: asyncio.Event) -> None:
+    """Long polling (no PUBLIC_URL): the same record-then-act path as the webhook."""
+    from telegram.error import NetworkError, RetryAfter, TimedOut
+
+    offset: int | None = None
+    while not stop.is_set():
+        try:
+            updates = await bot.get_updates(
+                offset=offset, timeout=20, allowed_updates=["message", "callback_query"]
+            )
+        except TimedOut:
+            continue
+        except RetryAfter as exc:
+            await asyncio.sleep(
+                exc.retry_after.total_seconds()
+                if isinstance(exc.retry_after, timedelta)
+                else exc.retry_after
+            )
+            continue
+        except NetworkError as exc:
+            log.warning("getUpdates failed: %s; retrying in 2 s", exc)
+            await asyncio.sleep(2)
+            continue
+        for update in updates:
+            await intake.take(update.to_dict())
+            offset = update.update_id + 1

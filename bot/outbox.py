@@ -1,0 +1,375 @@
+"""Events -> outbox rows, written inside the transaction that caused them.
+
+Decides only *how* to tell people (channel, text, buttons); *whether* something happened is the
+core's decision. Telegram is preferred for a fieldworker whose chat is linked; SMS otherwise.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from bot.templates import render
+from dispatch import events as ev
+from dispatch.model import Actor, ActorKind, Channel, HistoryAction, Permission
+from models import tables as t
+from models.uow import TortoiseUnitOfWork
+
+WITHDRAWN_TEMPLATES = {
+    ev.WithdrawnBecause.TAKEN: "request_taken",
+    ev.WithdrawnBecause.NOT_SELECTED: "request_not_selected",
+    ev.WithdrawnBecause.ASSIGNED_BY_STAFF: "request_assigned_elsewhere",
+    ev.WithdrawnBecause.CANCELLED: "request_cancelled",
+    ev.WithdrawnBecause.CHANGED: "request_changed",
+    ev.WithdrawnBecause.EXPIRED: "request_expired",
+}
+#: Withdrawals also worth an SMS (a taken request is not: the next reply is answered anyway).
+SMS_WITHDRAWALS = {ev.WithdrawnBecause.NOT_SELECTED, ev.WithdrawnBecause.CANCELLED}
+
+
+def request_keyboard(request_id: int) -> dict[str, Any]:
+    """The Accept / Decline buttons of a job request (compact, validated callback data)."""
+    return {
+        "inline_keyboard": [
+            [
+                {"text": "Accept ✅", "callback_data": f"a:{request_id}"},
+                {"text": "Decline ❌", "callback_data": f"d:{request_id}"},
+            ]
+        ]
+    }
+
+
+def reason_keyboard(request_id: int, reasons: list[str], required: bool) -> dict[str, Any]:
+    """One button per configured decline reason (index from 1); `0` declines without a reason."""
+    rows = [[{"text": r, "callback_data": f"r:{request_id}:{i}"}] for i, r in enumerate(reasons, 1)]
+    if not required:
+        rows.append([{"text": "No reason", "callback_data": f"r:{request_id}:0"}])
+    rows.append([{"text": "↩ Back", "callback_data": f"b:{request_id}"}])
+    return {"inline_keyboard": rows}
+
+
+def format_when(start: datetime, end: datetime, tz: str) -> str:
+    """`Tue 1 Dec 10:00-12:00` in the given zone (falls back to UTC for an unknown zone)."""
+    try:
+        zone = ZoneInfo(tz)
+    except (KeyError, ValueError):
+        zone = ZoneInfo("UTC")
+    s, e = start.astimezone(zone), end.astimezone(zone)
+    end_text = (
+        e.strftime("%H:%M")
+        if e - s < timedelta(days=1) and s.date() == e.date()
+        else (e.strftime("%a %-d %b %H:%M"))
+    )
+    return f"{s.strftime('%a %-d %b %H:%M')}-{end_text} {s.tzname()}"
+
+
+def first_name(name: str) -> str:
+    """The first word of a name."""
+    return (name.split() or [name])[0]
+
+
+class OutboxRenderer:
+    """Implements `models.uow.OutboxWriter`: renders each event of a unit of work to outbox rows."""
+
+    def __init__(self, *, telegram_enabled: bool, sms_enabled: bool, company_timezone: str):
+        self.telegram_enabled = telegram_enabled
+        self.sms_enabled = sms_enabled
+        self.company_timezone = company_timezone
+
+    async def write(self, uow: TortoiseUnitOfWork) -> None:
+        """Render and store the messages every event of `uow` causes."""
+        for event in uow.events:
+            handler = getattr(self, f"_on_{type(event).__name__}", None)
+            if handler is not None:
+                await handler(uow, event)
+
+    # -- helpers ---------------------------------------------------------------------------------
+
+    async def _job_context(self, job_id: int) -> dict[str, Any]:
+        job = await t.Job.get(id=job_id).select_related("appointment", "booking")
+        service = await t.Service.get_or_none(code=job.service_code)
+        return {
+            "job": job,
+            "booking_id": job.booking_id,
+            "job_id": job.id,
+            "service": service.name if service else job.service_code,
+            "address": job.booking.address,
+            "notes": job.booking.notes,
+            "start": job.appointment.start,
+            "end": job.appointment.end,
+        }
+
+    def _summary(self, ctx: dict[str, Any], tz: str) -> str:
+        return f"{ctx['service']} · {format_when(ctx['start'], ctx['end'], tz)} · {ctx['address']}"
+
+    def _telegram_chat(self, fw: t.Fieldworker) -> int | None:
+        if (
+            self.telegram_enabled
+            and fw.telegram_chat_id is not None
+            and "telegram" in (fw.channels or ())
+        ):
+            return fw.telegram_chat_id
+        return None
+
+    def _sms_number(self, fw: t.Fieldworker) -> str | None:
+        if self.sms_enabled and fw.phone and not fw.sms_opt_out and "sms" in (fw.channels or ()):
+            return fw.phone
+        return None
+
+    async def _queue(
+        self,
+        uow: TortoiseUnitOfWork,
+        *,
+        channel: str,
+        recipient: str | int,
+        template: str,
+        body: str,
+        booking_id: int | None,
+        request_id: int | None = None,
+        payload: dict[str, Any] | None = None,
+    ) -> None:
+        await t.Notification.create(
+            booking_id=booking_id,
+            channel=channel,
+            recipient=str(recipient),
+            template=template,
+            body=body,
+            payload=payload or {},
+            request_id=request_id,
+            next_attempt_at=uow.now(),
+        )
+
+    async def _tell_fieldworker(
+        self,
+        uow: TortoiseUnitOfWork,
+        fw: t.Fieldworker,
+        template: str,
+        ctx: dict[str, Any],
+        *,
+        request_id: int | None = None,
+        edit: bool = False,
+        markup: dict[str, Any] | None = None,
+        sms: bool = True,
+        **values: Any,
+    ) -> None:
+        """Edit the request's Telegram message (or send a new one), or send an SMS."""
+        text = render(template, summary=self._summary(ctx, fw.timezone), **ctx, **values)
+        chat = self._telegram_chat(fw)
+        if chat is not None:
+            payload: dict[str, Any] = {"method": "edit" if edit else "send"}
+            if markup is not None:
+                payload["reply_markup"] = markup
+            await self._queue(
+                uow,
+                channel="telegram",
+                recipient=chat,
+                template=template,
+                body=text,
+                booking_id=ctx["booking_id"],
+                request_id=request_id,
+                payload=payload,
+            )
+        elif sms and (number := self._sms_number(fw)):
+            await self._queue(
+                uow,
+                channel="sms",
+                recipient=number,
+                template="request_update_sms",
+                body=text,
+                booking_id=ctx["booking_id"],
+                request_id=request_id,
+            )
+
+    # -- events ----------------------------------------------------------------------------------
+
+    async def _on_RequestSent(self, uow: TortoiseUnitOfWork, e: ev.RequestSent) -> None:
+        await self._send_request(uow, e.request_id, e.fieldworker_id, e.job_id)
+
+    async def _on_RequestPended(self, uow: TortoiseUnitOfWork, e: ev.RequestPended) -> None:
+        await self._send_request(uow, e.request_id, e.fieldworker_id, e.job_id)
+
+    async def _send_request(
+        self, uow: TortoiseUnitOfWork, request_id: int, fieldworker_id: int, job_id: int
+    ) -> None:
+        fw = await t.Fieldworker.get(id=fieldworker_id)
+        ctx = await self._job_context(job_id)
+        request = await t.JobRequest.get(id=request_id)
+        distance = None
+        if fw.base_lat is not None:
+            from dispatch.eligibility import haversine_km
+            from dispatch.model import Point
+
+            job = ctx["job"]
+            distance = round(
+                haversine_km(
+                    Point(fw.base_lat, fw.base_lon), Point(job.booking.lat, job.booking.lon)
+                ),
+                1,
+            )
+        when = format_when(ctx["start"], ctx["end"], fw.timezone)
+        chat = self._telegram_chat(fw)
+        if chat is not None:
+            text = render(
+                "job_request", request_id=request_id, when=when, distance_km=distance, **ctx
+            )
+            await self._queue(
+                uow,
+                channel="telegram",
+                recipient=chat,
+                template="job_request",
+                body=text,
+                booking_id=ctx["booking_id"],
+                request_id=request_id,
+                payload={"method": "send", "reply_markup": request_keyboard(request_id)},
+            )
+        elif number := self._sms_number(fw):
+            text = render("job_request_sms", when=when, code=request.reply_code, **ctx)
+            await self._queue(
+                uow,
+                channel="sms",
+                recipient=number,
+                template="job_request_sms",
+                body=text,
+                booking_id=ctx["booking_id"],
+                request_id=request_id,
+            )
+
+    async def _on_RequestAccepted(self, uow: TortoiseUnitOfWork, e: ev.RequestAccepted) -> None:
+        fw = await t.Fieldworker.get(id=e.fieldworker_id)
+        ctx = await self._job_context(e.job_id)
+        template = "request_accepted" if e.assigned else "request_accepted_manual"
+        await self._tell_fieldworker(
+            uow,
+            fw,
+            template,
+            ctx,
+            request_id=e.request_id,
+            edit=True,
+            sms=e.actor.kind is not ActorKind.FIELDWORKER,
+        )
+        if e.actor.kind is not ActorKind.FIELDWORKER:
+            await self._tell_fieldworker(uow, fw, "on_behalf", ctx, verb="accepted", sms=False)
+
+    async def _on_RequestDeclined(self, uow: TortoiseUnitOfWork, e: ev.RequestDeclined) -> None:
+        fw = await t.Fieldworker.get(id=e.fieldworker_id)
+        ctx = await self._job_context(e.job_id)
+        by_staff = e.actor.kind is not ActorKind.FIELDWORKER
+        await self._tell_fieldworker(
+            uow,
+            fw,
+            "request_declined",
+            ctx,
+            request_id=e.request_id,
+            edit=True,
+            sms=by_staff,
+            reason=e.reason,
+        )
+        if by_staff:
+            await self._tell_fieldworker(uow, fw, "on_behalf", ctx, verb="declined", sms=False)
+
+    async def _on_RequestWithdrawn(self, uow: TortoiseUnitOfWork, e: ev.RequestWithdrawn) -> None:
+        fw = await t.Fieldworker.get(id=e.fieldworker_id)
+        ctx = await self._job_context(e.job_id)
+        await self._tell_fieldworker(
+            uow,
+            fw,
+            WITHDRAWN_TEMPLATES[e.because],
+            ctx,
+            request_id=e.request_id,
+            edit=True,
+            sms=e.because in SMS_WITHDRAWALS,
+        )
+
+    async def _on_JobAssigned(self, uow: TortoiseUnitOfWork, e: ev.JobAssigned) -> None:
+        ctx = await self._job_context(e.job_id)
+        fw = await t.Fieldworker.get(id=e.fieldworker_id)
+        if not e.via_accept:
+            # Staff assigned or confirmed: turn their request message (if any) into the news.
+            await self._tell_fieldworker(
+                uow,
+                fw,
+                "job_assigned_to_you",
+                ctx,
+                request_id=e.request_id,
+                edit=e.request_id is not None,
+            )
+        if e.previous_fieldworker_id is not None:
+            previous = await t.Fieldworker.get_or_none(id=e.previous_fieldworker_id)
+            if previous is not None:
+                await self._tell_fieldworker(uow, previous, "job_taken_from_you", ctx)
+        await self._notify_customer_assigned(uow, ctx, fw)
+
+    async def _notify_customer_assigned(
+        self, uow: TortoiseUnitOfWork, ctx: dict[str, Any], fw: t.Fieldworker
+    ) -> None:
+        settings = await uow.settings()
+        booking = await t.Booking.get(id=ctx["booking_id"]).select_related("customer")
+        customer = booking.customer
+        if not (
+            settings.customer_notify.assigned
+            and self.sms_enabled
+            and customer.phone
+            and not customer.sms_opt_out
+        ):
+            return
+        text = render(
+            "customer_assigned_sms",
+            customer=first_name(customer.name),
+            fieldworker=first_name(fw.name),
+            service=ctx["service"],
+            when=format_when(ctx["start"], ctx["end"], self.company_timezone),
+        )
+        await self._queue(
+            uow,
+            channel="sms",
+            recipient=customer.phone,
+            template="customer_assigned_sms",
+            body=text,
+            booking_id=ctx["booking_id"],
+        )
+        await uow.add_history(
+            ctx["booking_id"],
+            HistoryAction.CUSTOMER_NOTIFIED,
+            Actor.system(),
+            job_id=ctx["job_id"],
+            channel=Channel.SMS,
+            details={"template": "customer_assigned_sms", "fieldworker_id": fw.id},
+        )
+
+    async def _on_JobUnassigned(self, uow: TortoiseUnitOfWork, e: ev.JobUnassigned) -> None:
+        if e.actor.kind is ActorKind.FIELDWORKER:
+            return
+        fw = await t.Fieldworker.get(id=e.fieldworker_id)
+        await self._tell_fieldworker(uow, fw, "job_unassigned", await self._job_context(e.job_id))
+
+    async def _on_JobNobodyToAsk(self, uow: TortoiseUnitOfWork, e: ev.JobNobodyToAsk) -> None:
+        ctx = await self._job_context(e.job_id)
+        text = render(
+            "staff_nobody_to_ask",
+            when=format_when(ctx["start"], ctx["end"], self.company_timezone),
+            **ctx,
+        )
+        for chat in await alert_chats():
+            await self._queue(
+                uow,
+                channel="telegram",
+                recipient=chat,
+                template="staff_nobody_to_ask",
+                body=text,
+                booking_id=ctx["booking_id"],
+                payload={"method": "send"},
+            )
+
+
+async def alert_chats() -> list[int]:
+    """Telegram ids of staff who receive alerts: every owner, and roles allowing `assign` whose
+    `receives_alerts` is on (CONTRACT §5)."""
+    roles = await t.Role.all()
+    alerting = {
+        r.name
+        for r in roles
+        if r.name == "owner" or (r.receives_alerts and Permission.ASSIGN.value in r.permissions)
+    } | {"owner"}
+    staff = await t.Staff.filter(role__in=sorted(alerting), telegram_user_id__not_isnull=True)
+    return [s.telegram_user_id for s in staff if s.telegram_user_id is not None]

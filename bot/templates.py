@@ -1,0 +1,57 @@
+"""Message texts: Jinja2 in a sandbox, so operators may later edit templates without code access."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from jinja2 import StrictUndefined
+from jinja2.sandbox import SandboxedEnvironment
+
+TEMPLATES: dict[str, str] = {
+    # Telegram: plain text, no parse mode, so nothing a customer typed can break the markup.
+    "job_request": (
+        "📋 New job request #{{ request_id }}\n"
+        "{{ service }} · {{ when }}\n"
+        "📍 {{ address }}{% if distance_km is not none %} ({{ distance_km }} km away){% endif %}\n"
+        "{% if notes %}📝 {{ notes }}\n{% endif %}"
+        "Booking {{ booking_id }}, job {{ job_id }}"
+    ),
+    "request_accepted": "✅ You got this job.\n{{ summary }}",
+    "request_accepted_manual": "👍 Accepted. The office will confirm who gets it.\n{{ summary }}",
+    "request_declined": "❌ Declined{% if reason %}: {{ reason }}{% endif %}.\n{{ summary }}",
+    "request_taken": "This job was taken by another fieldworker.\n{{ summary }}",
+    "request_not_selected": "Another fieldworker was selected for this job.\n{{ summary }}",
+    "request_assigned_elsewhere": "This job was given to another fieldworker.\n{{ summary }}",
+    "request_cancelled": "This job was cancelled.\n{{ summary }}",
+    "request_changed": "This job was changed; a new request may follow.\n{{ summary }}",
+    "request_expired": "This request expired without an answer.\n{{ summary }}",
+    "on_behalf": "🔔 The office {{ verb }} job {{ job_id }} on your behalf.\n{{ summary }}",
+    "job_assigned_to_you": "📌 You have been assigned a job.\n{{ summary }}",
+    "job_taken_from_you": "🔔 Job {{ job_id }} is no longer yours (reassigned).\n{{ summary }}",
+    "job_unassigned": "🔔 You are no longer assigned to job {{ job_id }}.\n{{ summary }}",
+    "decline_reason_prompt": "Why are you declining?\n{{ summary }}",
+    "staff_nobody_to_ask": (
+        "⚠️ Booking {{ booking_id }}, job {{ job_id }} ({{ service }}, {{ when }}): "
+        "no eligible fieldworker left to ask."
+    ),
+    # SMS: short, and every request ends with how to answer (CONTRACT §6).
+    "job_request_sms": (
+        "Job request: {{ service }}, {{ when }}, {{ address }}."
+        "{% if notes %} {{ notes }}.{% endif %}"
+        " Reply YES {{ code }} to accept or NO {{ code }} reason to decline."
+    ),
+    "request_update_sms": "{{ text }}",
+    "customer_assigned_sms": (
+        "Hi {{ customer }}, {{ fieldworker }} will do your {{ service }} on {{ when }}."
+    ),
+}
+
+_env = SandboxedEnvironment(
+    autoescape=False, undefined=StrictUndefined, keep_trailing_newline=False
+)
+_compiled = {name: _env.from_string(source) for name, source in TEMPLATES.items()}
+
+
+def render(name: str, **values: Any) -> str:
+    """Render a named template; a missing value is an error, never an empty gap."""
+    return _compiled[name].render(**values).strip()

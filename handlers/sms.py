@@ -1,0 +1,217 @@
+"""Fieldworker SMS replies and Twilio status callbacks (CONTRACT §3, §6).
+
+Every request is checked against `X-Twilio-Signature` computed over `PUBLIC_URL` + path (not the
+URL aiohttp sees behind a proxy) and recorded by `MessageSid` before it acts: a redelivery answers
+an empty TwiML and changes nothing. The reply to the sender is the TwiML `<Message>`.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from typing import Any
+from xml.sax.saxutils import escape
+
+from aiohttp import web
+
+from bot.inbound import claim, finish, record
+from dispatch import services
+from dispatch.model import Actor, ActorKind, Channel, RequestStatus
+from dispatch.services import Outcome
+from models import tables as t
+from models.uow import load_settings
+
+log = logging.getLogger(__name__)
+
+COMMAND_RE = re.compile(
+    r"^\s*(?P<word>[A-Za-z]+)\b(?:\s+#?(?P<code>\d{4}))?(?:\s+(?P<rest>.*))?\s*$", re.S
+)
+ACCEPT_WORDS = {"YES", "Y", "ACCEPT"}
+DECLINE_WORDS = {"NO", "N", "DECLINE"}
+OPT_OUT_WORDS = {"STOP", "STOPALL", "UNSUBSCRIBE", "END", "QUIT"}
+OPT_IN_WORDS = {"START", "UNSTOP"}
+HELP_WORDS = {"HELP", "INFO"}
+STATE_DECLINE_REASON = "decline_reason"
+
+HELP_SMS = (
+    "Reply YES 1234 to accept a job request, NO 1234 reason to decline (1234 = the request's "
+    "code). STOP to stop all messages, START to resume."
+)
+ANSWERS = {
+    Outcome.ASSIGNED: "Confirmed: the job is yours.",
+    Outcome.ACCEPTED: "Accepted. The office will confirm.",
+    Outcome.ALREADY_ACCEPTED: "You already accepted this job.",
+    Outcome.TAKEN: "Sorry, another fieldworker already took this job.",
+    Outcome.CLOSED: "This request is no longer open.",
+    Outcome.JOB_CLOSED: "This job was cancelled.",
+    Outcome.DECLINED: "Declined. Thanks for letting us know.",
+    Outcome.NOT_FOUND: "That request no longer exists.",
+}
+
+
+def twiml(text: str | None) -> web.Response:
+    """A TwiML answer with one message, or none."""
+    body = f"<Message>{escape(text)}</Message>" if text else ""
+    return web.Response(
+        text=f'<?xml version="1.0" encoding="UTF-8"?><Response>{body}</Response>',
+        content_type="text/xml",
+    )
+
+
+async def _verified_form(request: web.Request, path: str) -> dict[str, str] | None:
+    from twilio.request_validator import RequestValidator
+
+    from bot.app import CTX
+
+    config = request.app[CTX].config
+    form = {k: str(v) for k, v in (await request.post()).items()}
+    signature = request.headers.get("X-Twilio-Signature", "")
+    if not (config.twilio_auth_token and config.public_url and signature):
+        return None
+    url = config.public_url.rstrip("/") + path
+    if not RequestValidator(config.twilio_auth_token).validate(url, form, signature):
+        return None
+    return form
+
+
+async def sms_status(request: web.Request) -> web.Response:
+    """Twilio's delivery report: move the outbox row to delivered or failed."""
+    form = await _verified_form(request, "/sms/status")
+    if form is None:
+        return web.json_response({"error": "invalid signature"}, status=403)
+    sid, status = form.get("MessageSid", ""), form.get("MessageStatus", "")
+    if sid and status == "delivered":
+        await t.Notification.filter(provider_id=sid).update(status="delivered")
+    elif sid and status in ("failed", "undelivered"):
+        await t.Notification.filter(provider_id=sid).update(
+            status="failed", error=f"Twilio {status} (error {form.get('ErrorCode') or '?'})"
+        )
+    return web.Response(text="", status=200)
+
+
+async def sms_inbound(request: web.Request) -> web.Response:
+    """An SMS to our number: verify, record by MessageSid, act, answer with TwiML."""
+    from bot.app import CTX
+
+    form = await _verified_form(request, "/sms/inbound")
+    if form is None:
+        return web.json_response({"error": "invalid signature"}, status=403)
+    sid = form.get("MessageSid") or form.get("SmsSid")
+    if not sid:
+        return web.json_response({"error": "MessageSid missing"}, status=400)
+    key = f"sms:{sid}"
+    if not await record(key, form):
+        return twiml(None)
+    event = await claim(key)
+    if event is None:
+        return twiml(None)
+    try:
+        reply = await handle_sms(request.app[CTX], form.get("From", ""), form.get("Body", ""))
+    except Exception as exc:
+        log.exception("inbound SMS %s failed", sid)
+        await finish(event, f"{type(exc).__name__}: {exc}")
+        return twiml("Sorry, something went wrong. Please try again in a minute.")
+    await finish(event)
+    return twiml(reply)
+
+
+async def handle_sms(app_ctx: Any, sender: str, body: str) -> str | None:
+    """What an SMS from `sender` does; returns the reply text."""
+    word_match = COMMAND_RE.match(body or "")
+    word = word_match["word"].upper() if word_match else ""
+    fw = await t.Fieldworker.get_or_none(phone=sender)
+    if word in OPT_OUT_WORDS or (word == "CANCEL" and not (word_match and word_match["code"])):
+        await t.Fieldworker.filter(phone=sender).update(sms_opt_out=True)
+        await t.Customer.filter(phone=sender).update(sms_opt_out=True)
+        return None  # Twilio answers STOP itself; a second message would be refused anyway
+    if word in OPT_IN_WORDS:
+        await t.Fieldworker.filter(phone=sender).update(sms_opt_out=False)
+        await t.Customer.filter(phone=sender).update(sms_opt_out=False)
+        return "You will receive messages again. " + HELP_SMS
+    if word in HELP_WORDS:
+        return HELP_SMS
+    if fw is None:
+        return None  # a customer's free text: nothing to act on here yet
+    actor = Actor(ActorKind.FIELDWORKER, fw.id, fw.name)
+    state = await t.Conversation.get_or_none(channel="sms", address=sender)
+    if word in ACCEPT_WORDS or word in DECLINE_WORDS:
+        assert word_match is not None
+        request, error = await _pick_request(fw.id, word_match["code"])
+        if request is None:
+            return error
+        if word in ACCEPT_WORDS:
+            result = await app_ctx.tx.run(
+                lambda uow: services.respond(uow, request.id, "accept", actor, Channel.SMS)
+            )
+            return ANSWERS.get(result.outcome, "Done.")
+        return await _decline(app_ctx, fw, actor, request.id, (word_match["rest"] or "").strip())
+    if word == "CANCEL":
+        return "To stop attending an assigned job, please call the office."
+    if state is not None and state.state == STATE_DECLINE_REASON:
+        return await _decline(
+            app_ctx, fw, actor, int(state.data["request_id"]), body.strip(), from_prompt=True
+        )
+    return HELP_SMS
+
+
+async def _pick_request(fieldworker_id: int, code: str | None) -> tuple[Any, str | None]:
+    pending = await t.JobRequest.filter(
+        fieldworker_id=fieldworker_id, status=RequestStatus.PENDING.value
+    ).order_by("id")
+    if code is not None:
+        for r in pending:
+            if r.reply_code == int(code):
+                return r, None
+        return None, f"No open request has the code {code}. " + HELP_SMS
+    if len(pending) == 1:
+        return pending[0], None
+    if not pending:
+        return None, "You have no open job requests."
+    codes = ", ".join(str(r.reply_code) for r in pending[:5])
+    return None, f"You have several open requests ({codes}). Reply YES or NO with the code."
+
+
+async def _decline(
+    app_ctx: Any,
+    fw: t.Fieldworker,
+    actor: Actor,
+    request_id: int,
+    text: str,
+    *,
+    from_prompt: bool = False,
+) -> str:
+    settings = await load_settings()
+    reason: str | None = None
+    if text:
+        reason = settings.resolve_reason(text)
+        if reason is None:
+            if from_prompt and text.isdigit():
+                return _reason_prompt(settings.decline_reasons, bad=True)
+            reason = text[:500]  # free text is an "Other" reason in the fieldworker's words
+        elif settings.is_other(reason):
+            reason = None  # "Other" alone says nothing: ask for their words
+
+    async def act(uow: Any) -> services.RespondResult:
+        await t.Conversation.filter(channel="sms", address=fw.phone).delete()
+        result = await services.respond(
+            uow, request_id, "decline", actor, Channel.SMS, reason=reason
+        )
+        if result.outcome is Outcome.REASON_REQUIRED:
+            await t.Conversation.create(
+                channel="sms",
+                address=fw.phone,
+                state=STATE_DECLINE_REASON,
+                data={"request_id": request_id},
+            )
+        return result
+
+    result = await app_ctx.tx.run(act)
+    if result.outcome is Outcome.REASON_REQUIRED:
+        return _reason_prompt(settings.decline_reasons)
+    return ANSWERS.get(result.outcome, "Done.")
+
+
+def _reason_prompt(reasons: list[str], bad: bool = False) -> str:
+    numbered = ", ".join(f"{i} {r}" for i, r in enumerate(reasons, 1))
+    prefix = "Please pick a number from the list. " if bad else "Why are you declining? "
+    return f"{prefix}Reply with a number or your reason: {numbered}."

@@ -1,0 +1,377 @@
+"""Fieldworker chat over Telegram: buttons, decline reasons, onboarding, `/jobs`, `/requests`.
+
+Handlers parse and answer; the dispatch core decides. Conversation state ("awaiting a typed decline
+reason") lives in the `conversation` table, never in PTB's memory, so any process can continue it.
+
+Callback data (at most 64 bytes, validated on arrival):
+`a:<request>` accept · `d:<request>` decline (asks the reason) ·
+`r:<request>:<n>` decline with the n-th configured reason (`0`: none, when reasons are optional) ·
+`b:<request>` back to Accept/Decline.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from typing import Any
+
+import phonenumbers
+from telegram import (
+    ForceReply,
+    InlineKeyboardMarkup,
+    KeyboardButton,
+    ReplyKeyboardMarkup,
+    ReplyKeyboardRemove,
+    Update,
+)
+from telegram.error import BadRequest
+from telegram.ext import (
+    Application,
+    CallbackQueryHandler,
+    CommandHandler,
+    ContextTypes,
+    MessageHandler,
+    filters,
+)
+
+from bot.context import AppContext
+from bot.outbox import format_when, reason_keyboard, request_keyboard
+from dispatch import services
+from dispatch.model import Actor, ActorKind, Channel, JobStatus, RequestStatus
+from dispatch.services import Outcome
+from models import tables as t
+from models.uow import load_settings
+
+log = logging.getLogger(__name__)
+
+CALLBACK_RE = re.compile(r"^(?P<op>[adbr]):(?P<rid>\d{1,10})(?::(?P<idx>\d{1,2}))?$")
+STATE_DECLINE_REASON = "decline_reason"
+
+FIELDWORKER_COMMANDS = [
+    ("jobs", "Your assigned jobs"),
+    ("requests", "Job requests waiting for your answer"),
+    ("help", "How this bot works"),
+    ("start", "Link your Telegram account"),
+]
+
+HELP_TEXT = (
+    "I send you job requests with Accept and Decline buttons. The first to accept gets the job.\n"
+    "/jobs - your assigned jobs\n/requests - requests waiting for your answer\n"
+    "/start - link your account (share your phone number or use your invite code)"
+)
+
+ANSWERS = {
+    Outcome.ASSIGNED: "✅ The job is yours!",
+    Outcome.ACCEPTED: "👍 Accepted. The office will confirm.",
+    Outcome.ALREADY_ACCEPTED: "You already accepted this job.",
+    Outcome.TAKEN: "Sorry, another fieldworker already took this job.",
+    Outcome.CLOSED: "This request is no longer open.",
+    Outcome.JOB_CLOSED: "This job was cancelled.",
+    Outcome.DECLINED: "Declined. Thanks for letting us know.",
+    Outcome.NOT_FOUND: "This request no longer exists.",
+}
+
+
+def _ctx(context: ContextTypes.DEFAULT_TYPE) -> AppContext:
+    return context.application.bot_data["app_ctx"]
+
+
+async def fieldworker_for(user_id: int) -> t.Fieldworker | None:
+    """The fieldworker linked to a Telegram user, or None."""
+    return await t.Fieldworker.get_or_none(telegram_user_id=user_id)
+
+
+def _actor(fw: t.Fieldworker) -> Actor:
+    return Actor(ActorKind.FIELDWORKER, fw.id, fw.name)
+
+
+async def on_callback(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """A button press: validate, check it is theirs, act, and always answer the query."""
+    query = update.callback_query
+    assert query is not None
+    match = CALLBACK_RE.match(query.data or "")
+    if match is None:
+        await query.answer("This button is not valid any more.")
+        return
+    op, rid = match["op"], int(match["rid"])
+    idx = int(match["idx"]) if match["idx"] is not None else None
+    fw = await fieldworker_for(query.from_user.id)
+    request = await t.JobRequest.get_or_none(id=rid)
+    if fw is None or request is None or request.fieldworker_id != fw.id:
+        await query.answer("This request is not for you, or it no longer exists.")
+        return
+    app = _ctx(context)
+    if op == "a":
+        result = await app.tx.run(
+            lambda uow: services.respond(uow, rid, "accept", _actor(fw), Channel.TELEGRAM)
+        )
+        await query.answer(ANSWERS.get(result.outcome, "Done."))
+        return
+    if op == "b":
+        await query.answer()
+        if request.status == RequestStatus.PENDING.value:
+            await _edit_markup(query, request_keyboard(rid))
+        return
+    if op == "d":
+        if request.status != RequestStatus.PENDING.value:
+            await query.answer(ANSWERS[Outcome.CLOSED])
+            return
+        settings = await load_settings()
+        await query.answer("Why are you declining?")
+        await _edit_markup(
+            query, reason_keyboard(rid, settings.decline_reasons, settings.decline_reason_required)
+        )
+        return
+    # op == "r": a reason button.
+    settings = await load_settings()
+    assert idx is not None
+    if idx == 0:
+        if settings.decline_reason_required:
+            await query.answer("Please pick a reason.")
+            return
+        reason = None
+    elif idx <= len(settings.decline_reasons):
+        reason = settings.decline_reasons[idx - 1]
+    else:
+        await query.answer("The list of reasons changed; please choose again.")
+        await _edit_markup(
+            query, reason_keyboard(rid, settings.decline_reasons, settings.decline_reason_required)
+        )
+        return
+    if reason is not None and settings.is_other(reason):
+        if request.status != RequestStatus.PENDING.value:
+            await query.answer(ANSWERS[Outcome.CLOSED])
+            return
+        await app.tx.run(lambda uow: _await_reason(query.message.chat.id, rid))  # type: ignore[union-attr]
+        await query.answer()
+        await context.bot.send_message(
+            query.message.chat.id,  # type: ignore[union-attr]
+            f"Please type your reason for declining request #{rid}:",
+            reply_markup=ForceReply(input_field_placeholder="Reason"),
+        )
+        return
+    result = await app.tx.run(
+        lambda uow: services.respond(
+            uow, rid, "decline", _actor(fw), Channel.TELEGRAM, reason=reason
+        )
+    )
+    await query.answer(ANSWERS.get(result.outcome, "Done."))
+
+
+async def _edit_markup(query: Any, markup: dict[str, Any]) -> None:
+    try:
+        await query.edit_message_reply_markup(InlineKeyboardMarkup.de_json(markup, query.get_bot()))
+    except BadRequest as exc:  # not modified, or the message is gone: nothing to fix
+        log.info("could not edit buttons: %s", exc)
+
+
+async def _await_reason(chat_id: int, request_id: int) -> None:
+    """Remember, in the database, that this chat's next text is a decline reason."""
+    await t.Conversation.filter(channel="telegram", address=str(chat_id)).delete()
+    await t.Conversation.create(
+        channel="telegram",
+        address=str(chat_id),
+        state=STATE_DECLINE_REASON,
+        data={"request_id": request_id},
+    )
+
+
+async def on_text(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Free text: a typed decline reason when one is awaited, otherwise a hint."""
+    message = update.effective_message
+    user = update.effective_user
+    if message is None or user is None or not message.text:
+        return
+    app = _ctx(context)
+    fw = await fieldworker_for(user.id)
+    state = await t.Conversation.get_or_none(channel="telegram", address=str(message.chat.id))
+    if fw is not None and state is not None and state.state == STATE_DECLINE_REASON:
+        rid = int(state.data["request_id"])
+        reason = message.text.strip()[:500]
+
+        async def decline(uow: Any) -> services.RespondResult:
+            await t.Conversation.filter(id=state.id).delete()
+            return await services.respond(
+                uow, rid, "decline", _actor(fw), Channel.TELEGRAM, reason=reason
+            )
+
+        result = await app.tx.run(decline)
+        await message.reply_text(ANSWERS.get(result.outcome, "Done."))
+        return
+    await message.reply_text("I did not understand that. " + HELP_TEXT)
+
+
+async def on_start(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """`/start CODE` links by invite code; `/start` asks for the phone number."""
+    message, user = update.effective_message, update.effective_user
+    if message is None or user is None:
+        return
+    fw = await fieldworker_for(user.id)
+    if context.args:
+        code = context.args[0].strip()[:32]
+        target = await t.Fieldworker.get_or_none(invite_code=code)
+        if target is None:
+            await message.reply_text("That invite code is not valid. Ask the office for yours.")
+            return
+        await _link(context, target, user.id, message.chat.id, user.username)
+        await message.reply_text(
+            f"Welcome, {target.name}! You will get job requests here.",
+            reply_markup=ReplyKeyboardRemove(),
+        )
+        return
+    if fw is not None:
+        await message.reply_text(f"You are linked as {fw.name}. " + HELP_TEXT)
+        return
+    if await t.Staff.filter(telegram_user_id=user.id).exists():
+        await message.reply_text("You are registered as office staff. Send /help for commands.")
+        return
+    keyboard = ReplyKeyboardMarkup(
+        [[KeyboardButton("📱 Share my phone number", request_contact=True)]],
+        one_time_keyboard=True,
+        resize_keyboard=True,
+    )
+    await message.reply_text(
+        "Hi! To receive job requests, share your phone number (the one the office has), "
+        "or send /start with your invite code.",
+        reply_markup=keyboard,
+    )
+
+
+async def on_contact(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """A shared contact links the account when it is the sender's own number of a fieldworker."""
+    message, user = update.effective_message, update.effective_user
+    if message is None or user is None or message.contact is None:
+        return
+    contact = message.contact
+    if contact.user_id != user.id:
+        await message.reply_text("Please share your own phone number with the button.")
+        return
+    try:
+        number = phonenumbers.parse("+" + contact.phone_number.lstrip("+"), None)
+        e164 = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+    except phonenumbers.NumberParseException:
+        await message.reply_text("I could not read that phone number.")
+        return
+    target = await t.Fieldworker.get_or_none(phone=e164)
+    if target is None:
+        await message.reply_text(
+            "No fieldworker has this phone number. Ask the office to add you, or use your "
+            "invite code with /start CODE.",
+            reply_markup=ReplyKeyboardRemove(),
+        )
+        return
+    await _link(context, target, user.id, message.chat.id, user.username)
+    await message.reply_text(
+        f"Welcome, {target.name}! You will get job requests here.",
+        reply_markup=ReplyKeyboardRemove(),
+    )
+
+
+async def _link(
+    context: ContextTypes.DEFAULT_TYPE,
+    fw: t.Fieldworker,
+    user_id: int,
+    chat_id: int,
+    username: str | None,
+) -> None:
+    async def link(uow: Any) -> None:
+        # A Telegram account belongs to one fieldworker: unlink it elsewhere first.
+        await (
+            t.Fieldworker.filter(telegram_user_id=user_id)
+            .exclude(id=fw.id)
+            .update(telegram_user_id=None, telegram_chat_id=None)
+        )
+        channels = list(fw.channels or [])
+        if "telegram" not in channels:
+            channels.append("telegram")
+        await t.Fieldworker.filter(id=fw.id).update(
+            telegram_user_id=user_id,
+            telegram_chat_id=chat_id,
+            telegram_username=(username or None),
+            channels=channels,
+        )
+
+    await _ctx(context).tx.run(link)
+
+
+async def on_jobs(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """The fieldworker's assigned jobs, soonest first."""
+    message, user = update.effective_message, update.effective_user
+    if message is None or user is None:
+        return
+    fw = await fieldworker_for(user.id)
+    if fw is None:
+        await message.reply_text("Your Telegram account is not linked yet. Send /start.")
+        return
+    jobs = (
+        await t.Job.filter(fieldworker_id=fw.id, status=JobStatus.ASSIGNED.value)
+        .order_by("appointment__start")
+        .select_related("appointment", "booking")
+    )
+    if not jobs:
+        await message.reply_text("You have no assigned jobs.")
+        return
+    lines = [
+        f"• Job {j.id} (booking {j.booking_id}): {j.service_code}, "
+        f"{format_when(j.appointment.start, j.appointment.end, fw.timezone)}, {j.booking.address}"
+        for j in jobs[:30]
+    ]
+    await message.reply_text("Your jobs:\n" + "\n".join(lines))
+
+
+async def on_requests(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Pending requests, each sent again with working buttons."""
+    message, user = update.effective_message, update.effective_user
+    if message is None or user is None:
+        return
+    fw = await fieldworker_for(user.id)
+    if fw is None:
+        await message.reply_text("Your Telegram account is not linked yet. Send /start.")
+        return
+    pending = (
+        await t.JobRequest.filter(fieldworker_id=fw.id, status=RequestStatus.PENDING.value)
+        .order_by("id")
+        .select_related("job__appointment", "job__booking")
+    )
+    if not pending:
+        await message.reply_text("No job requests are waiting for you.")
+        return
+    for r in pending[:10]:
+        job = r.job
+        text = (
+            f"📋 Request #{r.id}: {job.service_code}, "
+            f"{format_when(job.appointment.start, job.appointment.end, fw.timezone)}, "
+            f"{job.booking.address}"
+        )
+        sent = await message.reply_text(
+            text, reply_markup=InlineKeyboardMarkup.de_json(request_keyboard(r.id), context.bot)
+        )
+        # Later edits (taken, expired) go to the newest copy.
+        await t.JobRequest.filter(id=r.id).update(
+            telegram_chat_id=sent.chat.id, telegram_message_id=sent.message_id
+        )
+
+
+async def on_help(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """How the bot works."""
+    if update.effective_message is not None:
+        await update.effective_message.reply_text(HELP_TEXT)
+
+
+def register(application: Application, app_ctx: AppContext) -> None:  # type: ignore[type-arg]
+    """Add the fieldworker handlers (group 1: admin commands in group 0 answer first)."""
+    application.bot_data["app_ctx"] = app_ctx
+    private = filters.ChatType.PRIVATE
+    application.add_handler(CallbackQueryHandler(on_callback, pattern=CALLBACK_RE_ANY), group=1)
+    application.add_handler(CommandHandler("start", on_start, filters=private), group=1)
+    application.add_handler(CommandHandler("jobs", on_jobs, filters=private), group=1)
+    application.add_handler(CommandHandler("requests", on_requests, filters=private), group=1)
+    application.add_handler(CommandHandler("help", on_help, filters=private), group=1)
+    application.add_handler(MessageHandler(private & filters.CONTACT, on_contact), group=1)
+    application.add_handler(
+        MessageHandler(private & filters.TEXT & ~filters.COMMAND, on_text), group=1
+    )
+
+
+#: Fieldworker buttons, plus anything unknown so every press is answered.
+CALLBACK_RE_ANY = re.compile(r"^(?![sp]:)")

@@ -1,0 +1,184 @@
+"""End-to-end harness: `dispatchbot run` as a subprocess, driven the way Telegram and Twilio do.
+
+The Bot API and Twilio emulators run in the test process on loopback; the service is pointed at them
+with TELEGRAM_API_BASE_URL and TWILIO_API_BASE_URL. Tests POST real Update JSON to the webhook with
+the secret header, and form posts signed exactly as Twilio signs them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+import subprocess
+import sys
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+from twilio.request_validator import RequestValidator
+
+from bot.emulators import (
+    TelegramEmulator,
+    TwilioEmulator,
+    make_callback_update,
+    make_message_update,
+    running,
+)
+from tests.conftest import PG_URL, require_postgres, reset_postgres
+
+TOKEN = "123456:TEST-token"
+SECRET = "webhook-secret_1"
+API_TOKEN = "api-test-token"
+SID = "AC" + "0" * 32
+AUTH = "twilio-auth-token"
+FROM = "+15550000000"
+ADMIN_ID = 900001
+
+
+def free_port() -> int:
+    """A free TCP port on loopback."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass
+class Service:
+    """A running `dispatchbot run` and its emulators."""
+
+    base: str
+    tg: TelegramEmulator
+    sms: TwilioEmulator
+    http: aiohttp.ClientSession
+    proc: subprocess.Popen[bytes]
+    env: dict[str, str]
+    update_ids: list[int] = field(default_factory=lambda: [1000])
+
+    def next_update_id(self) -> int:
+        """A fresh update id."""
+        self.update_ids[0] += 1
+        return self.update_ids[0]
+
+    async def api(self, method: str, path: str, body: Any = None, **kw: Any) -> tuple[int, Any]:
+        """Call the REST API with the bearer token; returns (status, JSON)."""
+        headers = {"Authorization": f"Bearer {API_TOKEN}"}
+        async with self.http.request(
+            method, f"{self.base}/api/v1{path}", json=body, headers=headers, **kw
+        ) as resp:
+            return resp.status, await resp.json(content_type=None)
+
+    async def post_update(self, update: dict[str, Any], secret: str | None = SECRET) -> int:
+        """POST an Update to the webhook as Telegram does; returns the status."""
+        headers = {"X-Telegram-Bot-Api-Secret-Token": secret} if secret is not None else {}
+        async with self.http.post(
+            f"{self.base}/telegram/webhook", json=update, headers=headers
+        ) as resp:
+            return resp.status
+
+    async def message(self, user_id: int, text: str, **kw: Any) -> int:
+        """A user sends a message."""
+        return await self.post_update(
+            make_message_update(self.next_update_id(), user_id, text, **kw)
+        )
+
+    async def press(self, user_id: int, data: str, chat_id: int, message_id: int) -> int:
+        """A user presses an inline button."""
+        return await self.post_update(
+            make_callback_update(
+                self.next_update_id(), user_id, data, message_chat_id=chat_id, message_id=message_id
+            )
+        )
+
+    async def sms_in(
+        self, sender: str, body: str, sid: str, *, sign: bool = True
+    ) -> tuple[int, str]:
+        """An inbound SMS form post, signed as Twilio signs it."""
+        form = {"From": sender, "To": FROM, "Body": body, "MessageSid": sid, "AccountSid": SID}
+        url = f"{self.base}/sms/inbound"
+        headers = {}
+        if sign:
+            headers["X-Twilio-Signature"] = RequestValidator(AUTH).compute_signature(url, form)
+        async with self.http.post(url, data=form, headers=headers) as resp:
+            return resp.status, await resp.text()
+
+
+async def start_service(
+    tmp_path: Path, database_url: str, **extra_env: str
+) -> AsyncIterator[Service]:
+    """Start the emulators and `dispatchbot run`; stop them afterwards."""
+    tg = TelegramEmulator()
+    sms = TwilioEmulator(account_sid=SID, auth_token=AUTH)
+    async with running(tg.app) as tg_url, running(sms.app) as sms_url:
+        port = free_port()
+        base = f"http://127.0.0.1:{port}"
+        env = {
+            **{k: v for k, v in os.environ.items() if not k.startswith(("TWILIO_", "TELEGRAM_"))},
+            "DATABASE_URL": database_url,
+            "HTTP_HOST": "127.0.0.1",
+            "HTTP_PORT": str(port),
+            "PUBLIC_URL": base,
+            "API_TOKEN": API_TOKEN,
+            "TELEGRAM_BOT_TOKEN": TOKEN,
+            "TELEGRAM_API_BASE_URL": f"{tg_url}/bot",
+            "TELEGRAM_WEBHOOK_SECRET": SECRET,
+            "TELEGRAM_ADMIN_IDS": str(ADMIN_ID),
+            "TWILIO_ACCOUNT_SID": SID,
+            "TWILIO_AUTH_TOKEN": AUTH,
+            "TWILIO_FROM_NUMBER": FROM,
+            "TWILIO_API_BASE_URL": sms_url,
+            "TIMEZONE": "UTC",
+            **extra_env,
+        }
+        log = open(tmp_path / "service.log", "wb")  # noqa: SIM115, ASYNC230 - closed below
+        proc = subprocess.Popen(  # noqa: ASYNC220 - the service outlives this call
+            [sys.executable, "-m", "bot", "run"],
+            env=env,
+            cwd=tmp_path,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        async with aiohttp.ClientSession() as http:
+            try:
+                for _ in range(200):
+                    if proc.poll() is not None:
+                        break
+                    try:
+                        async with http.get(f"{base}/healthz") as resp:
+                            if resp.status == 200:
+                                break
+                    except aiohttp.ClientError:
+                        pass
+                    await asyncio.sleep(0.1)
+                else:
+                    raise AssertionError("service did not become healthy")
+                if proc.poll() is not None:
+                    log.flush()
+                    raise AssertionError(
+                        "service exited:\n" + (tmp_path / "service.log").read_text()
+                    )
+                yield Service(base, tg, sms, http, proc, env)
+            finally:
+                proc.terminate()
+                try:
+                    proc.wait(timeout=15)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+                    proc.wait()
+                log.close()
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+async def service(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Service]:
+    """The service on SQLite, and on PostgreSQL when reachable."""
+    if request.param == "postgres":
+        require_postgres()
+        await reset_postgres()
+        url = PG_URL
+    else:
+        url = f"sqlite://{tmp_path}/e2e.sqlite3"
+    async for svc in start_service(tmp_path, url):
+        yield svc
