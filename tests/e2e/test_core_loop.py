@@ -180,7 +180,7 @@ async def test_webhook_secret_and_redelivery(service: Service) -> None:
     assert await s.post_update(update) == 200
     await s.tg.wait_for("answerCallbackQuery")
     assert await s.post_update(update) == 200  # Telegram redelivers the same update_id
-    status, got = await s.api("GET", f"/bookings/{booking['id']}")
+    _, got = await s.api("GET", f"/bookings/{booking['id']}")
     assert got["jobs"][0]["fieldworker_id"] == workers[0]["id"]
     _, history = await s.api("GET", f"/bookings/{booking['id']}/history")
     assert [h["action"] for h in history].count("request_accepted") == 1

@@ -1,0 +1,411 @@
+"""`dispatchbot demo`: the whole system offline, with a readable transcript of a dispatch day.
+
+The real service (`build_app`) runs in this process against a temporary SQLite database and the
+built-in Telegram and Twilio emulators. Simulated fieldworkers press the same buttons a person would
+(as Bot API updates the bot long-polls), and the office uses the REST API.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import tempfile
+from collections.abc import Callable
+from typing import Any
+
+import aiohttp
+
+from bot.emulators import (
+    Call,
+    TelegramEmulator,
+    TwilioEmulator,
+    make_callback_update,
+    make_message_update,
+    running,
+)
+
+TOKEN = "100000:DEMO"
+API = "demo-token"
+SID = "AC" + "d" * 32
+AUTH = "demo-auth"
+FROM = "+15550001111"
+
+WORKERS = [  # name, lat, lon, services, skills, status
+    ("Alice Novak", 52.520, 13.405, ["plumb"], ["gas-cert"], "active"),
+    ("Bruno Meyer", 52.530, 13.380, ["plumb"], [], "active"),
+    ("Chiara Rossi", 52.500, 13.420, ["plumb", "clean"], [], "active"),
+    ("Dmitri Ivanov", 52.480, 13.350, ["clean"], [], "active"),
+    ("Emma Schulz", 52.540, 13.450, ["clean"], [], "active"),
+    ("Farid Haddad", 52.510, 13.300, ["plumb", "clean"], [], "inactive"),
+    ("Greta Lind", 53.550, 9.990, ["plumb"], ["gas-cert"], "active"),  # Hamburg: too far
+    ("Hugo Petit", 52.525, 13.390, ["elec"], [], "active"),
+    ("Ines Costa", 52.505, 13.395, ["clean"], [], "active"),
+    ("Jonas Berg", 52.515, 13.410, ["plumb"], ["gas-cert"], "restricted"),
+]
+
+
+class Demo:
+    """Drives the running service and narrates what happens."""
+
+    def __init__(self, tg: TelegramEmulator, sms: TwilioEmulator, base: str, http: Any):
+        self.tg, self.sms, self.base, self.http = tg, sms, base, http
+        self.names: dict[int, str] = {}  # fieldworker id -> name
+        self.user_of: dict[int, int] = {}  # fieldworker id -> telegram user id
+
+    def say(self, text: str = "") -> None:
+        """One transcript line."""
+        print(text, flush=True)
+
+    async def api(self, method: str, path: str, body: Any = None) -> Any:
+        """Call the REST API as the office would; fail loudly on an error."""
+        async with self.http.request(
+            method,
+            f"{self.base}/api/v1{path}",
+            json=body,
+            headers={"Authorization": f"Bearer {API}"},
+        ) as resp:
+            data = await resp.json(content_type=None)
+            if resp.status >= 400:
+                raise RuntimeError(f"{method} {path} -> {resp.status} {data}")
+            return data
+
+    async def wait(self, predicate: Callable[[list[Call]], bool]) -> None:
+        """Until the bot has made the calls the predicate looks for."""
+        await self.tg.wait_for(predicate, timeout=20)
+
+    def requests_to(self, user: int, booking_id: int) -> list[Call]:
+        """Job request messages sent to one user for one booking."""
+        return [
+            c
+            for c in self.tg.calls
+            if c.method == "sendMessage"
+            and not c.failed
+            and c.params.get("chat_id") == user
+            and "job request" in str(c.params.get("text"))
+            and f"Booking {booking_id}," in str(c.params.get("text"))
+        ]
+
+    def press(self, user: int, data: str, message_id: int) -> None:
+        """A fieldworker presses a button."""
+        self.tg.push_update(
+            make_callback_update(
+                self.tg.next_update_id(), user, data, message_chat_id=user, message_id=message_id
+            )
+        )
+
+    def type(self, user: int, text: str) -> None:
+        """A fieldworker types a message."""
+        self.tg.push_update(make_message_update(self.tg.next_update_id(), user, text))
+
+    async def asked(self, booking_id: int, expected: int) -> dict[int, Call]:
+        """Wait until `expected` requests went out; returns user -> request message."""
+        await self.wait(
+            lambda calls: (
+                sum(1 for u in self.user_of.values() if self.requests_to(u, booking_id)) >= expected
+            )
+        )
+        asked = {
+            u: self.requests_to(u, booking_id)[-1]
+            for u in self.user_of.values()
+            if self.requests_to(u, booking_id)
+        }
+        who = ", ".join(self.names[fw] for fw, u in self.user_of.items() if u in asked)
+        self.say(f"  → job request sent on Telegram to {len(asked)}: {who}")
+        return asked
+
+    async def available(self, booking_id: int) -> None:
+        """Print who is eligible and why others are not."""
+        data = await self.api("GET", f"/bookings/{booking_id}/available-fieldworkers")
+        for e in data["excluded"]:
+            self.say(f"  ✗ {self.names[e['fieldworker_id']]}: {', '.join(e['reasons'])}")
+
+    async def decline(self, user: int, call: Call, reason_index: int, typed: str = "") -> None:
+        """Press Decline, then a reason (typing it for `Other`)."""
+        rid = call.params["reply_markup"]["inline_keyboard"][0][0]["callback_data"][2:]
+        mid = call.result["message_id"]
+        self.press(user, f"d:{rid}", mid)
+        await self.wait(
+            lambda calls: any(
+                c.method == "editMessageReplyMarkup" and c.params.get("chat_id") == user
+                for c in calls
+            )
+        )
+        self.press(user, f"r:{rid}:{reason_index}", mid)
+        if typed:
+            await self.wait(
+                lambda calls: any(
+                    c.method == "sendMessage"
+                    and c.params.get("chat_id") == user
+                    and "type your reason" in str(c.params.get("text"))
+                    for c in calls
+                )
+            )
+            self.type(user, typed)
+
+    def accept(self, user: int, call: Call) -> None:
+        """Press Accept."""
+        data = call.params["reply_markup"]["inline_keyboard"][0][0]["callback_data"]
+        self.press(user, data, call.result["message_id"])
+
+    async def answer_to(self, user: int, n: int = 1) -> str:
+        """The text of the n-th callback answer the user got."""
+        await self.wait(
+            lambda calls: (
+                len(
+                    [
+                        c
+                        for c in calls
+                        if c.method == "answerCallbackQuery" and self._answered(c, user)
+                    ]
+                )
+                >= n
+            )
+        )
+        got = [
+            c
+            for c in self.tg.calls
+            if c.method == "answerCallbackQuery" and self._answered(c, user)
+        ]
+        return str(got[n - 1].params.get("text", ""))
+
+    def _answered(self, call: Call, user: int) -> bool:
+        return str(call.params.get("callback_query_id", "")).endswith(f"-{user}") or True
+
+    async def booking(self, booking_id: int) -> dict[str, Any]:
+        """The booking as the API shows it."""
+        return await self.api("GET", f"/bookings/{booking_id}")
+
+    async def report(self, booking_id: int) -> None:
+        """Who declined and why, who won, and what the customer was told."""
+        for _ in range(100):
+            got = await self.booking(booking_id)
+            if all(j["status"] in ("assigned", "cancelled") for j in got["jobs"]):
+                break
+            await asyncio.sleep(0.1)
+        for job in got["jobs"]:
+            for r in job["requests"]:
+                if r["status"] == "declined":
+                    self.say(f"  ✗ {self.names[r['fieldworker_id']]} declined: {r['reason']}")
+            winner = job["fieldworker_id"]
+            self.say(
+                f"  ✓ job {job['id']} {job['status']}"
+                + (f" to {self.names[winner]}" if winner else "")
+            )
+        phone = got["customer"]["phone"]
+        for _ in range(100):
+            if self.sms.messages_to(phone):
+                break
+            await asyncio.sleep(0.1)
+        for m in self.sms.messages_to(phone):
+            self.say(f"  ✉ SMS to customer {got['customer']['name']}: “{m['body']}”")
+
+
+async def _day(demo: Demo) -> None:
+    say = demo.say
+    say("== Setting up the company ==")
+    await demo.api(
+        "POST", "/services", {"code": "plumb", "name": "Plumbing", "required_skills": []}
+    )
+    await demo.api(
+        "POST",
+        "/services",
+        {"code": "gas", "name": "Gas boiler service", "required_skills": ["gas-cert"]},
+    )
+    await demo.api(
+        "POST", "/services", {"code": "clean", "name": "Deep cleaning", "required_skills": []}
+    )
+    for i, (name, lat, lon, svc, skills, status) in enumerate(WORKERS):
+        if "gas-cert" in skills:
+            svc = [*svc, "gas"]
+        fw = await demo.api(
+            "POST",
+            "/fieldworkers",
+            {
+                "name": name,
+                "phone": f"+49151000000{i:02d}",
+                "channels": ["telegram"],
+                "services": svc,
+                "skills": skills,
+                "base_location": {"lat": lat, "lon": lon},
+                "timezone": "Europe/Berlin",
+                "working_hours": None,
+                "status": status,
+            },
+        )
+        demo.names[fw["id"]] = name
+        user = 7000 + i
+        demo.user_of[fw["id"]] = user
+        demo.type(user, f"/start {fw['invite_code']}")
+    await demo.wait(
+        lambda calls: (
+            sum(
+                1
+                for c in calls
+                if c.method == "sendMessage" and "Welcome" in str(c.params.get("text"))
+            )
+            == len(WORKERS)
+        )
+    )
+    say(f"{len(WORKERS)} fieldworkers linked their Telegram accounts with their invite codes.")
+
+    customer = {"name": "Maria Weber", "phone": "+4917612345678", "email": None}
+    say()
+    say("== 08:02 Booking 1: leaking pipe, automatic first-to-accept ==")
+    b1 = await demo.api(
+        "POST",
+        "/bookings",
+        {
+            "customer": customer,
+            "address": "Torstraße 12, Berlin",
+            "location": {"lat": 52.5290, "lon": 13.4010},
+            "services": ["plumb"],
+            "appointments": [
+                {"start": "2026-12-01T09:00:00+01:00", "end": "2026-12-01T11:00:00+01:00"}
+            ],
+            "notes": "Water under the sink",
+        },
+    )
+    await demo.available(b1["id"])
+    asked = await demo.asked(b1["id"], 3)
+    users = sorted(asked)
+    await demo.decline(users[0], asked[users[0]], 1)
+    await demo.wait(
+        lambda calls: any(
+            c.method == "editMessageText" and "Declined" in str(c.params.get("text")) for c in calls
+        )
+    )
+    demo.accept(users[1], asked[users[1]])
+    await demo.wait(
+        lambda calls: (
+            sum(
+                1
+                for c in calls
+                if c.method == "editMessageText" and "taken by another" in str(c.params.get("text"))
+            )
+            >= 1
+        )
+    )
+    demo.accept(users[2], asked[users[2]])
+    await demo.wait(
+        lambda calls: any(
+            c.method == "answerCallbackQuery" and "another" in str(c.params.get("text"))
+            for c in calls
+        )
+    )
+    say("  (a late accept was answered: “Sorry, another fieldworker already took this job.”)")
+    await demo.report(b1["id"])
+
+    say()
+    say("== 09:15 Booking 2: gas boiler service, needs the gas certificate ==")
+    b2 = await demo.api(
+        "POST",
+        "/bookings",
+        {
+            "customer": {"name": "Tom Kruger", "phone": "+4917687654321", "email": None},
+            "address": "Kastanienallee 5, Berlin",
+            "location": {"lat": 52.5380, "lon": 13.4100},
+            "services": ["gas"],
+            "appointments": [
+                {"start": "2026-12-01T13:00:00+01:00", "end": "2026-12-01T14:30:00+01:00"}
+            ],
+        },
+    )
+    await demo.available(b2["id"])
+    asked = await demo.asked(b2["id"], 1)
+    (only,) = asked
+    await demo.decline(only, asked[only], 5, typed="Van is at the garage today")
+    await demo.wait(
+        lambda calls: any(
+            "garage" in str(c.params.get("text")) for c in calls if c.method == "editMessageText"
+        )
+    )
+    got = await demo.booking(b2["id"])
+    say(f"  ✗ declined with a typed reason: “{got['jobs'][0]['requests'][0]['reason']}”")
+    say(
+        f"  ⚠ job {got['jobs'][0]['id']} is {got['jobs'][0]['status']}: nobody eligible is left; "
+        "the owner was alerted on Telegram."
+    )
+
+    say()
+    say("== 10:40 Booking 3: deep cleaning, manual dispatch by the office ==")
+    b3 = await demo.api(
+        "POST",
+        "/bookings",
+        {
+            "customer": {"name": "Lena Vogel", "phone": "+4917611122233", "email": None},
+            "address": "Bergmannstraße 20, Berlin",
+            "location": {"lat": 52.4890, "lon": 13.3950},
+            "services": ["clean"],
+            "dispatch_mode": "manual",
+            "appointments": [
+                {"start": "2026-12-02T08:00:00+01:00", "end": "2026-12-02T12:00:00+01:00"}
+            ],
+        },
+    )
+    eligible = (await demo.api("GET", f"/bookings/{b3['id']}/available-fieldworkers"))["eligible"]
+    shortlist = [e["fieldworker_id"] for e in eligible[:2]]
+    say("  office asks the two nearest: " + ", ".join(demo.names[f] for f in shortlist))
+    await demo.api("POST", f"/bookings/{b3['id']}/job-requests", {"fieldworker_ids": shortlist})
+    asked = await demo.asked(b3["id"], 2)
+    for user in asked:
+        demo.accept(user, asked[user])
+    for _ in range(100):
+        got = await demo.booking(b3["id"])
+        if sum(r["status"] == "accepted" for r in got["jobs"][0]["requests"]) == 2:
+            break
+        await asyncio.sleep(0.1)
+    say("  both accepted; the job waits for the office to choose")
+    await demo.api("POST", f"/bookings/{b3['id']}/assign", {"fieldworker_id": shortlist[1]})
+    say(
+        f"  office confirms {demo.names[shortlist[1]]}; "
+        f"{demo.names[shortlist[0]]} is told they were not selected"
+    )
+    await demo.report(b3["id"])
+
+    say()
+    say("== History of booking 1 ==")
+    for h in await demo.api("GET", f"/bookings/{b1['id']}/history"):
+        who = h["actor"]["name"] or h["actor"]["kind"]
+        say(
+            f"  {h['at'][11:19]} {h['action']:<18} by {who:<14} "
+            f"{h['from_status'] or '':>10} → {h['to_status'] or ''}"
+        )
+
+
+async def run_demo(verbose: bool = False) -> int:
+    """Run the demo day; returns the exit code."""
+    import logging
+
+    from bot.app import build_app
+    from bot.config import load_config
+
+    logging.basicConfig(level=logging.INFO if verbose else logging.ERROR)
+    tg = TelegramEmulator()
+    sms = TwilioEmulator(account_sid=SID, auth_token=AUTH)
+    with tempfile.TemporaryDirectory(prefix="dispatchbot-demo-") as tmp:
+        async with running(tg.app) as tg_url, running(sms.app) as sms_url:
+            config = load_config(
+                _env_file=None,
+                DATABASE_URL=f"sqlite://{tmp}/demo.sqlite3",
+                API_TOKEN=API,
+                TELEGRAM_BOT_TOKEN=TOKEN,
+                TELEGRAM_API_BASE_URL=f"{tg_url}/bot",
+                TELEGRAM_ADMIN_IDS="6999",
+                TWILIO_ACCOUNT_SID=SID,
+                TWILIO_AUTH_TOKEN=AUTH,
+                TWILIO_FROM_NUMBER=FROM,
+                TWILIO_API_BASE_URL=sms_url,
+                TIMEZONE="Europe/Berlin",
+                PUBLIC_URL="",
+                TELEGRAM_WEBHOOK_SECRET="",
+                HTTP_HOST="127.0.0.1",
+                HTTP_PORT=0,
+            )
+            async with running(build_app(config)) as base, aiohttp.ClientSession() as http:
+                print(
+                    "dispatchbot demo: offline, temporary database, emulated Telegram and "
+                    "Twilio.\n",
+                    flush=True,
+                )
+                await _day(Demo(tg, sms, base, http))
+    print("\nDemo finished.")
+    return 0
