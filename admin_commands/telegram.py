@@ -1,12 +1,541 @@
-"""Admin commands over Telegram (CONTRACT §5): permission check, parse, call the core."""
+"""Admin commands over Telegram (CONTRACT §5): permission check, parse, call the core, answer.
+
+Registered in group 0, private chats only, before the fieldworker handlers (group 1). Every
+command and every button press reads the sender's staff row and role afresh. Refusals are logged
+and, when the first argument is a booking id, recorded as a `permission_refused` history row on
+that booking. Anyone who is not staff gets one short note and nothing else. Replies are plain text.
+
+Buttons (callback data, validated on arrival, see `admin_commands.parsing`): `s:<booking>:<fw>`
+"Assign anyway" and `p:<view>:<arg>:<page>` list pages; answered always, edited in place.
+"""
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
+from telegram import CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup, Update
+from telegram.error import BadRequest
+from telegram.ext import (
+    Application,
+    ApplicationHandlerStop,
+    CallbackQueryHandler,
+    CommandHandler,
+    ContextTypes,
+    filters,
+)
+
 from bot.context import AppContext
+from dispatch.model import Actor, DispatchMode, HistoryAction, Permission
+from dispatch.services import DispatchError, Outcome
+from models import tables as t
+from models.uow import TortoiseUnitOfWork
+
+from . import operations as ops
+from . import views
+from .parsing import (
+    USAGE,
+    FieldworkerRef,
+    ForceAssign,
+    PageRef,
+    UsageError,
+    booking_id_of,
+    day_range,
+    force_assign_data,
+    parse_booking,
+    parse_booking_fieldworker,
+    parse_callback,
+    parse_no_args,
+    parse_reassign,
+    parse_request,
+    parse_respond,
+)
+from .permissions import has_permission, permissions_of, staff_for
+from .texts import (
+    STAFF_ONLY,
+    excluded_words,
+    fieldworker_label,
+    outcome_words,
+    skip_words,
+)
+
+log = logging.getLogger(__name__)
+
+#: The admin buttons; the fieldworker callback handler ignores exactly these prefixes.
+CALLBACK_PATTERN = r"^[sp]:"
+ASSIGN_ANYWAY = "Assign anyway"
+
+Buttons = Sequence[Sequence[tuple[str, str]]]
 
 
-def register(application: Any, app_ctx: AppContext) -> None:
+@dataclass(frozen=True)
+class Reply:
+    """A command's answer: plain text and optional rows of `(label, callback data)` buttons."""
+
+    text: str
+    buttons: Buttons = ()
+
+
+@dataclass(frozen=True)
+class Invocation:
+    """One admin command as received: who, with which words, in which running service."""
+
+    app: AppContext
+    staff: t.Staff
+    args: list[str]
+
+    @property
+    def actor(self) -> Actor:
+        """The staff member as the history actor."""
+        return ops.staff_actor(self.staff)
+
+    @property
+    def timezone(self) -> str:
+        """The company's zone for dates and times in texts."""
+        return self.app.config.timezone
+
+
+@dataclass(frozen=True)
+class AdminCommand:
+    """An admin command: its name, the permission it needs, what it does, one line of help."""
+
+    name: str
+    permission: Permission
+    run: Callable[[Invocation], Awaitable[Reply]]
+    summary: str
+    takes_booking: bool = True
+
+    @property
+    def usage(self) -> str:
+        """The usage line shown on an argument error."""
+        return USAGE[self.name]
+
+
+def _ctx(context: ContextTypes.DEFAULT_TYPE) -> AppContext:
+    return context.application.bot_data["app_ctx"]  # type: ignore[no-any-return]
+
+
+def _markup(buttons: Buttons) -> InlineKeyboardMarkup | None:
+    rows = [
+        [InlineKeyboardButton(label, callback_data=data) for label, data in row]
+        for row in buttons
+        if row
+    ]
+    return InlineKeyboardMarkup(rows) if rows else None
+
+
+def refusal_text(staff: t.Staff, permission: Permission) -> str:
+    """What a staff member without the permission is told."""
+    return (
+        f"Refused: your role ({staff.role}) does not allow {permission.value}. Nothing was changed."
+    )
+
+
+async def record_refusal(
+    app: AppContext,
+    staff: t.Staff,
+    permission: Permission,
+    what: str,
+    booking_id: int | None,
+    args: Sequence[str] = (),
+) -> None:
+    """Log a refused command and, for an existing booking, add a `permission_refused` row."""
+    log.warning(
+        "permission refused: staff %s (%s, role %s) lacks %s for %s",
+        staff.id,
+        staff.name,
+        staff.role,
+        permission.value,
+        what,
+    )
+    if booking_id is None:
+        return
+    actor = ops.staff_actor(staff)
+
+    async def record(uow: TortoiseUnitOfWork) -> None:
+        if await uow.get_booking(booking_id) is None:
+            return
+        await uow.add_history(
+            booking_id,
+            HistoryAction.PERMISSION_REFUSED,
+            actor,
+            channel=ops.CHANNEL,
+            details={
+                "command": what,
+                "permission": permission.value,
+                "role": staff.role,
+                "text": " ".join(args)[:200],
+            },
+        )
+
+    await app.tx.run(record)
+
+
+# -- respond on behalf ---------------------------------------------------------------------------
+
+
+async def _respond(inv: Invocation, action: str, verb: str) -> Reply:
+    args = parse_respond(inv.args, action=action)
+    booking = await ops.get_booking(args.booking_id)
+    fw = await ops.resolve_fieldworker(args.fieldworker)
+    actor = inv.actor
+    results = await inv.app.tx.run(
+        lambda uow: ops.respond_for(
+            uow, booking.id, fw, action, actor, job_ids=args.job_ids, reason=args.reason
+        )
+    )
+    lines = [f"{verb} for {fieldworker_label(fw)} in booking {booking.id}:"]
+    lines += [f"• job {r.job_id}: {outcome_words(r.outcome)}" for r in results]
+    if action == "decline" and any(r.outcome is Outcome.DECLINED for r in results):
+        lines.append(f"Reason: {args.reason}")
+    return Reply("\n".join(lines))
+
+
+async def accept_for(inv: Invocation) -> Reply:
+    """`/accept_for BOOKING FIELDWORKER [JOB...]`."""
+    return await _respond(inv, "accept", "Accept")
+
+
+async def decline_for(inv: Invocation) -> Reply:
+    """`/decline_for BOOKING FIELDWORKER REASON...`."""
+    return await _respond(inv, "decline", "Decline")
+
+
+async def pend(inv: Invocation) -> Reply:
+    """`/pend BOOKING FIELDWORKER [JOB...]`."""
+    return await _respond(inv, "pend", "Back to pending")
+
+
+# -- assign, request, rebroadcast, reassign ------------------------------------------------------
+
+
+def _assigned_text(
+    booking_id: int, fw: t.Fieldworker, results: list[tuple[int, bool]], forced: bool
+) -> str:
+    how = " (eligibility overridden)" if forced else ""
+    lines = [f"Booking {booking_id} assigned to {fieldworker_label(fw)}{how}:"]
+    lines += [
+        f"• job {job_id}: {'assigned' if changed else 'already theirs'}"
+        for job_id, changed in results
+    ]
+    return "\n".join(lines)
+
+
+async def assign(inv: Invocation) -> Reply:
+    """`/assign BOOKING FIELDWORKER`; an ineligible fieldworker gets an "Assign anyway" button."""
+    args = parse_booking_fieldworker(inv.args)
+    booking = await ops.get_booking(args.booking_id)
+    fw = await ops.resolve_fieldworker(args.fieldworker)
+    actor = inv.actor
+    try:
+        results = await inv.app.tx.run(
+            lambda uow: ops.assign_booking(uow, booking.id, fw.id, actor, force=False)
+        )
+    except DispatchError as exc:
+        if exc.code != "not_eligible":
+            raise
+        excluded = await inv.app.tx.run(lambda uow: ops.exclusions_for(uow, booking.id, fw.id))
+        lines = [f"{fieldworker_label(fw)} is not eligible for booking {booking.id}:"]
+        lines += [f"• job {job_id}: {excluded_words(e)}" for job_id, e in excluded.items()]
+        if not excluded:
+            lines.append(exc.message)
+        lines.append("Nothing was changed.")
+        button = (ASSIGN_ANYWAY, force_assign_data(booking.id, fw.id))
+        return Reply("\n".join(lines), [[button]])
+    return Reply(_assigned_text(booking.id, fw, results, forced=False))
+
+
+async def request(inv: Invocation) -> Reply:
+    """`/request BOOKING FIELDWORKER...`: ask them for every open job of the booking."""
+    args = parse_request(inv.args)
+    booking = await ops.get_booking(args.booking_id)
+    people: dict[int, t.Fieldworker] = {}
+    for ref in args.fieldworkers:
+        fw = await ops.resolve_fieldworker(ref)
+        people.setdefault(fw.id, fw)
+    actor = inv.actor
+    report = await inv.app.tx.run(
+        lambda uow: ops.request_booking(uow, booking.id, list(people), actor)
+    )
+    lines = [f"Booking {booking.id}: {len(report.sent)} request(s) sent."]
+    lines += [
+        f"• {fieldworker_label(people.get(fw_id), fw_id)}: job {job_id}"
+        for fw_id, job_id in report.sent
+    ]
+    if report.skipped:
+        lines.append("Not sent:")
+        lines += [
+            f"• {fieldworker_label(people.get(fw_id), fw_id)}: {skip_words(why)}"
+            for fw_id, why in report.skipped.items()
+        ]
+    return Reply("\n".join(lines))
+
+
+async def rebroadcast(inv: Invocation) -> Reply:
+    """`/rebroadcast BOOKING`: ask eligible fieldworkers not asked yet."""
+    args = parse_booking(inv.args)
+    booking = await ops.get_booking(args.booking_id)
+    actor = inv.actor
+    asked = await inv.app.tx.run(lambda uow: ops.rebroadcast_booking(uow, booking.id, actor))
+    if not asked:
+        return Reply(f"Booking {booking.id}: nobody new to ask.")
+    people = await views.fieldworker_rows(asked)
+    names = ", ".join(fieldworker_label(people.get(i), i) for i in asked)
+    return Reply(f"Booking {booking.id}: asked {len(asked)} more fieldworker(s): {names}")
+
+
+async def reassign_all(inv: Invocation) -> Reply:
+    """`/reassign_all FIELDWORKER FROM TO`: unassign their jobs in the range, dispatch again."""
+    args = parse_reassign(inv.args)
+    fw = await ops.resolve_fieldworker(args.fieldworker)
+    start, end = day_range(args.first_day, args.last_day, inv.timezone)
+    span = f"{args.first_day.isoformat()} to {args.last_day.isoformat()}"
+    job_ids = await ops.assigned_jobs_between(fw.id, start, end)
+    if not job_ids:
+        return Reply(f"{fieldworker_label(fw)} has no assigned jobs from {span}.")
+    actor = inv.actor
+    lines = [f"Reassigning {len(job_ids)} job(s) of {fieldworker_label(fw)} from {span}:"]
+    # One transaction per job: a long range neither holds every job's lock at once nor fails
+    # as a whole because one job changed meanwhile.
+    for job_id in job_ids:
+        try:
+            result = await inv.app.tx.run(
+                lambda uow, j=job_id: ops.reassign_job(uow, j, fw.id, actor)
+            )
+        except DispatchError as exc:
+            lines.append(f"• job {job_id}: not changed ({exc.message})")
+            continue
+        lines.append(f"• job {job_id} (booking {result.booking_id}): {_reassign_words(result)}")
+    return Reply(views.clip("\n".join(lines)))
+
+
+def _reassign_words(result: ops.ReassignResult) -> str:
+    if not result.done:
+        return "no longer theirs, not changed"
+    if result.mode is DispatchMode.MANUAL:
+        return "unassigned; manual booking, send requests with /request"
+    if result.asked:
+        return f"unassigned, offered to {len(result.asked)} fieldworker(s)"
+    return "unassigned, nobody else to ask (office alerted)"
+
+
+# -- views ---------------------------------------------------------------------------------------
+
+
+async def available(inv: Invocation) -> Reply:
+    """`/available BOOKING`: eligibility for the booking's first open job."""
+    args = parse_booking(inv.args)
+    booking = await ops.get_booking(args.booking_id)
+    open_jobs = await ops.open_job_ids(booking.id)
+    if not open_jobs:
+        return Reply(f"Booking {booking.id} has no open jobs.")
+    page = await views.available_page(inv.app.tx, open_jobs[0], 1, inv.timezone)
+    return Reply(page.text, page.buttons)
+
+
+async def booking_view(inv: Invocation) -> Reply:
+    """`/booking BOOKING`: the booking summary."""
+    args = parse_booking(inv.args)
+    booking = await ops.get_booking(args.booking_id)
+    return Reply(await views.booking_summary(booking.id, inv.timezone))
+
+
+async def history(inv: Invocation) -> Reply:
+    """`/history BOOKING`: history rows, oldest first."""
+    args = parse_booking(inv.args)
+    booking = await ops.get_booking(args.booking_id)
+    page = await views.history_page(booking.id, 1, inv.timezone)
+    return Reply(page.text, page.buttons)
+
+
+async def unassigned(inv: Invocation) -> Reply:
+    """`/unassigned`: jobs nobody has yet, oldest appointment first."""
+    parse_no_args(inv.args)
+    page = await views.unassigned_page(1, inv.timezone)
+    return Reply(page.text, page.buttons)
+
+
+_P = Permission
+COMMANDS: tuple[AdminCommand, ...] = (
+    AdminCommand(
+        "accept_for", _P.RESPOND_ON_BEHALF, accept_for, "accept on a fieldworker's behalf"
+    ),
+    AdminCommand("decline_for", _P.RESPOND_ON_BEHALF, decline_for, "decline on their behalf"),
+    AdminCommand("pend", _P.RESPOND_ON_BEHALF, pend, "put their answer back to pending"),
+    AdminCommand("assign", _P.ASSIGN, assign, "assign every job of the booking"),
+    AdminCommand("request", _P.SEND_REQUESTS, request, "send job requests to fieldworkers"),
+    AdminCommand("rebroadcast", _P.SEND_REQUESTS, rebroadcast, "ask everyone eligible not asked"),
+    AdminCommand(
+        "reassign_all",
+        _P.ASSIGN,
+        reassign_all,
+        "take their jobs in a date range and dispatch them again",
+        takes_booking=False,
+    ),
+    AdminCommand("available", _P.VIEW, available, "who can take the booking, and why not"),
+    AdminCommand("booking", _P.VIEW, booking_view, "booking summary"),
+    AdminCommand("history", _P.VIEW, history, "what happened, oldest first"),
+    AdminCommand("unassigned", _P.VIEW, unassigned, "jobs nobody has yet", takes_booking=False),
+)
+
+
+def help_text(staff: t.Staff, allowed: frozenset[Permission]) -> str:
+    """The admin command list for a staff member, marking what their role cannot use."""
+    lines = [
+        f"Office commands (your role: {staff.role}). BOOKING is a booking id, FIELDWORKER a "
+        "fieldworker id or @username, dates are YYYY-MM-DD.",
+    ]
+    for command in COMMANDS:
+        mark = "" if command.permission in allowed else " [not allowed for your role]"
+        lines.append(f"{command.usage} - {command.summary}{mark}")
+    return "\n".join(lines)
+
+
+# -- PTB glue ------------------------------------------------------------------------------------
+
+
+async def _execute(command: AdminCommand, inv: Invocation) -> Reply:
+    try:
+        return await command.run(inv)
+    except UsageError as exc:
+        return Reply(f"{str(exc)[:1].upper()}{str(exc)[1:]}.\nUsage: {command.usage}")
+    except ops.CommandError as exc:
+        return Reply(str(exc))
+    except DispatchError as exc:
+        return Reply(f"Not done: {exc.message}")
+
+
+def command_handler(
+    command: AdminCommand,
+) -> Callable[[Update, ContextTypes.DEFAULT_TYPE], Awaitable[None]]:
+    """The PTB callback for one admin command."""
+
+    async def handle(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        message, user = update.effective_message, update.effective_user
+        if message is None or user is None:
+            return
+        args = list(context.args or [])
+        staff = await staff_for(user.id)
+        if staff is None:
+            await message.reply_text(STAFF_ONLY)
+            return
+        app = _ctx(context)
+        if not await has_permission(staff, command.permission):
+            booking_id = booking_id_of(args) if command.takes_booking else None
+            await record_refusal(
+                app, staff, command.permission, f"/{command.name}", booking_id, args
+            )
+            await message.reply_text(refusal_text(staff, command.permission))
+            return
+        try:
+            reply = await _execute(command, Invocation(app, staff, args))
+        except Exception:
+            # Answer the person, then let PTB's error handler log it.
+            await message.reply_text("Something went wrong; the error was logged.")
+            raise
+        await message.reply_text(reply.text, reply_markup=_markup(reply.buttons))
+
+    handle.__name__ = f"admin_{command.name}"
+    return handle
+
+
+async def on_help(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """`/help` from staff: the admin command list, and no fieldworker help after it."""
+    message, user = update.effective_message, update.effective_user
+    if message is None or user is None:
+        return
+    staff = await staff_for(user.id)
+    if staff is None:
+        return  # fieldworkers and strangers: the fieldworker /help (group 1) answers
+    await message.reply_text(help_text(staff, await permissions_of(staff)))
+    raise ApplicationHandlerStop
+
+
+async def on_callback(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """An admin button press: validate, re-check permission, act, and always answer."""
+    query = update.callback_query
+    if query is None:
+        return
+    answer = "Something went wrong; please try the command again."
+    try:
+        answer = await _press(query, _ctx(context))
+    finally:  # on an error too (PTB's error handler logs it): never leave a spinning button
+        await query.answer(answer[:200])
+
+
+async def _press(query: CallbackQuery, app: AppContext) -> str:
+    parsed = parse_callback(query.data or "")
+    if parsed is None:
+        return "This button is not valid any more."
+    staff = await staff_for(query.from_user.id)
+    if staff is None:
+        return STAFF_ONLY
+    if isinstance(parsed, ForceAssign):
+        return await _press_force_assign(query, app, staff, parsed)
+    return await _press_page(query, app, staff, parsed)
+
+
+async def _press_force_assign(
+    query: CallbackQuery, app: AppContext, staff: t.Staff, press: ForceAssign
+) -> str:
+    if not await has_permission(staff, Permission.ASSIGN):
+        await record_refusal(
+            app, staff, Permission.ASSIGN, ASSIGN_ANYWAY, press.booking_id, [query.data or ""]
+        )
+        return refusal_text(staff, Permission.ASSIGN)
+    actor = ops.staff_actor(staff)
+    try:
+        booking = await ops.get_booking(press.booking_id)
+        fw = await ops.resolve_fieldworker(FieldworkerRef(id=press.fieldworker_id))
+        results = await app.tx.run(
+            lambda uow: ops.assign_booking(uow, booking.id, fw.id, actor, force=True)
+        )
+    except ops.CommandError as exc:
+        return str(exc)
+    except DispatchError as exc:
+        return f"Not done: {exc.message}"
+    await _edit(query, _assigned_text(booking.id, fw, results, forced=True), None)
+    return "Assigned."
+
+
+async def _press_page(query: CallbackQuery, app: AppContext, staff: t.Staff, press: PageRef) -> str:
+    booking_id: int | None = None
+    if press.view == "h":
+        booking_id = press.arg
+    elif press.view == "a":
+        booking_id = await t.Job.filter(id=press.arg).values_list("booking_id", flat=True).first()
+    if not await has_permission(staff, Permission.VIEW):
+        await record_refusal(
+            app, staff, Permission.VIEW, "page button", booking_id, [query.data or ""]
+        )
+        return refusal_text(staff, Permission.VIEW)
+    tz = app.config.timezone
+    if press.view == "u":
+        page = await views.unassigned_page(press.page, tz)
+    elif press.view == "h":
+        page = await views.history_page(press.arg, press.page, tz)
+    else:
+        page = await views.available_page(app.tx, press.arg, press.page, tz)
+    await _edit(query, page.text, _markup(page.buttons))
+    return ""
+
+
+async def _edit(query: CallbackQuery, text: str, markup: InlineKeyboardMarkup | None) -> None:
+    try:
+        await query.edit_message_text(text, reply_markup=markup)
+    except BadRequest as exc:  # not modified (a double press), or the message is gone
+        log.info("could not edit admin message: %s", exc)
+
+
+def register(application: Application[Any, Any, Any, Any, Any, Any], app_ctx: AppContext) -> None:
     """Add the admin command handlers (group 0, before the fieldworker handlers)."""
     application.bot_data["app_ctx"] = app_ctx
+    private = filters.ChatType.PRIVATE
+    for command in COMMANDS:
+        application.add_handler(
+            CommandHandler(command.name, command_handler(command), filters=private), group=0
+        )
+    application.add_handler(CommandHandler("help", on_help, filters=private), group=0)
+    application.add_handler(CallbackQueryHandler(on_callback, pattern=CALLBACK_PATTERN), group=0)

@@ -23,11 +23,12 @@ from bot.emulators import (
     running,
 )
 
-TOKEN = "100000:DEMO"
+TOKEN = "100000:DEMO"  # noqa: S105 - the demo bot token of the emulator
 API = "demo-token"
 SID = "AC" + "d" * 32
 AUTH = "demo-auth"
 FROM = "+15550001111"
+OWNER = 6999  # Telegram user id of the demo company's owner
 
 WORKERS = [  # name, lat, lon, services, skills, status
     ("Alice Novak", 52.520, 13.405, ["plumb"], ["gas-cert"], "active"),
@@ -80,7 +81,7 @@ class Demo:
             if c.method == "sendMessage"
             and not c.failed
             and c.params.get("chat_id") == user
-            and "job request" in str(c.params.get("text"))
+            and "New job request" in str(c.params.get("text"))
             and f"Booking {booking_id}," in str(c.params.get("text"))
         ]
 
@@ -213,6 +214,9 @@ async def _day(demo: Demo) -> None:
     await demo.api(
         "POST", "/services", {"code": "clean", "name": "Deep cleaning", "required_skills": []}
     )
+    await demo.api(
+        "POST", "/services", {"code": "elec", "name": "Electrical", "required_skills": []}
+    )
     for i, (name, lat, lon, svc, skills, status) in enumerate(WORKERS):
         if "gas-cert" in skills:
             svc = [*svc, "gas"]
@@ -320,6 +324,14 @@ async def _day(demo: Demo) -> None:
     )
     got = await demo.booking(b2["id"])
     say(f"  ✗ declined with a typed reason: “{got['jobs'][0]['requests'][0]['reason']}”")
+    await demo.wait(
+        lambda calls: any(
+            c.method == "sendMessage"
+            and c.params.get("chat_id") == OWNER
+            and "no eligible fieldworker" in str(c.params.get("text"))
+            for c in calls
+        )
+    )
     say(
         f"  ⚠ job {got['jobs'][0]['id']} is {got['jobs'][0]['status']}: nobody eligible is left; "
         "the owner was alerted on Telegram."
@@ -389,7 +401,7 @@ async def run_demo(verbose: bool = False) -> int:
                 API_TOKEN=API,
                 TELEGRAM_BOT_TOKEN=TOKEN,
                 TELEGRAM_API_BASE_URL=f"{tg_url}/bot",
-                TELEGRAM_ADMIN_IDS="6999",
+                TELEGRAM_ADMIN_IDS=str(OWNER),
                 TWILIO_ACCOUNT_SID=SID,
                 TWILIO_AUTH_TOKEN=AUTH,
                 TWILIO_FROM_NUMBER=FROM,

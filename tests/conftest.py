@@ -5,10 +5,12 @@ Under CI=true an unreachable PostgreSQL fails the PostgreSQL tests instead of sk
 
 from __future__ import annotations
 
+import asyncio
 import os
 import socket
-from collections.abc import AsyncIterator
-from urllib.parse import urlparse
+from collections.abc import AsyncIterator, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from urllib.parse import urlparse, urlunparse
 
 import pytest
 
@@ -18,6 +20,8 @@ for _name in ("TWILIO_EDGE", "TWILIO_REGION"):
     os.environ.pop(_name, None)
 
 PG_URL = os.environ.get("TEST_POSTGRES_URL", "postgres://postgres@127.0.0.1:5432/test")
+# Each test session works in its own database, so two runs on one server never collide.
+PG_SESSION_DB = f"dispatchbot_test_{os.getpid()}"
 
 
 def postgres_reachable() -> bool:
@@ -38,7 +42,7 @@ def require_postgres() -> None:
         pytest.skip("PostgreSQL not reachable")
 
 
-async def reset_postgres(url: str = PG_URL) -> None:
+async def reset_postgres(url: str) -> None:
     """Drop every table of the test database."""
     import asyncpg
 
@@ -49,12 +53,39 @@ async def reset_postgres(url: str = PG_URL) -> None:
         await conn.close()
 
 
+async def _admin(*statements: str) -> None:
+    import asyncpg
+
+    conn = await asyncpg.connect(PG_URL.replace("postgres://", "postgresql://", 1))
+    try:
+        for statement in statements:
+            await conn.execute(statement)
+    finally:
+        await conn.close()
+
+
+def _run_admin(*statements: str) -> None:
+    # Runs on its own thread and loop: the fixture may be requested from inside a running loop.
+    with ThreadPoolExecutor(1) as pool:
+        pool.submit(lambda: asyncio.run(_admin(*statements))).result()
+
+
+@pytest.fixture(scope="session")
+def pg_url() -> Iterator[str]:
+    """This session's own PostgreSQL database (created once, dropped at the end)."""
+    require_postgres()
+    _run_admin(f"DROP DATABASE IF EXISTS {PG_SESSION_DB}", f"CREATE DATABASE {PG_SESSION_DB}")
+    parsed = urlparse(PG_URL)
+    yield urlunparse(parsed._replace(path=f"/{PG_SESSION_DB}"))
+    _run_admin(f"DROP DATABASE IF EXISTS {PG_SESSION_DB} WITH (FORCE)")
+
+
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
 def db_url(request: pytest.FixtureRequest, tmp_path) -> str:
     """A fresh, empty database URL on each backend."""
     if request.param == "postgres":
         require_postgres()
-        return PG_URL
+        return str(request.getfixturevalue("pg_url"))
     return f"sqlite://{tmp_path}/test.sqlite3"
 
 

@@ -28,7 +28,7 @@ from bot.emulators import (
     make_message_update,
     running,
 )
-from tests.conftest import PG_URL, require_postgres, reset_postgres
+from tests.conftest import require_postgres, reset_postgres
 
 TOKEN = "123456:TEST-token"
 SECRET = "webhook-secret_1"
@@ -176,8 +176,8 @@ async def service(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterat
     """The service on SQLite, and on PostgreSQL when reachable."""
     if request.param == "postgres":
         require_postgres()
-        await reset_postgres()
-        url = PG_URL
+        url = str(request.getfixturevalue("pg_url"))
+        await reset_postgres(url)
     else:
         url = f"sqlite://{tmp_path}/e2e.sqlite3"
     async for svc in start_service(tmp_path, url):

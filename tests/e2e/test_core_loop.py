@@ -24,7 +24,7 @@ def requests_sent(calls: list[Call]) -> list[Call]:
         for c in calls
         if c.method == "sendMessage"
         and not c.failed
-        and "job request" in str(c.params.get("text", ""))
+        and "New job request" in str(c.params.get("text", ""))
     ]
 
 
@@ -174,7 +174,7 @@ async def test_webhook_secret_and_redelivery(service: Service) -> None:
     )
     assert await s.post_update(update, secret="wrong") == 401
     assert await s.post_update(update, secret=None) == 401
-    status, got = await s.api("GET", f"/bookings/{booking['id']}")
+    _, got = await s.api("GET", f"/bookings/{booking['id']}")
     assert got["jobs"][0]["status"] == "offered", "a refused webhook changes nothing"
 
     assert await s.post_update(update) == 200

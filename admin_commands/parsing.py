@@ -1,0 +1,320 @@
+"""Argument parsing for the admin commands: pure functions, no I/O, unit-testable.
+
+Every parser takes the words after the command (PTB's `context.args`) and returns a frozen
+dataclass, or raises `UsageError`; the handler then answers with the command's usage line and
+changes nothing. Callback data of the admin buttons is built and validated here too (at most 64
+bytes, CONTRACT §5 / DESIGN "compact id"):
+
+- `s:<booking>:<fieldworker>`: "Assign anyway" (assign with force)
+- `p:<view>:<arg>:<page>`: a page of a long list; views `u` unassigned (arg 0), `h` history
+  (arg booking id), `a` available fieldworkers (arg job id)
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+#: Ids live in 32-bit integer columns: a larger one cannot exist (and PostgreSQL rejects it).
+MAX_ID = 2**31 - 1
+PAGE_SIZE = 10
+#: Telegram usernames are 5-32 characters; accept any plausible spelling, the lookup decides.
+_USERNAME = re.compile(r"@([A-Za-z0-9_]{1,64})")
+_ID = re.compile(r"#?([0-9]{1,10})")
+_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+_FORCE_ASSIGN = re.compile(r"s:([0-9]{1,10}):([0-9]{1,10})")
+_PAGE = re.compile(r"p:([uha]):([0-9]{1,10}):([0-9]{1,5})")
+
+#: The usage line of every admin command, in the order `/help` lists them.
+USAGE: dict[str, str] = {
+    "accept_for": "/accept_for BOOKING FIELDWORKER [JOB...]",
+    "decline_for": "/decline_for BOOKING FIELDWORKER REASON...",
+    "pend": "/pend BOOKING FIELDWORKER [JOB...]",
+    "assign": "/assign BOOKING FIELDWORKER",
+    "request": "/request BOOKING FIELDWORKER...",
+    "rebroadcast": "/rebroadcast BOOKING",
+    "reassign_all": "/reassign_all FIELDWORKER FROM TO",
+    "available": "/available BOOKING",
+    "booking": "/booking BOOKING",
+    "history": "/history BOOKING",
+    "unassigned": "/unassigned",
+}
+
+
+class UsageError(ValueError):
+    """The arguments do not fit the command; `str(error)` says what is wrong."""
+
+
+@dataclass(frozen=True)
+class FieldworkerRef:
+    """A fieldworker as typed: by id, or by Telegram username (without `@`)."""
+
+    id: int | None = None
+    username: str | None = None
+
+    def __str__(self) -> str:
+        return f"@{self.username}" if self.username is not None else f"#{self.id}"
+
+
+@dataclass(frozen=True)
+class RespondArgs:
+    """`/accept_for`, `/decline_for`, `/pend`: whose requests, which jobs (empty: all), why."""
+
+    booking_id: int
+    fieldworker: FieldworkerRef
+    job_ids: tuple[int, ...] = ()
+    reason: str | None = None
+
+
+@dataclass(frozen=True)
+class BookingFieldworkerArgs:
+    """`/assign BOOKING FIELDWORKER`."""
+
+    booking_id: int
+    fieldworker: FieldworkerRef
+
+
+@dataclass(frozen=True)
+class RequestArgs:
+    """`/request BOOKING FIELDWORKER...` (duplicates removed, order kept)."""
+
+    booking_id: int
+    fieldworkers: tuple[FieldworkerRef, ...]
+
+
+@dataclass(frozen=True)
+class BookingArgs:
+    """Commands taking only a booking id."""
+
+    booking_id: int
+
+
+@dataclass(frozen=True)
+class ReassignArgs:
+    """`/reassign_all FIELDWORKER FROM TO`: company-local dates, both included."""
+
+    fieldworker: FieldworkerRef
+    first_day: date
+    last_day: date
+
+
+@dataclass(frozen=True)
+class ForceAssign:
+    """The "Assign anyway" button."""
+
+    booking_id: int
+    fieldworker_id: int
+
+
+@dataclass(frozen=True)
+class PageRef:
+    """A "Prev"/"Next" button: which list, of what, which page (from 1)."""
+
+    view: str
+    arg: int
+    page: int
+
+
+# -- single values -------------------------------------------------------------------------------
+
+
+def parse_id(text: str, what: str) -> int:
+    """A positive integer id (`42` or `#42`)."""
+    match = _ID.fullmatch(text.strip())
+    if match is None:
+        raise UsageError(f"{what} must be a number, not {text!r}")
+    value = int(match[1])
+    if not 1 <= value <= MAX_ID:
+        raise UsageError(f"{what} {value} is out of range")
+    return value
+
+
+def parse_fieldworker(text: str) -> FieldworkerRef:
+    """A fieldworker id, or `@telegram_username` (kept as typed; compared ignoring case)."""
+    match = _USERNAME.fullmatch(text.strip())
+    if match is not None:
+        return FieldworkerRef(username=match[1])
+    if text.strip().startswith("@"):
+        raise UsageError(f"{text!r} is not a Telegram username")
+    return FieldworkerRef(id=parse_id(text, "FIELDWORKER"))
+
+
+def parse_date(text: str, what: str) -> date:
+    """A `YYYY-MM-DD` date."""
+    if not _DATE.fullmatch(text):
+        raise UsageError(f"{what} must be a date like 2026-12-01, not {text!r}")
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise UsageError(f"{what} {text!r} is not a valid date") from None
+
+
+def booking_id_of(args: Sequence[str]) -> int | None:
+    """The booking id when the first argument is one, else None (for refusals, never raises)."""
+    if not args:
+        return None
+    try:
+        return parse_id(args[0], "BOOKING")
+    except UsageError:
+        return None
+
+
+# -- commands ------------------------------------------------------------------------------------
+
+
+def _need(args: Sequence[str], count: int, what: str) -> None:
+    if len(args) < count:
+        raise UsageError(f"missing {what}")
+
+
+def _job_ids(words: Sequence[str]) -> tuple[int, ...]:
+    ids: list[int] = []
+    for word in words:
+        job_id = parse_id(word, "JOB")
+        if job_id not in ids:
+            ids.append(job_id)
+    return tuple(ids)
+
+
+def parse_respond(args: Sequence[str], *, action: str) -> RespondArgs:
+    """`BOOKING FIELDWORKER [JOB...]` for accept and pend; `BOOKING FIELDWORKER REASON...` for
+    decline (the reason is every remaining word, required)."""
+    _need(args, 1, "BOOKING")
+    booking_id = parse_id(args[0], "BOOKING")
+    _need(args, 2, "FIELDWORKER")
+    fieldworker = parse_fieldworker(args[1])
+    rest = list(args[2:])
+    if action == "decline":
+        reason = " ".join(rest).strip()
+        if not reason:
+            raise UsageError("a reason is required")
+        if len(reason) > 500:
+            raise UsageError("the reason is too long (500 characters at most)")
+        return RespondArgs(booking_id, fieldworker, (), reason)
+    return RespondArgs(booking_id, fieldworker, _job_ids(rest))
+
+
+def parse_booking_fieldworker(args: Sequence[str]) -> BookingFieldworkerArgs:
+    """`BOOKING FIELDWORKER`, nothing more."""
+    _need(args, 1, "BOOKING")
+    booking_id = parse_id(args[0], "BOOKING")
+    _need(args, 2, "FIELDWORKER")
+    if len(args) > 2:
+        raise UsageError("too many arguments")
+    return BookingFieldworkerArgs(booking_id, parse_fieldworker(args[1]))
+
+
+def parse_request(args: Sequence[str]) -> RequestArgs:
+    """`BOOKING FIELDWORKER...` (at least one fieldworker)."""
+    _need(args, 1, "BOOKING")
+    booking_id = parse_id(args[0], "BOOKING")
+    _need(args, 2, "FIELDWORKER")
+    refs: list[FieldworkerRef] = []
+    seen: set[str] = set()
+    for word in args[1:]:
+        ref = parse_fieldworker(word)
+        key = str(ref).casefold()
+        if key not in seen:
+            seen.add(key)
+            refs.append(ref)
+    if len(refs) > 50:
+        raise UsageError("at most 50 fieldworkers at once")
+    return RequestArgs(booking_id, tuple(refs))
+
+
+def parse_booking(args: Sequence[str]) -> BookingArgs:
+    """`BOOKING`, nothing more."""
+    _need(args, 1, "BOOKING")
+    if len(args) > 1:
+        raise UsageError("too many arguments")
+    return BookingArgs(parse_id(args[0], "BOOKING"))
+
+
+def parse_no_args(args: Sequence[str]) -> None:
+    """Commands without arguments."""
+    if args:
+        raise UsageError("this command takes no arguments")
+
+
+def parse_reassign(args: Sequence[str]) -> ReassignArgs:
+    """`FIELDWORKER FROM TO` with `FROM <= TO`, at most a year apart."""
+    if len(args) != 3:
+        raise UsageError("expected FIELDWORKER FROM TO")
+    fieldworker = parse_fieldworker(args[0])
+    first, last = parse_date(args[1], "FROM"), parse_date(args[2], "TO")
+    if last < first:
+        raise UsageError("TO is before FROM")
+    if (last - first).days > 366:
+        raise UsageError("the range is longer than a year")
+    return ReassignArgs(fieldworker, first, last)
+
+
+def day_range(first: date, last: date, timezone: str) -> tuple[datetime, datetime]:
+    """`[first 00:00, day after last 00:00)` in `timezone`, as aware datetimes.
+
+    Both ends are local midnights, so a DST change inside the range is handled by the zone.
+    """
+    zone = ZoneInfo(timezone)
+    start = datetime.combine(first, time(0), tzinfo=zone)
+    end = datetime.combine(last + timedelta(days=1), time(0), tzinfo=zone)
+    return start, end
+
+
+# -- buttons -------------------------------------------------------------------------------------
+
+
+def force_assign_data(booking_id: int, fieldworker_id: int) -> str:
+    """Callback data of "Assign anyway"."""
+    return f"s:{booking_id}:{fieldworker_id}"
+
+
+def page_data(view: str, arg: int, page: int) -> str:
+    """Callback data of a page button."""
+    return f"p:{view}:{arg}:{page}"
+
+
+def parse_callback(data: str) -> ForceAssign | PageRef | None:
+    """An admin button's data, or None when it is not valid (stale, forged, malformed)."""
+    match = _FORCE_ASSIGN.fullmatch(data)
+    if match is not None:
+        booking_id, fieldworker_id = int(match[1]), int(match[2])
+        if 1 <= booking_id <= MAX_ID and 1 <= fieldworker_id <= MAX_ID:
+            return ForceAssign(booking_id, fieldworker_id)
+        return None
+    match = _PAGE.fullmatch(data)
+    if match is not None:
+        arg, page = int(match[2]), int(match[3])
+        if arg <= MAX_ID and page >= 1:
+            return PageRef(match[1], arg, page)
+    return None
+
+
+@dataclass(frozen=True)
+class PageWindow:
+    """Which slice of a list one page shows."""
+
+    page: int  # from 1, clamped to the pages that exist
+    pages: int  # at least 1
+    offset: int
+    limit: int
+
+    @property
+    def has_prev(self) -> bool:
+        """A page before this one exists."""
+        return self.page > 1
+
+    @property
+    def has_next(self) -> bool:
+        """A page after this one exists."""
+        return self.page < self.pages
+
+
+def page_window(total: int, page: int, size: int = PAGE_SIZE) -> PageWindow:
+    """The window for `page` of `total` items; a page beyond the end shows the last one."""
+    pages = max(1, math.ceil(total / size))
+    page = min(max(1, page), pages)
+    return PageWindow(page, pages, (page - 1) * size, size)

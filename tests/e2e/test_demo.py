@@ -1,0 +1,28 @@
+"""`dispatchbot demo` on a fresh machine: offline, no token, a readable transcript, exit 0."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+
+def test_demo_prints_a_dispatch_day_and_exits_zero(tmp_path: Path) -> None:
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)}  # no tokens, no .env
+    result = subprocess.run(
+        [sys.executable, "-m", "bot", "demo"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    out = result.stdout
+    assert "job request sent on Telegram to 3" in out  # who was asked
+    assert "declined: Too far" in out  # who declined and why
+    assert "assigned to Bruno Meyer" in out  # who won
+    assert "SMS to customer Maria Weber" in out and "Bruno will do your Plumbing" in out
+    assert "Greta Lind: outside_radius" in out and "Jonas Berg: restricted" in out
+    assert "not selected" in out and "the owner was alerted" in out
+    assert not list(tmp_path.glob("data/*")), "the demo leaves no database behind"

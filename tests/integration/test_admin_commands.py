@@ -1,0 +1,548 @@
+"""Admin commands over Telegram: the real PTB application against the Bot API emulator, on SQLite
+and PostgreSQL (the `db` fixture). Assertions are on database state, history rows and the replies
+the emulator recorded."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+import pytest
+from telegram import Update
+from telegram.ext import Application, ApplicationBuilder
+
+from admin_commands import telegram as admin
+from admin_commands.parsing import (
+    FieldworkerRef,
+    ForceAssign,
+    PageRef,
+    UsageError,
+    day_range,
+    page_window,
+    parse_callback,
+    parse_fieldworker,
+    parse_reassign,
+    parse_respond,
+)
+from bot.config import load_config
+from bot.context import AppContext
+from bot.emulators import Call, TelegramEmulator, make_callback_update, make_message_update, running
+from bot.telegram_request import AiohttpRequest
+from dispatch import services
+from dispatch.model import Actor, Channel, DispatchMode, Interval, Point
+from dispatch.ports import NewBooking
+from handlers import telegram as fieldworker_chat
+from models import tables as t
+from models.uow import Transactions
+
+START = datetime(2026, 12, 1, 9, tzinfo=UTC)
+HERE = Point(52.52, 13.40)  # Berlin
+DANA, VIC, OWEN, STRANGER = 501, 502, 503, 999  # Telegram user ids
+ALL_PERMISSIONS = ["respond_on_behalf", "assign", "send_requests", "manage_settings", "view"]
+
+
+@dataclass
+class Harness:
+    """The PTB application wired like the app factory, and the emulator it talks to."""
+
+    emu: TelegramEmulator
+    application: Application  # type: ignore[type-arg]
+    app_ctx: AppContext
+    errors: list[BaseException] = field(default_factory=list)
+    update_id: int = 0
+
+    async def _process(self, payload: dict[str, Any]) -> None:
+        await self.application.process_update(Update.de_json(payload, self.application.bot))
+
+    async def send(self, user_id: int, text: str, *, username: str | None = None) -> Call:
+        """Send a message from a user; return the one reply it got."""
+        before = len(self.emu.calls_of("sendMessage"))
+        self.update_id += 1
+        await self._process(make_message_update(self.update_id, user_id, text, username=username))
+        replies = self.emu.calls_of("sendMessage")[before:]
+        assert len(replies) == 1, [c.summary() for c in replies]
+        assert replies[0].params["chat_id"] == user_id
+        assert "parse_mode" not in replies[0].params
+        return replies[0]
+
+    async def text(self, user_id: int, text: str, **kwargs: Any) -> str:
+        """The text of the reply to a message."""
+        return str((await self.send(user_id, text, **kwargs)).params["text"])
+
+    async def press(self, user_id: int, data: str, message: Call) -> str:
+        """Press a button on a bot message; return the callback answer's text."""
+        before = len(self.emu.calls_of("answerCallbackQuery"))
+        self.update_id += 1
+        await self._process(
+            make_callback_update(
+                self.update_id,
+                user_id,
+                data,
+                message_chat_id=message.params["chat_id"],
+                message_id=message.result["message_id"],
+                message_text=message.params["text"],
+                reply_markup=message.params.get("reply_markup"),
+            )
+        )
+        answers = self.emu.calls_of("answerCallbackQuery")[before:]
+        assert len(answers) == 1, "every press is answered exactly once"
+        return str(answers[0].params.get("text", ""))
+
+    def current(self, message: Call) -> dict[str, Any]:
+        """The message as it is now (after edits)."""
+        return self.emu.message(message.params["chat_id"], message.result["message_id"])
+
+
+def buttons(message: dict[str, Any] | Call) -> dict[str, str]:
+    """Button label -> callback data of a message (sent or current)."""
+    markup = message.params.get("reply_markup") if isinstance(message, Call) else None
+    if not isinstance(message, Call):
+        markup = message.get("reply_markup")
+    rows = (markup or {}).get("inline_keyboard", [])
+    return {b["text"]: b["callback_data"] for row in rows for b in row}
+
+
+@pytest.fixture
+async def tg(db: str) -> AsyncIterator[Harness]:
+    emu = TelegramEmulator()
+    async with running(emu.app) as url:
+        application = (
+            ApplicationBuilder()
+            .token("123:ABC")
+            .base_url(f"{url}/bot")
+            .request(AiohttpRequest())
+            .get_updates_request(AiohttpRequest())
+            .updater(None)
+            .build()
+        )
+        ctx = AppContext(
+            config=load_config(_env_file=None, TIMEZONE="UTC"), tx=Transactions(outbox=None)
+        )
+        harness = Harness(emu, application, ctx)
+
+        async def on_error(update: object, context: Any) -> None:
+            harness.errors.append(context.error)
+
+        admin.register(application, ctx)
+        fieldworker_chat.register(application, ctx)
+        application.add_error_handler(on_error)
+        async with application:
+            yield harness
+        assert not harness.errors, harness.errors
+
+
+@dataclass
+class World:
+    dana: t.Staff
+    vic: t.Staff
+    ann: t.Fieldworker
+    bob: t.Fieldworker
+    fay: t.Fieldworker
+
+
+async def seed() -> World:
+    await t.Role.create(name="owner", permissions=ALL_PERMISSIONS, receives_alerts=True)
+    await t.Role.create(
+        name="dispatcher",
+        permissions=["respond_on_behalf", "assign", "send_requests", "view"],
+        receives_alerts=True,
+    )
+    await t.Role.create(name="viewer", permissions=["view"])
+    dana = await t.Staff.create(name="Dana Dispatcher", telegram_user_id=DANA, role="dispatcher")
+    vic = await t.Staff.create(name="Vic Viewer", telegram_user_id=VIC, role="viewer")
+    await t.Staff.create(name="Owen Owner", telegram_user_id=OWEN, role="owner")
+    await t.Service.create(code="plumb", name="Plumbing")
+
+    async def worker(name: str, n: int, lat: float, lon: float, **kw: Any) -> t.Fieldworker:
+        return await t.Fieldworker.create(
+            name=name,
+            channels=["telegram"],
+            telegram_user_id=600 + n,
+            telegram_chat_id=600 + n,
+            services=["plumb"],
+            base_lat=lat,
+            base_lon=lon,
+            invite_code=f"code{n}",
+            **kw,
+        )
+
+    ann = await worker("Ann Smith", 1, 52.53, 13.41, telegram_username="AnnS")
+    bob = await worker("Bob Brown", 2, 52.50, 13.45, telegram_username="bobb")
+    fay = await worker("Fay Far", 3, 48.14, 11.58)  # Munich: outside the 25 km radius
+    return World(dana, vic, ann, bob, fay)
+
+
+async def make_booking(
+    tx: Transactions,
+    mode: DispatchMode = DispatchMode.AUTO,
+    *,
+    starts: tuple[datetime, ...] = (START,),
+    fieldworker_id: int | None = None,
+) -> int:
+    new = NewBooking(
+        "Carol Client",
+        "+4915112345678",
+        None,
+        "Alexanderplatz 1",
+        HERE,
+        ("plumb",),
+        tuple(Interval(s, s + timedelta(hours=2)) for s in starts),
+        mode,
+    )
+    return await tx.run(
+        lambda uow: services.create_booking(
+            uow, new, Actor.system(), Channel.API, fieldworker_id=fieldworker_id
+        )
+    )
+
+
+async def request_of(booking_id: int, fw: t.Fieldworker) -> t.JobRequest:
+    return await t.JobRequest.get(booking_id=booking_id, fieldworker_id=fw.id)
+
+
+async def test_viewer_is_refused_and_nothing_changes(
+    tg: Harness, caplog: pytest.LogCaptureFixture
+) -> None:
+    w = await seed()
+    b = await make_booking(tg.app_ctx.tx)
+    before = await t.History.filter(booking_id=b).count()
+
+    with caplog.at_level(logging.WARNING, logger="admin_commands.telegram"):
+        reply = await tg.text(VIC, f"/accept_for {b} {w.ann.id}")
+
+    assert any("permission refused" in r.getMessage() for r in caplog.records)
+
+    assert reply.startswith("Refused")
+    assert "respond_on_behalf" in reply
+    assert {r.status for r in await t.JobRequest.filter(booking_id=b)} == {"pending"}
+    assert (await t.Job.get(booking_id=b)).status == "offered"
+    refused = await t.History.filter(booking_id=b).order_by("-id").first()
+    assert refused is not None and refused.action == "permission_refused"
+    assert (refused.actor_kind, refused.actor_id) == ("staff", w.vic.id)
+    assert refused.details["command"] == "/accept_for"
+    assert await t.History.filter(booking_id=b).count() == before + 1
+
+
+async def test_accept_for_assigns_on_behalf(tg: Harness) -> None:
+    w = await seed()
+    b = await make_booking(tg.app_ctx.tx)
+
+    reply = await tg.text(DANA, f"/accept_for {b} {w.ann.id}")
+
+    assert "the job is theirs" in reply, reply
+    job = await t.Job.get(booking_id=b)
+    assert (job.status, job.fieldworker_id) == ("assigned", w.ann.id)
+    assigned = await t.History.get(booking_id=b, action="job_assigned")
+    assert (assigned.actor_kind, assigned.actor_id, assigned.actor_name) == (
+        "staff",
+        w.dana.id,
+        "Dana Dispatcher",
+    )
+    assert assigned.on_behalf_of == w.ann.id
+    accepted = await t.History.get(booking_id=b, action="request_accepted")
+    assert (accepted.on_behalf_of, accepted.actor_id) == (w.ann.id, w.dana.id)
+    assert (await request_of(b, w.bob)).status == "withdrawn"
+
+
+async def test_usage_errors_and_unknowns_change_nothing(tg: Harness) -> None:
+    w = await seed()
+    b = await make_booking(tg.app_ctx.tx)
+    rows = await t.History.all().count()
+
+    no_reason = await tg.text(DANA, f"/decline_for {b} {w.ann.id}")
+    assert "Usage: /decline_for BOOKING FIELDWORKER REASON..." in no_reason
+    bad = await tg.text(DANA, "/accept_for abc 1")
+    assert "Usage: /accept_for BOOKING FIELDWORKER [JOB...]" in bad
+    assert "Usage: /reassign_all" in await tg.text(DANA, "/reassign_all 1 2026-12-02 2026-12-01")
+    assert (
+        await tg.text(DANA, f"/accept_for {b + 100} {w.ann.id}") == f"Booking {b + 100} not found."
+    )
+    assert "@nobody" in await tg.text(DANA, f"/accept_for {b} @nobody")
+    assert "not part of booking" in await tg.text(DANA, f"/pend {b} {w.ann.id} 99999")
+
+    assert await t.History.all().count() == rows
+    assert {r.status for r in await t.JobRequest.filter(booking_id=b)} == {"pending"}
+
+
+async def test_decline_for_by_username_records_the_reason(tg: Harness) -> None:
+    w = await seed()
+    b = await make_booking(tg.app_ctx.tx)
+
+    reply = await tg.text(DANA, f"/decline_for {b} @anns Too far today")  # stored as "AnnS"
+
+    assert "declined" in reply and "Too far today" in reply, reply
+    req = await request_of(b, w.ann)
+    assert (req.status, req.reason, req.responded_by_kind) == ("declined", "Too far today", "staff")
+    row = await t.History.get(booking_id=b, action="request_declined")
+    assert row.on_behalf_of == w.ann.id
+
+
+async def test_pend_returns_an_accepted_request_to_pending(tg: Harness) -> None:
+    w = await seed()
+    b = await make_booking(tg.app_ctx.tx)
+    await tg.text(DANA, f"/accept_for {b} {w.ann.id}")
+    assert (await request_of(b, w.ann)).status == "accepted"
+
+    job_id = (await t.Job.get(booking_id=b)).id
+    reply = await tg.text(DANA, f"/pend {b} @AnnS {job_id}")
+
+    assert "pending again" in reply, reply
+    assert (await request_of(b, w.ann)).status == "pending"
+    job = await t.Job.get(booking_id=b)
+    assert (job.status, job.fieldworker_id) == ("offered", None)
+    pended = await t.History.get(booking_id=b, action="request_pended")
+    assert (pended.from_status, pended.to_status, pended.on_behalf_of) == (
+        "accepted",
+        "pending",
+        w.ann.id,
+    )
+
+
+async def test_assign_ineligible_offers_assign_anyway(tg: Harness) -> None:
+    w = await seed()
+    b = await make_booking(tg.app_ctx.tx, DispatchMode.MANUAL)
+
+    sent = await tg.send(DANA, f"/assign {b} {w.fay.id}")
+
+    text = sent.params["text"]
+    assert "not eligible" in text and "outside travel radius" in text, text
+    data = buttons(sent)["Assign anyway"]
+    assert data == f"s:{b}:{w.fay.id}" and len(data.encode()) <= 64
+    assert (await t.Job.get(booking_id=b)).status == "unassigned"
+
+    assert (await tg.press(VIC, data, sent)).startswith("Refused")
+    assert (await t.Job.get(booking_id=b)).status == "unassigned"
+    assert await t.History.filter(booking_id=b, action="permission_refused").count() == 1
+
+    assert await tg.press(DANA, data, sent) == "Assigned."
+    job = await t.Job.get(booking_id=b)
+    assert (job.status, job.fieldworker_id) == ("assigned", w.fay.id)
+    row = await t.History.get(booking_id=b, action="job_assigned")
+    assert row.details["forced"] is True and row.actor_id == w.dana.id
+    edited = tg.current(sent)
+    assert "assigned to Fay Far" in edited["text"] and not buttons(edited)
+
+    assert "not valid" in await tg.press(DANA, "s:1:x", sent)
+    assert await tg.press(STRANGER, data, sent) == "This command is for office staff."
+
+
+async def test_assign_eligible_assigns_at_once(tg: Harness) -> None:
+    w = await seed()
+    b = await make_booking(tg.app_ctx.tx, DispatchMode.MANUAL)
+    reply = await tg.send(DANA, f"/assign {b} @bobb")
+    assert "assigned to Bob Brown" in reply.params["text"] and not buttons(reply)
+    job = await t.Job.get(booking_id=b)
+    assert (job.status, job.fieldworker_id) == ("assigned", w.bob.id)
+
+
+async def test_request_sends_and_reports_skipped(tg: Harness) -> None:
+    w = await seed()
+    uma = await t.Fieldworker.create(
+        name="Uma Unlinked", services=["plumb"], base_lat=52.5, base_lon=13.4, invite_code="uma"
+    )
+    b = await make_booking(tg.app_ctx.tx, DispatchMode.MANUAL)
+    assert "not found" in await tg.text(DANA, f"/request {b} {w.ann.id} 99999")
+    assert await t.JobRequest.filter(booking_id=b).count() == 0
+
+    reply = await tg.text(DANA, f"/request {b} {w.ann.id} @BOBB {uma.id}")
+
+    assert "2 request(s) sent" in reply and "Uma Unlinked" in reply and "cannot be reached" in reply
+    assert sorted(
+        await t.JobRequest.filter(booking_id=b).values_list("fieldworker_id", flat=True)
+    ) == [
+        w.ann.id,
+        w.bob.id,
+    ]
+    assert (await t.Job.get(booking_id=b)).status == "offered"
+    again = await tg.text(DANA, f"/request {b} {w.ann.id}")
+    assert "0 request(s) sent" in again and "already has a pending request" in again
+
+
+async def test_available_lists_eligible_and_reasons(tg: Harness) -> None:
+    w = await seed()
+    await t.Fieldworker.filter(id=w.bob.id).update(status="inactive")
+    b = await make_booking(tg.app_ctx.tx, DispatchMode.MANUAL)
+
+    reply = await tg.text(VIC, f"/available {b}")
+
+    assert "1 eligible, 2 excluded" in reply, reply
+    assert f"1. Ann Smith (#{w.ann.id}), 1.3 km" in reply
+    assert f"✗ Bob Brown (#{w.bob.id}): inactive" in reply
+    assert f"✗ Fay Far (#{w.fay.id}): outside travel radius (50" in reply
+
+
+async def test_booking_history_and_rebroadcast(tg: Harness) -> None:
+    w = await seed()
+    b = await make_booking(tg.app_ctx.tx)
+    await tg.text(DANA, f"/decline_for {b} {w.ann.id} Personal")
+
+    summary = await tg.text(VIC, f"/booking {b}")
+    assert f"Booking {b}: open (auto dispatch)" in summary
+    assert "Carol Client" in summary and "Alexanderplatz 1" in summary
+    assert f"Ann Smith (#{w.ann.id}) declined (Personal)" in summary
+    assert f"Bob Brown (#{w.bob.id}) pending" in summary
+
+    history = (await tg.text(VIC, f"/history {b}")).splitlines()
+    assert "booking_created" in history[1]
+    declined = next(line for line in history if "request_declined" in line)
+    assert "Dana Dispatcher" in declined and f"for Ann Smith (#{w.ann.id})" in declined
+    assert "pending→declined" in declined and "reason: Personal" in declined
+
+    # A new eligible fieldworker joins: rebroadcast asks only them.
+    cy = await t.Fieldworker.create(
+        name="Cy New",
+        channels=["telegram"],
+        telegram_chat_id=700,
+        services=["plumb"],
+        base_lat=52.52,
+        base_lon=13.40,
+        invite_code="cy",
+    )
+    assert "Cy New" in await tg.text(DANA, f"/rebroadcast {b}")
+    assert (await request_of(b, cy)).status == "pending"
+    assert "nobody new to ask" in await tg.text(DANA, f"/rebroadcast {b}")
+
+
+async def test_unassigned_is_paged(tg: Harness) -> None:
+    await seed()
+    starts = tuple(START + timedelta(days=12 - i) for i in range(12))  # created newest first
+    b = await make_booking(tg.app_ctx.tx, DispatchMode.MANUAL, starts=starts)
+    jobs = (
+        await t.Job.filter(booking_id=b).order_by("appointment__start").values_list("id", flat=True)
+    )
+
+    sent = await tg.send(VIC, "/unassigned")
+
+    lines = sent.params["text"].splitlines()
+    assert lines[0] == "Unassigned jobs: 12, page 1/2:"
+    assert len(lines) == 11 and lines[1].startswith(f"Job {jobs[0]} ")
+    assert buttons(sent) == {"Next ▶": "p:u:0:2"}
+
+    assert await tg.press(VIC, "p:u:0:2", sent) == ""
+    page2 = tg.current(sent)
+    assert page2["text"].splitlines()[0] == "Unassigned jobs: 12, page 2/2:"
+    assert [line.split()[1] for line in page2["text"].splitlines()[1:]] == [
+        str(j) for j in jobs[10:]
+    ]
+    assert buttons(page2) == {"◀ Prev": "p:u:0:1"}
+
+    # The permission is checked again on each press.
+    await t.Role.filter(name="viewer").update(permissions=[])
+    assert (await tg.press(VIC, "p:u:0:1", sent)).startswith("Refused")
+    assert tg.current(sent)["text"] == page2["text"]
+
+
+async def test_strangers_and_fieldworkers_get_the_short_note(tg: Harness) -> None:
+    w = await seed()
+    b = await make_booking(tg.app_ctx.tx)
+    note = "This command is for office staff."
+    assert await tg.text(STRANGER, f"/booking {b}") == note
+    assert await tg.text(600 + 1, f"/accept_for {b} {w.ann.id}") == note  # Ann herself
+    assert {r.status for r in await t.JobRequest.filter(booking_id=b)} == {"pending"}
+    # /help: staff get the admin list (and only that), fieldworkers their own help.
+    staff_help = await tg.text(DANA, "/help")
+    assert "/accept_for BOOKING FIELDWORKER [JOB...]" in staff_help
+    assert "your role: dispatcher" in staff_help
+    assert "/accept_for" not in await tg.text(600 + 1, "/help")
+
+
+async def test_role_change_applies_to_the_next_command(tg: Harness) -> None:
+    w = await seed()
+    b = await make_booking(tg.app_ctx.tx)
+    assert (await tg.text(VIC, f"/accept_for {b} {w.ann.id}")).startswith("Refused")
+
+    await t.Staff.filter(id=w.vic.id).update(role="dispatcher")
+    assert "the job is theirs" in await tg.text(VIC, f"/accept_for {b} {w.ann.id}")
+
+    await t.Role.filter(name="dispatcher").update(permissions=["view"])
+    assert (await tg.text(VIC, f"/pend {b} {w.ann.id}")).startswith("Refused")
+    assert (await t.Job.get(booking_id=b)).status == "assigned"
+
+
+async def test_reassign_all_takes_jobs_in_range_and_dispatches_again(tg: Harness) -> None:
+    w = await seed()
+    tx = tg.app_ctx.tx
+    via_accept = await make_booking(tx, starts=(START,))  # 1 Dec, asked Ann and Bob
+    await tg.text(DANA, f"/accept_for {via_accept} {w.ann.id}")  # Bob's request withdrawn
+    direct = await make_booking(tx, starts=(START + timedelta(days=1),), fieldworker_id=w.ann.id)
+    manual = await make_booking(
+        tx,
+        DispatchMode.MANUAL,
+        starts=(START + timedelta(days=1, hours=4),),
+        fieldworker_id=w.ann.id,
+    )
+    later = await make_booking(tx, starts=(START + timedelta(days=3),), fieldworker_id=w.ann.id)
+    cy = await t.Fieldworker.create(
+        name="Cy New",
+        channels=["telegram"],
+        telegram_chat_id=700,
+        services=["plumb"],
+        base_lat=52.52,
+        base_lon=13.40,
+        invite_code="cy",
+    )
+
+    reply = await tg.text(DANA, "/reassign_all @anns 2026-12-01 2026-12-02")
+
+    assert "Reassigning 3 job(s)" in reply, reply
+    lines = reply.splitlines()
+    assert any(f"(booking {via_accept}): unassigned, offered to 1" in line for line in lines)
+    assert any(f"(booking {direct}): unassigned, offered to 2" in line for line in lines)
+    assert any(f"(booking {manual}): unassigned; manual booking" in line for line in lines)
+    # Through the core's on-behalf decline: Ann's request declined, the job offered again to
+    # those never asked (Bob's withdrawn request is not asked twice: the core's rule).
+    ann_request = await request_of(via_accept, w.ann)
+    assert (ann_request.status, ann_request.reason) == ("declined", "Reassigned by office")
+    assert (await request_of(via_accept, cy)).status == "pending"
+    assert (await request_of(via_accept, w.bob)).status == "withdrawn"
+    # Assigned directly (no request): unassigned, then offered to everyone else, never Ann.
+    assert {r.fieldworker_id for r in await t.JobRequest.filter(booking_id=direct)} == {
+        w.bob.id,
+        cy.id,
+    }
+    for b in (via_accept, direct):
+        job = await t.Job.get(booking_id=b)
+        assert (job.status, job.fieldworker_id) == ("offered", None)
+        row = await t.History.get(booking_id=b, action="job_unassigned")
+        assert (row.actor_id, row.on_behalf_of) == (w.dana.id, w.ann.id)
+    manual_job = await t.Job.get(booking_id=manual)
+    assert (manual_job.status, manual_job.fieldworker_id) == ("unassigned", None)
+    assert not await t.JobRequest.filter(booking_id=manual).exists()
+    later_job = await t.Job.get(booking_id=later)
+    assert (later_job.status, later_job.fieldworker_id) == ("assigned", w.ann.id)
+
+    again = await tg.text(DANA, f"/reassign_all {w.ann.id} 2026-12-01 2026-12-02")
+    assert "no assigned jobs" in again
+
+
+# -- parsing (pure, no database) -----------------------------------------------------------------
+
+
+def test_parsing_of_arguments_and_buttons() -> None:
+    assert parse_fieldworker("@Ann_S") == FieldworkerRef(username="Ann_S")
+    assert parse_fieldworker("#7") == parse_fieldworker("7") == FieldworkerRef(id=7)
+    for bad in ("@", "@a-b", "0", "x", "99999999999", "-3"):
+        with pytest.raises(UsageError):
+            parse_fieldworker(bad)
+    assert parse_respond(["4", "@a", "9", "9", "8"], action="pend").job_ids == (9, 8)
+    assert parse_respond(["4", "7", "Too", "far"], action="decline").reason == "Too far"
+    with pytest.raises(UsageError):
+        parse_respond(["4", "7", "  "], action="decline")
+    with pytest.raises(UsageError):
+        parse_reassign(["7", "2026-02-30", "2026-03-01"])
+    assert parse_callback("s:42:7") == ForceAssign(42, 7)
+    assert parse_callback("p:h:42:2") == PageRef("h", 42, 2)
+    for stale in ("s:42", "s:42:7:1", "p:x:1:1", "p:u:0:0", "s:0:7", "a:1", "p:u:0:2\n"):
+        assert parse_callback(stale) is None
+    window = page_window(21, 9)
+    assert (window.page, window.pages, window.offset, window.has_next) == (3, 3, 20, False)
+    assert page_window(0, 1).pages == 1
+
+
+def test_day_range_uses_local_midnights_across_dst() -> None:
+    start, end = day_range(date(2026, 3, 29), date(2026, 3, 29), "Europe/Berlin")
+    assert start == datetime(2026, 3, 28, 23, tzinfo=UTC)  # CET
+    assert end == datetime(2026, 3, 29, 22, tzinfo=UTC)  # CEST: a 23-hour day
