@@ -28,6 +28,7 @@ from telegram.ext import (
 )
 
 from bot.context import AppContext
+from dispatch import services
 from dispatch.model import Actor, DispatchMode, HistoryAction, Permission
 from dispatch.services import DispatchError, Outcome
 from models import tables as t
@@ -182,8 +183,15 @@ async def _respond(inv: Invocation, action: str, verb: str) -> Reply:
     fw = await ops.resolve_fieldworker(args.fieldworker)
     actor = inv.actor
     results = await inv.app.tx.run(
-        lambda uow: ops.respond_for(
-            uow, booking.id, fw, action, actor, job_ids=args.job_ids, reason=args.reason
+        lambda uow: services.respond_for_fieldworker(
+            uow,
+            booking.id,
+            fw.id,
+            action,
+            actor,
+            ops.CHANNEL,
+            job_ids=args.job_ids or None,
+            reason=args.reason,
         )
     )
     lines = [f"{verb} for {fieldworker_label(fw)} in booking {booking.id}:"]
@@ -231,7 +239,7 @@ async def assign(inv: Invocation) -> Reply:
     actor = inv.actor
     try:
         results = await inv.app.tx.run(
-            lambda uow: ops.assign_booking(uow, booking.id, fw.id, actor, force=False)
+            lambda uow: services.assign_booking(uow, booking.id, fw.id, actor, ops.CHANNEL)
         )
     except DispatchError as exc:
         if exc.code != "not_eligible":
@@ -292,7 +300,7 @@ async def reassign_all(inv: Invocation) -> Reply:
     fw = await ops.resolve_fieldworker(args.fieldworker)
     start, end = day_range(args.first_day, args.last_day, inv.timezone)
     span = f"{args.first_day.isoformat()} to {args.last_day.isoformat()}"
-    job_ids = await ops.assigned_jobs_between(fw.id, start, end)
+    job_ids = await inv.app.tx.run(lambda uow: services.assigned_job_ids(uow, fw.id, start, end))
     if not job_ids:
         return Reply(f"{fieldworker_label(fw)} has no assigned jobs from {span}.")
     actor = inv.actor
@@ -301,23 +309,34 @@ async def reassign_all(inv: Invocation) -> Reply:
     # as a whole because one job changed meanwhile.
     for job_id in job_ids:
         try:
-            result = await inv.app.tx.run(
-                lambda uow, j=job_id: ops.reassign_job(uow, j, fw.id, actor)
+            sent = await inv.app.tx.run(
+                lambda uow, j=job_id: services.unassign(
+                    uow,
+                    j,
+                    actor,
+                    ops.CHANNEL,
+                    reason=ops.REASSIGN_REASON,
+                    expect_fieldworker_id=fw.id,
+                )
             )
         except DispatchError as exc:
             lines.append(f"• job {job_id}: not changed ({exc.message})")
             continue
-        lines.append(f"• job {job_id} (booking {result.booking_id}): {_reassign_words(result)}")
+        job = await t.Job.get(id=job_id).select_related("booking")
+        lines.append(
+            f"• job {job_id} (booking {job.booking_id}): "
+            f"{_reassign_words(sent, DispatchMode(job.booking.dispatch_mode))}"
+        )
     return Reply(views.clip("\n".join(lines)))
 
 
-def _reassign_words(result: ops.ReassignResult) -> str:
-    if not result.done:
+def _reassign_words(sent: list[int] | None, mode: DispatchMode) -> str:
+    if sent is None:
         return "no longer theirs, not changed"
-    if result.mode is DispatchMode.MANUAL:
+    if mode is DispatchMode.MANUAL:
         return "unassigned; manual booking, send requests with /request"
-    if result.asked:
-        return f"unassigned, offered to {len(result.asked)} fieldworker(s)"
+    if sent:
+        return f"unassigned, offered to {len(sent)} fieldworker(s)"
     return "unassigned, nobody else to ask (office alerted)"
 
 
@@ -490,7 +509,9 @@ async def _press_force_assign(
         booking = await ops.get_booking(press.booking_id)
         fw = await ops.resolve_fieldworker(FieldworkerRef(id=press.fieldworker_id))
         results = await app.tx.run(
-            lambda uow: ops.assign_booking(uow, booking.id, fw.id, actor, force=True)
+            lambda uow: services.assign_booking(
+                uow, booking.id, fw.id, actor, ops.CHANNEL, force=True
+            )
         )
     except ops.CommandError as exc:
         return str(exc)

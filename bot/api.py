@@ -1051,26 +1051,29 @@ async def assign_booking(call: Call) -> web.StreamResponse:
     """Assign or reassign the listed jobs (default: every job not cancelled or completed)."""
     assert call.booking is not None
     body: s.AssignIn = call.body
-    _require_open(call.booking)
-    jobs = _pick_jobs(await _jobs_of(call.booking.id), body.job_ids)
-    if body.job_ids is None:
-        jobs = [j for j in jobs if j.status not in _CLOSED_JOB_STATUSES]
-        if not jobs:
-            raise ApiError(409, "no_open_jobs", f"booking {call.booking.id} has no open job")
-    job_ids = [j.id for j in jobs]
+    booking_id = call.booking.id
 
-    async def work(uow: TortoiseUnitOfWork) -> list[dict[str, Any]]:
-        results = []
-        for job_id in job_ids:
-            changed = await services.assign(
-                uow, job_id, body.fieldworker_id, call.actor, Channel.API, force=body.force
-            )
-            results.append(
+    async def work(uow: TortoiseUnitOfWork) -> list[tuple[int, bool]]:
+        return await services.assign_booking(
+            uow,
+            booking_id,
+            body.fieldworker_id,
+            call.actor,
+            Channel.API,
+            job_ids=body.job_ids,
+            force=body.force,
+        )
+
+    results = await call.ctx.tx.run(work)
+    return _json(
+        s.AssignOut,
+        {
+            "results": [
                 {"job_id": job_id, "fieldworker_id": body.fieldworker_id, "changed": changed}
-            )
-        return results
-
-    return _json(s.AssignOut, {"results": await call.ctx.tx.run(work)})
+                for job_id, changed in results
+            ]
+        },
+    )
 
 
 _OUTCOME_MESSAGES = {
@@ -1090,37 +1093,19 @@ async def respond_booking(call: Call) -> web.StreamResponse:
     """
     assert call.booking is not None
     body: s.RespondIn = call.body
-    if body.action == "decline" and not body.reason:
-        raise ApiError(
-            422, "reason_required", "a decline on a fieldworker's behalf needs a reason", "reason"
-        )
-    jobs = _pick_jobs(await _jobs_of(call.booking.id), body.job_ids)
-    query = t.JobRequest.filter(
-        booking_id=call.booking.id,
-        fieldworker_id=body.fieldworker_id,
-        job_id__in=[j.id for j in jobs],
-    )
-    request_of_job = {r.job_id: r.id for r in await query}
-    missing = [j.id for j in jobs if j.id not in request_of_job] if body.job_ids else []
-    if missing or not request_of_job:
-        where = f"job {missing[0]}" if missing else f"booking {call.booking.id}"
-        raise ApiError(
-            404,
-            "request_not_found",
-            f"fieldworker {body.fieldworker_id} has no request for {where}",
-            "job_ids" if missing else "fieldworker_id",
-        )
-    request_ids = [request_of_job[j.id] for j in jobs if j.id in request_of_job]
+    booking_id = call.booking.id
 
     async def work(uow: TortoiseUnitOfWork) -> list[dict[str, Any]]:
-        results = []
-        for request_id in request_ids:
-            res = await services.respond(
-                uow, request_id, body.action, call.actor, Channel.API, reason=body.reason
-            )
-            if res.outcome is Outcome.REASON_REQUIRED:
-                raise ApiError(422, "reason_required", "a decline needs a reason", "reason")
-            results.append(res)
+        results = await services.respond_for_fieldworker(
+            uow,
+            booking_id,
+            body.fieldworker_id,
+            body.action,
+            call.actor,
+            Channel.API,
+            job_ids=body.job_ids,
+            reason=body.reason,
+        )
         if all(r.outcome in _FAILED_OUTCOMES for r in results):
             first = results[0]
             raise ApiError(
@@ -1143,6 +1128,34 @@ async def respond_booking(call: Call) -> web.StreamResponse:
         ]
 
     return _json(s.RespondOut, {"results": await call.ctx.tx.run(work)})
+
+
+async def reassign_fieldworker(call: Call) -> web.StreamResponse:
+    """Take every assigned job of a fieldworker starting in [from, to) off them (a worker off sick)
+    and dispatch each again by its booking's mode; one transaction per job, so a job that changed
+    meanwhile does not undo the others."""
+    body: s.ReassignIn = call.body
+    fieldworker_id = call.path_id()
+    await _fieldworker_or_404(fieldworker_id)
+    if body.to <= body.from_:
+        raise ApiError(422, "end_before_start", "`to` must be after `from`", "to")
+    job_ids = await call.ctx.tx.run(
+        lambda uow: services.assigned_job_ids(uow, fieldworker_id, body.from_, body.to)
+    )
+    results = []
+    for job_id in job_ids:
+        sent = await call.ctx.tx.run(
+            lambda uow, j=job_id: services.unassign(
+                uow,
+                j,
+                call.actor,
+                Channel.API,
+                reason=body.reason,
+                expect_fieldworker_id=fieldworker_id,
+            )
+        )
+        results.append({"job_id": job_id, "reassigned": sent is not None, "sent": sent or []})
+    return _json(s.ReassignOut, {"results": results})
 
 
 async def rebroadcast_booking(call: Call) -> web.StreamResponse:
@@ -1482,6 +1495,15 @@ ROUTES: tuple[Route, ...] = (
         "Assign or reassign jobs",
         request=s.AssignIn,
         response=s.AssignOut,
+        permission=Permission.ASSIGN,
+    ),
+    Route(
+        "POST",
+        "/fieldworkers/{id}/reassign",
+        reassign_fieldworker,
+        "Re-dispatch a fieldworker's assigned jobs in a time range",
+        request=s.ReassignIn,
+        response=s.ReassignOut,
         permission=Permission.ASSIGN,
     ),
     Route(

@@ -688,6 +688,31 @@ class RespondOut(OutModel):
     results: list[RespondResultOut]
 
 
+class ReassignIn(ApiModel):
+    """A worker off sick: re-dispatch their assigned jobs whose appointment starts in [from, to)."""
+
+    from_: IsoDateTime = Field(alias="from")
+    to: IsoDateTime
+    reason: Annotated[
+        str, StringConstraints(strip_whitespace=True, min_length=1, max_length=500)
+    ] = "Reassigned by office"
+    actor_staff_id: Id | None = None
+
+
+class ReassignResult(OutModel):
+    """One job: whether it was taken off the fieldworker, and the requests sent for it."""
+
+    job_id: int
+    reassigned: bool
+    sent: list[int]
+
+
+class ReassignOut(OutModel):
+    """What `reassign` did, job by job."""
+
+    results: list[ReassignResult]
+
+
 class RebroadcastOut(OutModel):
     """Request ids sent."""
 

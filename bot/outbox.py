@@ -343,6 +343,12 @@ class OutboxRenderer:
         fw = await t.Fieldworker.get(id=e.fieldworker_id)
         await self._tell_fieldworker(uow, fw, "job_unassigned", await self._job_context(e.job_id))
 
+    async def _on_JobCancelled(self, uow: TortoiseUnitOfWork, e: ev.JobCancelled) -> None:
+        fw = await t.Fieldworker.get(id=e.fieldworker_id)
+        await self._tell_fieldworker(
+            uow, fw, "request_cancelled", await self._job_context(e.job_id)
+        )
+
     async def _on_JobNobodyToAsk(self, uow: TortoiseUnitOfWork, e: ev.JobNobodyToAsk) -> None:
         ctx = await self._job_context(e.job_id)
         text = render(

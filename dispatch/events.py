@@ -125,6 +125,14 @@ class JobUnassigned(Event):
 
 
 @dataclass(frozen=True)
+class JobCancelled(Event):
+    """A job assigned directly to a fieldworker (no request to withdraw) was cancelled."""
+
+    job_id: int
+    fieldworker_id: int
+
+
+@dataclass(frozen=True)
 class JobNobodyToAsk(Event):
     """Matching found no eligible fieldworker left to ask for a job."""
 

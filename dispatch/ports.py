@@ -143,6 +143,12 @@ class UnitOfWork(Protocol):
         """Conditional UPDATE of a job's status and fieldworker; True when this call changed it."""
         ...
 
+    async def assigned_job_ids(
+        self, fieldworker_id: int, start: datetime, end: datetime
+    ) -> list[int]:
+        """Ids of the fieldworker's assigned jobs starting in [start, end), soonest first."""
+        ...
+
     async def get_request(self, request_id: int) -> RequestView | None:
         """A job request, or None."""
         ...

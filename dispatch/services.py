@@ -11,9 +11,9 @@ locks in one order and nobody checks-then-writes on a row somebody else may hold
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from enum import StrEnum
 
 from dispatch.eligibility import evaluate
@@ -21,6 +21,7 @@ from dispatch.events import (
     BookingCancelled,
     BookingCreated,
     JobAssigned,
+    JobCancelled,
     JobNobodyToAsk,
     JobUnassigned,
     RequestAccepted,
@@ -174,17 +175,26 @@ async def create_booking(
     return booking_id
 
 
-async def dispatch_job(uow: UnitOfWork, job_id: int, actor: Actor, channel: Channel) -> list[int]:
+async def dispatch_job(
+    uow: UnitOfWork,
+    job_id: int,
+    actor: Actor,
+    channel: Channel,
+    *,
+    exclude: Collection[int] = (),
+) -> list[int]:
     """Ask every eligible, reachable fieldworker not yet asked for this job; returns request ids.
 
-    Nobody is asked twice for the same job: a fieldworker with any request for it (answered or not)
-    is skipped; only staff can put them back to pending (`respond(..., pend)`).
+    Nobody is asked twice for the same job: a fieldworker with any request for it (answered,
+    withdrawn or expired) is skipped; only staff can ask them again (`respond(..., pend)` or
+    `send_requests`). `exclude` names others never to ask now (the fieldworker a job was just
+    taken from).
     """
     job, _booking = await _load_job(uow, job_id, lock=True)
     if job.status not in OPEN_JOB_STATUSES:
         return []
     result = await eligibility(uow, job_id)
-    asked = {r.fieldworker_id for r in await uow.requests_of_job(job_id)}
+    asked = {r.fieldworker_id for r in await uow.requests_of_job(job_id)} | set(exclude)
     fresh = [fw for fw in result.eligible_ids() if fw not in asked]
     reachable = await uow.reachable_fieldworkers(fresh)
     to_ask = [fw for fw in fresh if fw in reachable]
@@ -208,20 +218,26 @@ async def send_requests(
     Unreachable fieldworkers (no linked channel) are reported, not asked.
     """
     result = SendResult()
-    reachable = await uow.reachable_fieldworkers(fieldworker_ids)
+    # Every check before the first write: a refusal changes nothing, even without a rollback.
+    for fw in fieldworker_ids:
+        if not await uow.fieldworker_exists(fw):
+            raise DispatchError(
+                "fieldworker_not_found",
+                f"fieldworker {fw} does not exist",
+                status=404,
+                field="fieldworker_ids",
+            )
+    jobs: list[JobView] = []
     for job_id in job_ids:
         job, _ = await _load_job(uow, job_id, lock=True)
         if job.status not in OPEN_JOB_STATUSES:
             raise DispatchError("job_not_open", f"job {job_id} is {job.status.value}")
+        jobs.append(job)
+    reachable = await uow.reachable_fieldworkers(fieldworker_ids)
+    for job in jobs:
+        job_id = job.id
         ask: list[int] = []
         for fw in fieldworker_ids:
-            if not await uow.fieldworker_exists(fw):
-                raise DispatchError(
-                    "fieldworker_not_found",
-                    f"fieldworker {fw} does not exist",
-                    status=404,
-                    field="fieldworker_ids",
-                )
             if fw not in reachable:
                 result.skipped[fw] = "unreachable"
                 continue
@@ -671,11 +687,18 @@ async def cancel_booking(uow: UnitOfWork, booking_id: int, actor: Actor, channel
         raise DispatchError("booking_not_found", f"booking {booking_id} does not exist", status=404)
     if booking.status is BookingStatus.CANCELLED:
         return False
+    if booking.status is BookingStatus.COMPLETED:
+        raise DispatchError("booking_not_open", f"booking {booking_id} is completed")
     for job in await uow.jobs_of_booking(booking_id):
         locked = await uow.lock_job(job.id)
         assert locked is not None
         if locked.status in (JobStatus.COMPLETED, JobStatus.CANCELLED):
             continue
+        if locked.status is JobStatus.ASSIGNED and locked.fieldworker_id is not None:
+            mine = await uow.find_request(locked.id, locked.fieldworker_id)
+            if mine is None or mine.status is not RequestStatus.ACCEPTED:
+                # Assigned directly (no request to withdraw): tell them all the same.
+                uow.emit(JobCancelled(booking_id, locked.id, locked.fieldworker_id))
         await uow.move_job(
             locked.id, [locked.status], JobStatus.CANCELLED, fieldworker_id=locked.fieldworker_id
         )
@@ -745,3 +768,163 @@ async def expire_request(uow: UnitOfWork, request_id: int) -> bool:
         await uow.move_job(job.id, [JobStatus.OFFERED], JobStatus.UNASSIGNED, fieldworker_id=None)
         uow.emit(JobNobodyToAsk(job.booking_id, job.id))
     return True
+
+
+async def unassign(
+    uow: UnitOfWork,
+    job_id: int,
+    actor: Actor,
+    channel: Channel,
+    *,
+    reason: str,
+    expect_fieldworker_id: int | None = None,
+    redispatch: bool = True,
+) -> list[int] | None:
+    """Staff take an assigned job off its fieldworker (reassignment, a worker off sick).
+
+    The fieldworker's open or accepted request is declined on their behalf with `reason`; a job
+    they were assigned directly only moves. The job is open again; with `redispatch` in `auto`
+    mode it is offered to eligible fieldworkers not yet asked, never back to the one it was taken
+    from; in `manual` mode it waits for staff. Returns the ids of requests sent, or None when the
+    job was not assigned (to `expect_fieldworker_id`, when given) and nothing changed.
+    """
+    job, booking = await _load_job(uow, job_id, lock=True)
+    previous = job.fieldworker_id
+    if job.status is not JobStatus.ASSIGNED or previous is None:
+        return None
+    if expect_fieldworker_id is not None and previous != expect_fieldworker_id:
+        return None
+    mine = await uow.find_request(job_id, previous)
+    if mine is not None and mine.status in (RequestStatus.PENDING, RequestStatus.ACCEPTED):
+        if not await uow.move_request(
+            mine.id,
+            [mine.status],
+            RequestStatus.DECLINED,
+            actor=actor,
+            channel=channel,
+            reason=reason,
+        ):
+            raise _Retry()
+        await _history_response(
+            uow,
+            mine,
+            HistoryAction.REQUEST_DECLINED,
+            actor,
+            channel,
+            RequestStatus.DECLINED,
+            details={"reason": reason},
+        )
+        uow.emit(RequestDeclined(job.booking_id, mine.id, job.id, previous, reason, actor, channel))
+    await _unassign(uow, job, actor, channel)
+    if redispatch and booking.dispatch_mode is DispatchMode.AUTO:
+        return await dispatch_job(uow, job_id, actor, channel, exclude={previous})
+    return []
+
+
+async def assigned_job_ids(
+    uow: UnitOfWork, fieldworker_id: int, start: datetime, end: datetime
+) -> list[int]:
+    """The fieldworker's assigned jobs whose appointment starts in [start, end), soonest first."""
+    return await uow.assigned_job_ids(fieldworker_id, start, end)
+
+
+async def respond_for_fieldworker(
+    uow: UnitOfWork,
+    booking_id: int,
+    fieldworker_id: int,
+    action: str,
+    actor: Actor,
+    channel: Channel,
+    *,
+    job_ids: Sequence[int] | None = None,
+    reason: str | None = None,
+) -> list[RespondResult]:
+    """Answer on a fieldworker's behalf: all their requests in the booking, or those for `job_ids`.
+
+    Everything is checked before the first write: a job outside the booking, a job they hold no
+    request for, or a decline without a reason is refused and nothing changes.
+    """
+    if action not in ("accept", "decline", "pend"):
+        raise DispatchError(
+            "invalid_action", f"unknown action {action!r}", status=422, field="action"
+        )
+    if action == "decline" and not (reason or "").strip():
+        raise DispatchError(
+            "reason_required",
+            "a decline on a fieldworker's behalf needs a reason",
+            status=422,
+            field="reason",
+        )
+    jobs = {j.id: j for j in await uow.jobs_of_booking(booking_id)}
+    wanted = list(job_ids) if job_ids else list(jobs)
+    strangers = [j for j in wanted if j not in jobs]
+    if strangers:
+        raise DispatchError(
+            "job_not_found",
+            f"job {strangers[0]} is not part of booking {booking_id}",
+            status=404,
+            field="job_ids",
+        )
+    requests: list[RequestView] = []
+    for job_id in wanted:
+        found = await uow.find_request(job_id, fieldworker_id)
+        if found is not None:
+            requests.append(found)
+        elif job_ids:
+            raise DispatchError(
+                "request_not_found",
+                f"fieldworker {fieldworker_id} has no request for job {job_id}",
+                status=404,
+                field="job_ids",
+            )
+    if not requests:
+        raise DispatchError(
+            "request_not_found",
+            f"fieldworker {fieldworker_id} has no request in booking {booking_id}",
+            status=404,
+            field="fieldworker_id",
+        )
+    return [await respond(uow, r.id, action, actor, channel, reason=reason) for r in requests]
+
+
+async def assign_booking(
+    uow: UnitOfWork,
+    booking_id: int,
+    fieldworker_id: int,
+    actor: Actor,
+    channel: Channel,
+    *,
+    job_ids: Sequence[int] | None = None,
+    force: bool = False,
+) -> list[tuple[int, bool]]:
+    """`assign` for the listed jobs, or every job of the booking not cancelled or completed.
+
+    Returns `(job id, changed)` pairs. Without `force`, an ineligible fieldworker for any job
+    refuses the whole call (`not_eligible`, nothing kept: the caller's transaction rolls back).
+    """
+    booking = await uow.get_booking(booking_id)
+    if booking is None:
+        raise DispatchError("booking_not_found", f"booking {booking_id} does not exist", status=404)
+    if booking.status is not BookingStatus.OPEN:
+        raise DispatchError("booking_not_open", f"booking {booking_id} is {booking.status.value}")
+    jobs = {j.id: j for j in await uow.jobs_of_booking(booking_id)}
+    if job_ids:
+        strangers = [j for j in job_ids if j not in jobs]
+        if strangers:
+            raise DispatchError(
+                "job_not_found",
+                f"job {strangers[0]} is not part of booking {booking_id}",
+                status=404,
+                field="job_ids",
+            )
+        chosen = [jobs[j] for j in job_ids]
+    else:
+        chosen = [
+            j for j in jobs.values() if j.status not in (JobStatus.CANCELLED, JobStatus.COMPLETED)
+        ]
+    if not chosen:
+        raise DispatchError("no_open_jobs", f"booking {booking_id} has no job left to assign")
+    return [
+        (job.id, await assign(uow, job.id, fieldworker_id, actor, channel, force=force))
+        for job in chosen
+    ]

@@ -220,6 +220,21 @@ class TortoiseUnitOfWork:
             changes["assigned_at"] = self._now
         return await query.update(**changes) == 1
 
+    async def assigned_job_ids(
+        self, fieldworker_id: int, start: datetime, end: datetime
+    ) -> list[int]:
+        """Ids of the fieldworker's assigned jobs starting in [start, end), soonest first."""
+        return list(
+            await t.Job.filter(
+                fieldworker_id=fieldworker_id,
+                status=JobStatus.ASSIGNED.value,
+                appointment__start__gte=start,
+                appointment__start__lt=end,
+            )
+            .order_by("appointment__start", "id")
+            .values_list("id", flat=True)
+        )
+
     async def get_request(self, request_id: int) -> RequestView | None:
         """A job request, or None."""
         r = await t.JobRequest.get_or_none(id=request_id)
