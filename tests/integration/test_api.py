@@ -1226,3 +1226,54 @@ async def test_openapi_document(client: TestClient) -> None:
     }
     assert "201" in create["responses"]
     assert schemas["BookingIn"]["additionalProperties"] is False
+
+
+# -- bulk reassignment (a worker off sick) ---------------------------------------------------------
+
+
+async def test_reassign_a_fieldworkers_jobs_in_a_range(client: TestClient) -> None:
+    ids = await seed(client)
+    status, hugo = await call(client, "POST", "/fieldworkers", fieldworker("Hugo Alves"))
+    assert status == 201, hugo
+    await t.Fieldworker.filter(id=hugo["id"]).update(telegram_chat_id=9999)
+    in_range = await create_booking(client, fieldworker_id=ids["ana"])
+    later = await create_booking(
+        client,
+        fieldworker_id=ids["ana"],
+        appointments=[{"start": "2030-06-10T10:00:00+00:00", "end": "2030-06-10T12:00:00+00:00"}],
+    )
+    path = f"/fieldworkers/{ids['ana']}/reassign"
+    span = {"from": "2030-06-03T00:00:00+00:00", "to": "2030-06-04T00:00:00+00:00"}
+
+    before = await counts()
+    assert_error(
+        await call(client, "POST", path, {**span, "actor_staff_id": ids["vera"]}), 403, "forbidden"
+    )
+    assert_error(
+        await call(client, "POST", path, {"from": span["to"], "to": span["from"]}),
+        422,
+        "end_before_start",
+    )
+    assert await counts() == before, "a refused reassign writes nothing"
+
+    status, body = await call(client, "POST", path, {**span, "actor_staff_id": ids["dora"]})
+    assert status == 200, body
+    (result,) = body["results"]
+    assert result["job_id"] == in_range["jobs"][0]["id"] and result["reassigned"] is True
+    assert len(result["sent"]) == 1, "offered to the other eligible, reachable fieldworker"
+
+    status, got = await call(client, "GET", f"/bookings/{in_range['id']}")
+    job = got["jobs"][0]
+    assert job["status"] == "offered" and job["fieldworker_id"] is None
+    assert set(requests_by_fieldworker(job)) == {hugo["id"]}, "never back to Ana"
+    status, got = await call(client, "GET", f"/bookings/{later['id']}")
+    assert got["jobs"][0]["fieldworker_id"] == ids["ana"], "a job outside the range stays"
+
+    status, history = await call(client, "GET", f"/bookings/{in_range['id']}/history")
+    unassigned = [h for h in history if h["action"] == "job_unassigned"]
+    assert len(unassigned) == 1
+    assert unassigned[0]["actor"] == {"kind": "staff", "id": ids["dora"], "name": "Dora"}
+    assert unassigned[0]["on_behalf_of"] == ids["ana"]
+
+    status, body = await call(client, "POST", path, span)
+    assert status == 200 and body["results"] == [], "nothing left to reassign"
