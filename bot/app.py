@@ -19,7 +19,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from tortoise import connections
 
 from bot.config import Config
-from bot.context import AppContext
+from bot.context import CTX, AppContext
 from bot.inbound import TelegramIntake, poll_updates
 from bot.outbox import OutboxRenderer
 from bot.sender import OutboxSender
@@ -29,7 +29,6 @@ from models.uow import Transactions
 
 log = logging.getLogger(__name__)
 
-CTX = web.AppKey("ctx", AppContext)
 SWEEP_SECONDS = 5
 
 

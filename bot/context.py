@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from aiohttp import web
+
 from bot.config import Config
 from models.uow import Transactions
 
@@ -16,3 +18,7 @@ class AppContext:
     tx: Transactions
     # Filled by the app factory when the channels are on.
     extras: dict[str, object] = field(default_factory=dict)
+
+
+#: Where the aiohttp application keeps the AppContext.
+CTX = web.AppKey("ctx", AppContext)

@@ -12,7 +12,8 @@ from zoneinfo import ZoneInfo
 
 from bot.templates import render
 from dispatch import events as ev
-from dispatch.model import Actor, ActorKind, Channel, HistoryAction, Permission
+from dispatch.eligibility import haversine_km
+from dispatch.model import Actor, ActorKind, Channel, HistoryAction, Permission, Point
 from models import tables as t
 from models.uow import TortoiseUnitOfWork
 
@@ -197,9 +198,6 @@ class OutboxRenderer:
         request = await t.JobRequest.get(id=request_id)
         distance = None
         if fw.base_lat is not None:
-            from dispatch.eligibility import haversine_km
-            from dispatch.model import Point
-
             job = ctx["job"]
             distance = round(
                 haversine_km(

@@ -14,6 +14,7 @@ from xml.sax.saxutils import escape
 
 from aiohttp import web
 
+from bot.context import CTX
 from bot.inbound import claim, finish, record
 from dispatch import services
 from dispatch.model import Actor, ActorKind, Channel, RequestStatus
@@ -61,8 +62,6 @@ def twiml(text: str | None) -> web.Response:
 async def _verified_form(request: web.Request, path: str) -> dict[str, str] | None:
     from twilio.request_validator import RequestValidator
 
-    from bot.app import CTX
-
     config = request.app[CTX].config
     form = {k: str(v) for k, v in (await request.post()).items()}
     signature = request.headers.get("X-Twilio-Signature", "")
@@ -91,8 +90,6 @@ async def sms_status(request: web.Request) -> web.Response:
 
 async def sms_inbound(request: web.Request) -> web.Response:
     """An SMS to our number: verify, record by MessageSid, act, answer with TwiML."""
-    from bot.app import CTX
-
     form = await _verified_form(request, "/sms/inbound")
     if form is None:
         return web.json_response({"error": "invalid signature"}, status=403)
