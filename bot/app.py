@@ -12,6 +12,7 @@ import contextlib
 import hmac
 import json
 import logging
+from datetime import timedelta
 from typing import Any
 
 from aiohttp import web
@@ -30,6 +31,7 @@ from models.uow import Transactions
 log = logging.getLogger(__name__)
 
 SWEEP_SECONDS = 5
+INBOUND_RETENTION = timedelta(days=7)
 
 
 def _public(config: Config, path: str) -> str | None:
@@ -143,6 +145,10 @@ async def sweep(app_ctx: AppContext) -> None:
     intake = app_ctx.extras.get("intake")
     if intake is not None:
         await intake.recover()  # type: ignore[attr-defined]
+    # Redeliveries come within hours; a week of keys is plenty to dedupe them.
+    await t.InboundEvent.filter(
+        status__in=["done", "failed"], created_at__lt=utcnow() - INBOUND_RETENTION
+    ).delete()
 
 
 def build_app(config: Config) -> web.Application:
