@@ -41,12 +41,24 @@ def request_keyboard(request_id: int) -> dict[str, Any]:
     }
 
 
-def reason_keyboard(request_id: int, reasons: list[str], required: bool) -> dict[str, Any]:
-    """One button per configured decline reason (index from 1); `0` declines without a reason."""
-    rows = [[{"text": r, "callback_data": f"r:{request_id}:{i}"}] for i, r in enumerate(reasons, 1)]
+def attending_keyboard(job_id: int) -> dict[str, Any]:
+    """The button under an assigned job's message (CONTRACT §5)."""
+    return {"inline_keyboard": [[{"text": "No longer attending", "callback_data": f"n:{job_id}"}]]}
+
+
+def reason_keyboard(
+    target: int, reasons: list[str], required: bool, *, pick: str = "r", back: str = "b"
+) -> dict[str, Any]:
+    """One button per configured reason (`<pick>:<target>:<n>`, n from 1; 0: no reason) and Back.
+
+    Declines use `r:`/`b:` on a request id; "no longer attending" uses `x:`/`k:` on a job id.
+    """
+    rows = [
+        [{"text": r, "callback_data": f"{pick}:{target}:{i}"}] for i, r in enumerate(reasons, 1)
+    ]
     if not required:
-        rows.append([{"text": "No reason", "callback_data": f"r:{request_id}:0"}])
-    rows.append([{"text": "↩ Back", "callback_data": f"b:{request_id}"}])
+        rows.append([{"text": "No reason", "callback_data": f"{pick}:{target}:0"}])
+    rows.append([{"text": "↩ Back", "callback_data": f"{back}:{target}"}])
     return {"inline_keyboard": rows}
 
 
@@ -237,6 +249,7 @@ class OutboxRenderer:
         fw = await t.Fieldworker.get(id=e.fieldworker_id)
         ctx = await self._job_context(e.job_id)
         template = "request_accepted" if e.assigned else "request_accepted_manual"
+        markup = attending_keyboard(e.job_id) if e.assigned else None
         await self._tell_fieldworker(
             uow,
             fw,
@@ -244,6 +257,7 @@ class OutboxRenderer:
             ctx,
             request_id=e.request_id,
             edit=True,
+            markup=markup,
             sms=e.actor.kind is not ActorKind.FIELDWORKER,
         )
         if e.actor.kind is not ActorKind.FIELDWORKER:
@@ -283,14 +297,21 @@ class OutboxRenderer:
         ctx = await self._job_context(e.job_id)
         fw = await t.Fieldworker.get(id=e.fieldworker_id)
         if not e.via_accept:
-            # Staff assigned or confirmed: turn their request message (if any) into the news.
+            # Staff assigned or confirmed. An edit alerts nobody, so a new message carries the
+            # news (and the No longer attending button); their old request message, if any,
+            # loses its stale buttons.
+            if e.request_id is not None:
+                await self._tell_fieldworker(
+                    uow,
+                    fw,
+                    "job_assigned_to_you",
+                    ctx,
+                    request_id=e.request_id,
+                    edit=True,
+                    sms=False,
+                )
             await self._tell_fieldworker(
-                uow,
-                fw,
-                "job_assigned_to_you",
-                ctx,
-                request_id=e.request_id,
-                edit=e.request_id is not None,
+                uow, fw, "job_assigned_to_you", ctx, markup=attending_keyboard(e.job_id)
             )
         if e.previous_fieldworker_id is not None:
             previous = await t.Fieldworker.get_or_none(id=e.previous_fieldworker_id)
@@ -345,6 +366,64 @@ class OutboxRenderer:
         fw = await t.Fieldworker.get(id=e.fieldworker_id)
         await self._tell_fieldworker(
             uow, fw, "request_cancelled", await self._job_context(e.job_id)
+        )
+
+    async def _on_FieldworkerCancelled(
+        self, uow: TortoiseUnitOfWork, e: ev.FieldworkerCancelled
+    ) -> None:
+        ctx = await self._job_context(e.job_id)
+        fw = await t.Fieldworker.get(id=e.fieldworker_id)
+        when = format_when(ctx["start"], ctx["end"], self.company_timezone)
+        text = render(
+            "staff_fieldworker_cancelled",
+            fieldworker=fw.name,
+            reason=e.reason,
+            when=when,
+            rebroadcast=e.rebroadcast,
+            **ctx,
+        )
+        for chat in await alert_chats():
+            await self._queue(
+                uow,
+                channel="telegram",
+                recipient=chat,
+                template="staff_fieldworker_cancelled",
+                body=text,
+                booking_id=ctx["booking_id"],
+                payload={"method": "send"},
+            )
+        settings = await uow.settings()
+        booking = await t.Booking.get(id=ctx["booking_id"]).select_related("customer")
+        customer = booking.customer
+        if not (
+            settings.customer_notify.fieldworker_cancelled
+            and self.sms_enabled
+            and customer.phone
+            and not customer.sms_opt_out
+        ):
+            return
+        body = render(
+            "customer_fieldworker_cancelled_sms",
+            customer=first_name(customer.name),
+            fieldworker=first_name(fw.name),
+            service=ctx["service"],
+            when=when,
+        )
+        await self._queue(
+            uow,
+            channel="sms",
+            recipient=customer.phone,
+            template="customer_fieldworker_cancelled_sms",
+            body=body,
+            booking_id=ctx["booking_id"],
+        )
+        await uow.add_history(
+            ctx["booking_id"],
+            HistoryAction.CUSTOMER_NOTIFIED,
+            Actor.system(),
+            job_id=ctx["job_id"],
+            channel=Channel.SMS,
+            details={"template": "customer_fieldworker_cancelled_sms", "fieldworker_id": fw.id},
         )
 
     async def _on_JobNobodyToAsk(self, uow: TortoiseUnitOfWork, e: ev.JobNobodyToAsk) -> None:

@@ -34,6 +34,12 @@ TEMPLATES: dict[str, str] = {
         "⚠️ Booking {{ booking_id }}, job {{ job_id }} ({{ service }}, {{ when }}): "
         "no eligible fieldworker left to ask."
     ),
+    "staff_fieldworker_cancelled": (
+        "⚠️ {{ fieldworker }} is no longer attending job {{ job_id }} (booking {{ booking_id }}, "
+        "{{ service }}, {{ when }}){% if reason %}: {{ reason }}{% endif %}. "
+        "{% if rebroadcast %}Other fieldworkers were asked.{% else %}Nobody else was asked yet."
+        "{% endif %}"
+    ),
     # SMS: short, and every request ends with how to answer (CONTRACT §6).
     "job_request_sms": (
         "Job request: {{ service }}, {{ when }}, {{ address }}."
@@ -41,6 +47,10 @@ TEMPLATES: dict[str, str] = {
         " Reply YES {{ code }} to accept or NO {{ code }} reason to decline."
     ),
     "request_update_sms": "{{ text }}",
+    "customer_fieldworker_cancelled_sms": (
+        "Hi {{ customer }}, {{ fieldworker }} can no longer come for your {{ service }} on "
+        "{{ when }}. We are finding someone else and will confirm by SMS."
+    ),
     "customer_assigned_sms": (
         "Hi {{ customer }}, {{ fieldworker }} will do your {{ service }} on {{ when }}."
     ),

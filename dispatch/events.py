@@ -133,6 +133,16 @@ class JobCancelled(Event):
 
 
 @dataclass(frozen=True)
+class FieldworkerCancelled(Event):
+    """The assigned fieldworker is no longer attending; `rebroadcast` when others were asked."""
+
+    job_id: int
+    fieldworker_id: int
+    reason: str | None
+    rebroadcast: bool
+
+
+@dataclass(frozen=True)
 class JobNobodyToAsk(Event):
     """Matching found no eligible fieldworker left to ask for a job."""
 

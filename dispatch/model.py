@@ -251,9 +251,10 @@ REQUEST_MOVES: Mapping[RequestStatus, frozenset[RequestStatus]] = {
     RequestStatus.ACCEPTED: frozenset(
         {RequestStatus.PENDING, RequestStatus.WITHDRAWN, RequestStatus.DECLINED}
     ),
-    RequestStatus.DECLINED: frozenset({RequestStatus.PENDING}),
-    RequestStatus.EXPIRED: frozenset({RequestStatus.PENDING}),
-    RequestStatus.WITHDRAWN: frozenset({RequestStatus.PENDING}),
+    # Staff may ask again (pending) or assign the job to them outright (accepted for them).
+    RequestStatus.DECLINED: frozenset({RequestStatus.PENDING, RequestStatus.ACCEPTED}),
+    RequestStatus.EXPIRED: frozenset({RequestStatus.PENDING, RequestStatus.ACCEPTED}),
+    RequestStatus.WITHDRAWN: frozenset({RequestStatus.PENDING, RequestStatus.ACCEPTED}),
 }
 
 

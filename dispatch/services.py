@@ -20,6 +20,7 @@ from dispatch.eligibility import evaluate
 from dispatch.events import (
     BookingCancelled,
     BookingCreated,
+    FieldworkerCancelled,
     JobAssigned,
     JobCancelled,
     JobNobodyToAsk,
@@ -72,6 +73,7 @@ class Outcome(StrEnum):
     DECLINED = "declined"
     PENDED = "pended"
     NOT_FOUND = "not_found"
+    CANCELLED = "cancelled"  # the assigned fieldworker is no longer attending
 
 
 @dataclass(frozen=True)
@@ -651,9 +653,10 @@ async def assign(
         },
     )
     mine = await uow.find_request(job_id, fieldworker_id)
-    if mine and mine.status is RequestStatus.PENDING:
+    if mine and mine.status is not RequestStatus.ACCEPTED:
+        # Their request (pending, or closed earlier) now says what happened: accepted for them.
         await uow.move_request(
-            mine.id, [RequestStatus.PENDING], RequestStatus.ACCEPTED, actor=actor, channel=channel
+            mine.id, [mine.status], RequestStatus.ACCEPTED, actor=actor, channel=channel
         )
         await _history_response(
             uow, mine, HistoryAction.REQUEST_ACCEPTED, actor, channel, RequestStatus.ACCEPTED
@@ -776,7 +779,7 @@ async def unassign(
     actor: Actor,
     channel: Channel,
     *,
-    reason: str,
+    reason: str | None,
     expect_fieldworker_id: int | None = None,
     redispatch: bool = True,
 ) -> list[int] | None:
@@ -928,3 +931,50 @@ async def assign_booking(
         (job.id, await assign(uow, job.id, fieldworker_id, actor, channel, force=force))
         for job in chosen
     ]
+
+
+async def no_longer_attending(
+    uow: UnitOfWork,
+    job_id: int,
+    fieldworker_id: int,
+    actor: Actor,
+    channel: Channel,
+    *,
+    reason: str | None = None,
+) -> RespondResult:
+    """The assigned fieldworker cannot come after all ("No longer attending", SMS `CANCEL`).
+
+    Asks for a reason exactly like a decline (`REASON_REQUIRED`, nothing recorded). Their request,
+    if any, is declined with the reason, the job is open again, staff are alerted and the customer
+    told (`FieldworkerCancelled`), and with `auto_rebroadcast_on_cancel` in `auto` mode the job
+    goes to eligible fieldworkers not yet asked, never back to them.
+    """
+    job, _ = await _load_job(uow, job_id, lock=True)
+    mine = await uow.find_request(job_id, fieldworker_id)
+    request_id = mine.id if mine else None
+    if job.status is not JobStatus.ASSIGNED or job.fieldworker_id != fieldworker_id:
+        return RespondResult(Outcome.CLOSED, request_id, job_id, job.booking_id)
+    settings = await uow.settings()
+    reason = (reason or "").strip() or None
+    if reason is None and settings.decline_reason_required:
+        return RespondResult(Outcome.REASON_REQUIRED, request_id, job_id, job.booking_id)
+    sent = await unassign(
+        uow,
+        job.id,
+        actor,
+        channel,
+        reason=reason,
+        redispatch=settings.auto_rebroadcast_on_cancel,
+        expect_fieldworker_id=fieldworker_id,
+    )
+    assert sent is not None  # the job is locked and was theirs
+    uow.emit(
+        FieldworkerCancelled(job.booking_id, job.id, fieldworker_id, reason, rebroadcast=bool(sent))
+    )
+    return RespondResult(
+        Outcome.CANCELLED,
+        request_id,
+        job_id,
+        job.booking_id,
+        RequestStatus.DECLINED if mine else None,
+    )

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any
 from xml.sax.saxutils import escape
 
@@ -20,7 +22,7 @@ from dispatch import services
 from dispatch.model import Actor, ActorKind, Channel, RequestStatus
 from dispatch.services import Outcome
 from models import tables as t
-from models.uow import load_settings
+from models.uow import load_settings, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -33,10 +35,12 @@ OPT_OUT_WORDS = {"STOP", "STOPALL", "UNSUBSCRIBE", "END", "QUIT"}
 OPT_IN_WORDS = {"START", "UNSTOP"}
 HELP_WORDS = {"HELP", "INFO"}
 STATE_DECLINE_REASON = "decline_reason"
+STATE_CANCEL_REASON = "cancel_reason"
 
 HELP_SMS = (
     "Reply YES 1234 to accept a job request, NO 1234 reason to decline (1234 = the request's "
-    "code). STOP to stop all messages, START to resume."
+    "code), CANCEL 1234 reason if you can no longer attend an assigned job. STOP to stop all "
+    "messages, START to resume."
 )
 ANSWERS = {
     Outcome.ASSIGNED: "Confirmed: the job is yours.",
@@ -47,6 +51,7 @@ ANSWERS = {
     Outcome.JOB_CLOSED: "This job was cancelled.",
     Outcome.DECLINED: "Declined. Thanks for letting us know.",
     Outcome.NOT_FOUND: "That request no longer exists.",
+    Outcome.CANCELLED: "Noted: you are no longer attending. The office has been told.",
 }
 
 
@@ -141,13 +146,21 @@ async def handle_sms(app_ctx: Any, sender: str, body: str) -> str | None:
                 lambda uow: services.respond(uow, request.id, "accept", actor, Channel.SMS)
             )
             return ANSWERS.get(result.outcome, "Done.")
-        return await _decline(app_ctx, fw, actor, request.id, (word_match["rest"] or "").strip())
+        text = (word_match["rest"] or "").strip()
+        return await _with_reason(app_ctx, fw, text, _decline_step(request.id, actor))
     if word == "CANCEL":
-        return "To stop attending an assigned job, please call the office."
+        assert word_match is not None
+        job_id, error = await _pick_assigned_job(fw.id, word_match["code"])
+        if job_id is None:
+            return error
+        text = (word_match["rest"] or "").strip()
+        return await _with_reason(app_ctx, fw, text, _cancel_step(job_id, fw.id, actor))
     if state is not None and state.state == STATE_DECLINE_REASON:
-        return await _decline(
-            app_ctx, fw, actor, int(state.data["request_id"]), body.strip(), from_prompt=True
-        )
+        step = _decline_step(int(state.data["request_id"]), actor)
+        return await _with_reason(app_ctx, fw, body.strip(), step, from_prompt=True)
+    if state is not None and state.state == STATE_CANCEL_REASON:
+        step = _cancel_step(int(state.data["job_id"]), fw.id, actor)
+        return await _with_reason(app_ctx, fw, body.strip(), step, from_prompt=True)
     return HELP_SMS
 
 
@@ -168,15 +181,58 @@ async def _pick_request(fieldworker_id: int, code: str | None) -> tuple[Any, str
     return None, f"You have several open requests ({codes}). Reply YES or NO with the code."
 
 
-async def _decline(
-    app_ctx: Any,
-    fw: t.Fieldworker,
-    actor: Actor,
-    request_id: int,
-    text: str,
-    *,
-    from_prompt: bool = False,
+@dataclass(frozen=True)
+class _Step:
+    """What a reason completes: the state that waits for it, and the core call that records it."""
+
+    state: str
+    data: dict[str, int]
+    act: Callable[[Any, str | None], Awaitable[services.RespondResult]]
+
+
+def _decline_step(request_id: int, actor: Actor) -> _Step:
+    return _Step(
+        STATE_DECLINE_REASON,
+        {"request_id": request_id},
+        lambda uow, reason: services.respond(
+            uow, request_id, "decline", actor, Channel.SMS, reason=reason
+        ),
+    )
+
+
+def _cancel_step(job_id: int, fieldworker_id: int, actor: Actor) -> _Step:
+    return _Step(
+        STATE_CANCEL_REASON,
+        {"job_id": job_id},
+        lambda uow, reason: services.no_longer_attending(
+            uow, job_id, fieldworker_id, actor, Channel.SMS, reason=reason
+        ),
+    )
+
+
+async def _pick_assigned_job(fieldworker_id: int, code: str | None) -> tuple[int | None, str]:
+    """The job a `CANCEL` names: by its request's code, or their only upcoming assigned job."""
+    if code is not None:
+        request = await t.JobRequest.get_or_none(
+            fieldworker_id=fieldworker_id, reply_code=int(code), status="accepted"
+        ).select_related("job")
+        if request is None or request.job.fieldworker_id != fieldworker_id:
+            return None, f"None of your assigned jobs has the code {code}."
+        return request.job_id, ""
+    jobs = await t.Job.filter(
+        fieldworker_id=fieldworker_id, status="assigned", appointment__end__gt=utcnow()
+    ).values_list("id", flat=True)
+    if len(jobs) == 1:
+        return jobs[0], ""
+    if not jobs:
+        return None, "You have no upcoming assigned jobs."
+    return None, "You have several assigned jobs. Reply CANCEL with the job's code and a reason."
+
+
+async def _with_reason(
+    app_ctx: Any, fw: t.Fieldworker, text: str, step: _Step, *, from_prompt: bool = False
 ) -> str:
+    """Record `step` with the reason in `text`; ask for one (numbered) when it is missing."""
     settings = await load_settings()
     reason: str | None = None
     if text:
@@ -190,15 +246,10 @@ async def _decline(
 
     async def act(uow: Any) -> services.RespondResult:
         await t.Conversation.filter(channel="sms", address=fw.phone).delete()
-        result = await services.respond(
-            uow, request_id, "decline", actor, Channel.SMS, reason=reason
-        )
+        result = await step.act(uow, reason)
         if result.outcome is Outcome.REASON_REQUIRED:
             await t.Conversation.create(
-                channel="sms",
-                address=fw.phone,
-                state=STATE_DECLINE_REASON,
-                data={"request_id": request_id},
+                channel="sms", address=fw.phone, state=step.state, data=step.data
             )
         return result
 

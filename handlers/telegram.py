@@ -6,7 +6,8 @@ reason") lives in the `conversation` table, never in PTB's memory, so any proces
 Callback data (at most 64 bytes, validated on arrival):
 `a:<request>` accept · `d:<request>` decline (asks the reason) ·
 `r:<request>:<n>` decline with the n-th configured reason (`0`: none, when reasons are optional) ·
-`b:<request>` back to Accept/Decline.
+`b:<request>` back to Accept/Decline · `n:<job>` No longer attending (asks the reason) ·
+`x:<job>:<n>` no longer attending with the n-th reason · `k:<job>` back.
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ from telegram.ext import (
 )
 
 from bot.context import AppContext
-from bot.outbox import format_when, reason_keyboard, request_keyboard
+from bot.outbox import attending_keyboard, format_when, reason_keyboard, request_keyboard
 from dispatch import services
 from dispatch.model import Actor, ActorKind, Channel, JobStatus, RequestStatus
 from dispatch.services import Outcome
@@ -44,8 +45,9 @@ from models.uow import load_settings
 
 log = logging.getLogger(__name__)
 
-CALLBACK_RE = re.compile(r"^(?P<op>[adbr]):(?P<rid>\d{1,10})(?::(?P<idx>\d{1,2}))?$")
+CALLBACK_RE = re.compile(r"^(?P<op>[adbrnxk]):(?P<rid>\d{1,10})(?::(?P<idx>\d{1,2}))?$")
 STATE_DECLINE_REASON = "decline_reason"
+STATE_CANCEL_REASON = "cancel_reason"
 
 FIELDWORKER_COMMANDS = [
     ("jobs", "Your assigned jobs"),
@@ -69,6 +71,7 @@ ANSWERS = {
     Outcome.JOB_CLOSED: "This job was cancelled.",
     Outcome.DECLINED: "Declined. Thanks for letting us know.",
     Outcome.NOT_FOUND: "This request no longer exists.",
+    Outcome.CANCELLED: "Noted: you are no longer attending. The office has been told.",
 }
 
 
@@ -79,6 +82,11 @@ def _ctx(context: ContextTypes.DEFAULT_TYPE) -> AppContext:
 async def fieldworker_for(user_id: int) -> t.Fieldworker | None:
     """The fieldworker linked to a Telegram user, or None."""
     return await t.Fieldworker.get_or_none(telegram_user_id=user_id)
+
+
+async def service_names() -> dict[str, str]:
+    """Service code -> display name."""
+    return dict(await t.Service.all().values_list("code", "name"))
 
 
 def _actor(fw: t.Fieldworker) -> Actor:
@@ -93,66 +101,133 @@ async def on_callback(update: Update, context: ContextTypes.DEFAULT_TYPE) -> Non
     if match is None:
         await query.answer("This button is not valid any more.")
         return
-    op, rid = match["op"], int(match["rid"])
+    op, target = match["op"], int(match["rid"])
     idx = int(match["idx"]) if match["idx"] is not None else None
     fw = await fieldworker_for(query.from_user.id)
-    request = await t.JobRequest.get_or_none(id=rid)
-    if fw is None or request is None or request.fieldworker_id != fw.id:
+    if fw is None:
+        await query.answer("Your Telegram account is not linked to a fieldworker. Send /start.")
+        return
+    if op in "nxk":
+        await _on_attendance_button(query, context, fw, op, target, idx)
+        return
+    request = await t.JobRequest.get_or_none(id=target)
+    if request is None or request.fieldworker_id != fw.id:
         await query.answer("This request is not for you, or it no longer exists.")
         return
-    app = _ctx(context)
+    app, rid = _ctx(context), target
     if op == "a":
         result = await app.tx.run(
             lambda uow: services.respond(uow, rid, "accept", _actor(fw), Channel.TELEGRAM)
         )
         await query.answer(ANSWERS.get(result.outcome, "Done."))
         return
+    if request.status != RequestStatus.PENDING.value:
+        await query.answer(ANSWERS[Outcome.CLOSED])
+        return
+    settings = await load_settings()
     if op == "b":
         await query.answer()
-        if request.status == RequestStatus.PENDING.value:
-            await _edit_markup(query, request_keyboard(rid))
+        await _edit_markup(query, request_keyboard(rid))
         return
+    reasons = reason_keyboard(rid, settings.decline_reasons, settings.decline_reason_required)
     if op == "d":
-        if request.status != RequestStatus.PENDING.value:
-            await query.answer(ANSWERS[Outcome.CLOSED])
-            return
-        settings = await load_settings()
         await query.answer("Why are you declining?")
-        await _edit_markup(
-            query, reason_keyboard(rid, settings.decline_reasons, settings.decline_reason_required)
-        )
+        await _edit_markup(query, reasons)
         return
     # op == "r": a reason button.
-    settings = await load_settings()
-    assert idx is not None
-    if idx == 0:
-        if settings.decline_reason_required:
-            await query.answer("Please pick a reason.")
-            return
-        reason = None
-    elif idx <= len(settings.decline_reasons):
-        reason = settings.decline_reasons[idx - 1]
-    else:
-        await query.answer("The list of reasons changed; please choose again.")
-        await _edit_markup(
-            query, reason_keyboard(rid, settings.decline_reasons, settings.decline_reason_required)
-        )
+    picked = await _picked_reason(query, settings, idx, reasons)
+    if picked is _ASK_AGAIN:
         return
-    if reason is not None and settings.is_other(reason):
-        if request.status != RequestStatus.PENDING.value:
-            await query.answer(ANSWERS[Outcome.CLOSED])
-            return
-        await app.tx.run(lambda uow: _await_reason(query.message.chat.id, rid))  # type: ignore[union-attr]
-        await query.answer()
-        await context.bot.send_message(
-            query.message.chat.id,  # type: ignore[union-attr]
+    if picked is _TYPE_IT:
+        await _ask_typed_reason(
+            query,
+            context,
+            STATE_DECLINE_REASON,
+            {"request_id": rid},
             f"Please type your reason for declining request #{rid}:",
-            reply_markup=ForceReply(input_field_placeholder="Reason"),
         )
         return
     result = await app.tx.run(
         lambda uow: services.respond(
-            uow, rid, "decline", _actor(fw), Channel.TELEGRAM, reason=reason
+            uow, rid, "decline", _actor(fw), Channel.TELEGRAM, reason=picked
+        )
+    )
+    await query.answer(ANSWERS.get(result.outcome, "Done."))
+
+
+_ASK_AGAIN = object()  # the press was answered; nothing else to do
+_TYPE_IT = object()  # "Other": a typed reason is needed
+
+
+async def _picked_reason(
+    query: Any, settings: Any, idx: int | None, keyboard: dict[str, Any]
+) -> Any:
+    """The configured reason a reason button names, None for "no reason", or a marker."""
+    assert idx is not None
+    if idx == 0:
+        if settings.decline_reason_required:
+            await query.answer("Please pick a reason.")
+            return _ASK_AGAIN
+        return None
+    if idx > len(settings.decline_reasons):
+        await query.answer("The list of reasons changed; please choose again.")
+        await _edit_markup(query, keyboard)
+        return _ASK_AGAIN
+    reason = settings.decline_reasons[idx - 1]
+    return _TYPE_IT if settings.is_other(reason) else reason
+
+
+async def _ask_typed_reason(
+    query: Any, context: ContextTypes.DEFAULT_TYPE, state: str, data: dict[str, Any], prompt: str
+) -> None:
+    chat_id = query.message.chat.id
+    await _ctx(context).tx.run(lambda uow: _await_text(chat_id, state, data))
+    await query.answer()
+    await context.bot.send_message(
+        chat_id, prompt, reply_markup=ForceReply(input_field_placeholder="Reason")
+    )
+
+
+async def _on_attendance_button(
+    query: Any,
+    context: ContextTypes.DEFAULT_TYPE,
+    fw: t.Fieldworker,
+    op: str,
+    job_id: int,
+    idx: int | None,
+) -> None:
+    """`n:` No longer attending (asks the reason), `x:` a reason, `k:` back."""
+    job = await t.Job.get_or_none(id=job_id)
+    if job is None or job.fieldworker_id != fw.id or job.status != JobStatus.ASSIGNED.value:
+        await query.answer("This job is no longer assigned to you.")
+        return
+    settings = await load_settings()
+    if op == "k":
+        await query.answer()
+        await _edit_markup(query, attending_keyboard(job_id))
+        return
+    reasons = reason_keyboard(
+        job_id, settings.decline_reasons, settings.decline_reason_required, pick="x", back="k"
+    )
+    if op == "n":
+        await query.answer("Why can't you attend?")
+        await _edit_markup(query, reasons)
+        return
+    picked = await _picked_reason(query, settings, idx, reasons)
+    if picked is _ASK_AGAIN:
+        return
+    if picked is _TYPE_IT:
+        await _ask_typed_reason(
+            query,
+            context,
+            STATE_CANCEL_REASON,
+            {"job_id": job_id},
+            f"Please type why you can no longer attend job {job_id}:",
+        )
+        return
+    result = await _ctx(context).tx.run(
+        lambda uow: services.no_longer_attending(
+            uow, job_id, fw.id, _actor(fw), Channel.TELEGRAM, reason=picked
         )
     )
     await query.answer(ANSWERS.get(result.outcome, "Done."))
@@ -165,19 +240,14 @@ async def _edit_markup(query: Any, markup: dict[str, Any]) -> None:
         log.info("could not edit buttons: %s", exc)
 
 
-async def _await_reason(chat_id: int, request_id: int) -> None:
-    """Remember, in the database, that this chat's next text is a decline reason."""
+async def _await_text(chat_id: int, state: str, data: dict[str, Any]) -> None:
+    """Remember, in the database, that this chat's next text answers `state`."""
     await t.Conversation.filter(channel="telegram", address=str(chat_id)).delete()
-    await t.Conversation.create(
-        channel="telegram",
-        address=str(chat_id),
-        state=STATE_DECLINE_REASON,
-        data={"request_id": request_id},
-    )
+    await t.Conversation.create(channel="telegram", address=str(chat_id), state=state, data=data)
 
 
 async def on_text(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    """Free text: a typed decline reason when one is awaited, otherwise a hint."""
+    """Free text: a typed reason when one is awaited (decline, no longer attending), else a hint."""
     message = update.effective_message
     user = update.effective_user
     if message is None or user is None or not message.text:
@@ -185,17 +255,34 @@ async def on_text(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     app = _ctx(context)
     fw = await fieldworker_for(user.id)
     state = await t.Conversation.get_or_none(channel="telegram", address=str(message.chat.id))
-    if fw is not None and state is not None and state.state == STATE_DECLINE_REASON:
-        rid = int(state.data["request_id"])
+    if (
+        fw is not None
+        and state is not None
+        and state.state
+        in (
+            STATE_DECLINE_REASON,
+            STATE_CANCEL_REASON,
+        )
+    ):
         reason = message.text.strip()[:500]
+        data = dict(state.data)
 
-        async def decline(uow: Any) -> services.RespondResult:
+        async def answer(uow: Any) -> services.RespondResult:
             await t.Conversation.filter(id=state.id).delete()
+            if state.state == STATE_CANCEL_REASON:
+                return await services.no_longer_attending(
+                    uow, int(data["job_id"]), fw.id, _actor(fw), Channel.TELEGRAM, reason=reason
+                )
             return await services.respond(
-                uow, rid, "decline", _actor(fw), Channel.TELEGRAM, reason=reason
+                uow,
+                int(data["request_id"]),
+                "decline",
+                _actor(fw),
+                Channel.TELEGRAM,
+                reason=reason,
             )
 
-        result = await app.tx.run(decline)
+        result = await app.tx.run(answer)
         await message.reply_text(ANSWERS.get(result.outcome, "Done."))
         return
     await message.reply_text("I did not understand that. " + HELP_TEXT)
@@ -311,8 +398,9 @@ async def on_jobs(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     if not jobs:
         await message.reply_text("You have no assigned jobs.")
         return
+    names = await service_names()
     lines = [
-        f"• Job {j.id} (booking {j.booking_id}): {j.service_code}, "
+        f"• Job {j.id} (booking {j.booking_id}): {names.get(j.service_code, j.service_code)}, "
         f"{format_when(j.appointment.start, j.appointment.end, fw.timezone)}, {j.booking.address}"
         for j in jobs[:30]
     ]
@@ -336,10 +424,11 @@ async def on_requests(update: Update, context: ContextTypes.DEFAULT_TYPE) -> Non
     if not pending:
         await message.reply_text("No job requests are waiting for you.")
         return
+    names = await service_names()
     for r in pending[:10]:
         job = r.job
         text = (
-            f"📋 Request #{r.id}: {job.service_code}, "
+            f"📋 Request #{r.id}: {names.get(job.service_code, job.service_code)}, "
             f"{format_when(job.appointment.start, job.appointment.end, fw.timezone)}, "
             f"{job.booking.address}"
         )

@@ -32,6 +32,7 @@ from dispatch.model import (
     JobStatus,
     Point,
     RequestStatus,
+    can_move_request,
 )
 from dispatch.ports import BookingView, JobView, NewBooking, RequestView
 from dispatch.services import RetryCommand
@@ -281,7 +282,10 @@ class TortoiseUnitOfWork:
         reason: str | None = None,
         expires_at: datetime | None = None,
     ) -> bool:
-        """Conditional UPDATE of a request's status."""
+        """Conditional UPDATE of a request's status (only along `dispatch.model.REQUEST_MOVES`)."""
+        illegal = [f for f in from_statuses if not can_move_request(f, to)]
+        if illegal:
+            raise ValueError(f"illegal request move {illegal[0].value} -> {to.value}")
         changes: dict[str, Any] = {"status": to.value, "reason": reason, "responded_at": self._now}
         if actor is not None:
             changes["responded_by_kind"] = actor.kind.value
