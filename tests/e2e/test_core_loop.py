@@ -275,3 +275,85 @@ async def test_sms_yes_with_code_accepts(service: Service) -> None:
     _, got = await s.api("GET", f"/bookings/{booking['id']}")
     assert got["jobs"][0]["status"] == "assigned"
     assert got["jobs"][0]["requests"][0]["channel"] == "sms"
+
+
+async def test_no_longer_attending_asks_reason_rebroadcasts_and_tells_everyone(
+    service: Service,
+) -> None:
+    s = service
+    workers = await seed(s)
+    booking = await book(s)
+    await s.tg.wait_for(lambda calls: len(requests_sent(calls)) == 3)
+    sent = {c.params["chat_id"]: c for c in requests_sent(s.tg.calls)}
+    winner = sent[5000]
+    message_id = winner.result["message_id"]
+    accept = winner.params["reply_markup"]["inline_keyboard"][0][0]["callback_data"]
+    await s.press(5000, accept, 5000, message_id)
+    await s.sms.wait_for(CUSTOMER)  # assigned: the customer was told
+
+    # The assigned job's message offers "No longer attending", which asks for the reason.
+    await s.tg.wait_for(
+        lambda calls: (
+            "No longer attending" in str(s.tg.message(5000, message_id).get("reply_markup"))
+        )
+    )
+    button = s.tg.message(5000, message_id)["reply_markup"]["inline_keyboard"][0][0]
+    await s.press(5000, button["callback_data"], 5000, message_id)
+    await s.tg.wait_for(
+        lambda calls: "Personal" in str(s.tg.message(5000, message_id).get("reply_markup"))
+    )
+    _, got = await s.api("GET", f"/bookings/{booking['id']}")
+    assert got["jobs"][0]["fieldworker_id"] == workers[0]["id"], "nothing changes before a reason"
+    reasons = s.tg.message(5000, message_id)["reply_markup"]["inline_keyboard"]
+    personal = next(row[0] for row in reasons if row[0]["text"] == "Personal")
+    await s.press(5000, personal["callback_data"], 5000, message_id)
+
+    # Staff are alerted, the customer is told, and the job goes back out - not to Anna.
+    await s.tg.wait_for(
+        lambda calls: any(
+            c.params.get("chat_id") == 900001 and "no longer attending" in str(c.params.get("text"))
+            for c in calls
+        )
+    )
+    messages = await s.sms.wait_for(CUSTOMER, count=2)
+    assert "can no longer come" in messages[1]["body"]
+    _, got = await s.api("GET", f"/bookings/{booking['id']}")
+    job = got["jobs"][0]
+    assert job["fieldworker_id"] is None and job["status"] in ("unassigned", "offered")
+    mine = next(r for r in job["requests"] if r["fieldworker_id"] == workers[0]["id"])
+    assert mine["status"] == "declined" and mine["reason"] == "Personal"
+    _, history = await s.api("GET", f"/bookings/{booking['id']}/history")
+    assert "job_unassigned" in [h["action"] for h in history]
+
+
+async def test_sms_cancel_with_code_and_reason_follow_up(service: Service) -> None:
+    s = service
+    await s.api("POST", "/services", {"code": "clean", "name": "Cleaning", "required_skills": []})
+    phone = "+4915120000002"
+    status, fw = await s.api(
+        "POST",
+        "/fieldworkers",
+        {
+            "name": "Sia Sms",
+            "phone": phone,
+            "channels": ["sms"],
+            "services": ["clean"],
+            "base_location": {"lat": 52.52, "lon": 13.40},
+            "working_hours": None,
+        },
+    )
+    assert status == 201, fw
+    booking = await book(s, services=["clean"])
+    body = (await s.sms.wait_for(phone))[0]["body"]
+    code = body.split("Reply YES ")[1].split()[0]
+    status, text = await s.sms_in(phone, f"Y {code}", "SM" + "2" * 32)
+    assert "yours" in text
+    status, text = await s.sms_in(phone, f"CANCEL {code}", "SM" + "3" * 32)
+    assert status == 200 and "1 Too far" in text, "a CANCEL without a reason asks for one"
+    _, got = await s.api("GET", f"/bookings/{booking['id']}")
+    assert got["jobs"][0]["status"] == "assigned", "nothing recorded before the reason"
+    status, text = await s.sms_in(phone, "2", "SM" + "4" * 32)
+    assert "no longer attending" in text
+    _, got = await s.api("GET", f"/bookings/{booking['id']}")
+    assert got["jobs"][0]["fieldworker_id"] is None
+    assert got["jobs"][0]["requests"][0]["reason"] == "Not available"
