@@ -317,23 +317,27 @@ class OutboxRenderer:
             previous = await t.Fieldworker.get_or_none(id=e.previous_fieldworker_id)
             if previous is not None:
                 await self._tell_fieldworker(uow, previous, "job_taken_from_you", ctx)
-        await self._notify_customer_assigned(uow, ctx, fw)
-
-    async def _notify_customer_assigned(
-        self, uow: TortoiseUnitOfWork, ctx: dict[str, Any], fw: t.Fieldworker
-    ) -> None:
         settings = await uow.settings()
+        await self._notify_customer(
+            uow, ctx, fw, "customer_assigned_sms", enabled=settings.customer_notify.assigned
+        )
+
+    async def _notify_customer(
+        self,
+        uow: TortoiseUnitOfWork,
+        ctx: dict[str, Any],
+        fw: t.Fieldworker,
+        template: str,
+        *,
+        enabled: bool,
+    ) -> None:
+        """An SMS to the booking's customer naming the fieldworker, recorded in the history."""
         booking = await t.Booking.get(id=ctx["booking_id"]).select_related("customer")
         customer = booking.customer
-        if not (
-            settings.customer_notify.assigned
-            and self.sms_enabled
-            and customer.phone
-            and not customer.sms_opt_out
-        ):
+        if not (enabled and self.sms_enabled and customer.phone and not customer.sms_opt_out):
             return
         text = render(
-            "customer_assigned_sms",
+            template,
             customer=first_name(customer.name),
             fieldworker=first_name(fw.name),
             service=ctx["service"],
@@ -343,7 +347,7 @@ class OutboxRenderer:
             uow,
             channel="sms",
             recipient=customer.phone,
-            template="customer_assigned_sms",
+            template=template,
             body=text,
             booking_id=ctx["booking_id"],
         )
@@ -353,7 +357,7 @@ class OutboxRenderer:
             Actor.system(),
             job_id=ctx["job_id"],
             channel=Channel.SMS,
-            details={"template": "customer_assigned_sms", "fieldworker_id": fw.id},
+            details={"template": template, "fieldworker_id": fw.id},
         )
 
     async def _on_JobUnassigned(self, uow: TortoiseUnitOfWork, e: ev.JobUnassigned) -> None:
@@ -393,37 +397,12 @@ class OutboxRenderer:
                 payload={"method": "send"},
             )
         settings = await uow.settings()
-        booking = await t.Booking.get(id=ctx["booking_id"]).select_related("customer")
-        customer = booking.customer
-        if not (
-            settings.customer_notify.fieldworker_cancelled
-            and self.sms_enabled
-            and customer.phone
-            and not customer.sms_opt_out
-        ):
-            return
-        body = render(
-            "customer_fieldworker_cancelled_sms",
-            customer=first_name(customer.name),
-            fieldworker=first_name(fw.name),
-            service=ctx["service"],
-            when=when,
-        )
-        await self._queue(
+        await self._notify_customer(
             uow,
-            channel="sms",
-            recipient=customer.phone,
-            template="customer_fieldworker_cancelled_sms",
-            body=body,
-            booking_id=ctx["booking_id"],
-        )
-        await uow.add_history(
-            ctx["booking_id"],
-            HistoryAction.CUSTOMER_NOTIFIED,
-            Actor.system(),
-            job_id=ctx["job_id"],
-            channel=Channel.SMS,
-            details={"template": "customer_fieldworker_cancelled_sms", "fieldworker_id": fw.id},
+            ctx,
+            fw,
+            "customer_fieldworker_cancelled_sms",
+            enabled=settings.customer_notify.fieldworker_cancelled,
         )
 
     async def _on_JobNobodyToAsk(self, uow: TortoiseUnitOfWork, e: ev.JobNobodyToAsk) -> None:

@@ -858,18 +858,8 @@ async def respond_for_fieldworker(
             status=422,
             field="reason",
         )
-    jobs = {j.id: j for j in await uow.jobs_of_booking(booking_id)}
-    wanted = list(job_ids) if job_ids else list(jobs)
-    strangers = [j for j in wanted if j not in jobs]
-    if strangers:
-        raise DispatchError(
-            "job_not_found",
-            f"job {strangers[0]} is not part of booking {booking_id}",
-            status=404,
-            field="job_ids",
-        )
     requests: list[RequestView] = []
-    for job_id in wanted:
+    for job_id in [j.id for j in await _booking_jobs(uow, booking_id, job_ids)]:
         found = await uow.find_request(job_id, fieldworker_id)
         if found is not None:
             requests.append(found)
@@ -910,21 +900,9 @@ async def assign_booking(
         raise DispatchError("booking_not_found", f"booking {booking_id} does not exist", status=404)
     if booking.status is not BookingStatus.OPEN:
         raise DispatchError("booking_not_open", f"booking {booking_id} is {booking.status.value}")
-    jobs = {j.id: j for j in await uow.jobs_of_booking(booking_id)}
-    if job_ids:
-        strangers = [j for j in job_ids if j not in jobs]
-        if strangers:
-            raise DispatchError(
-                "job_not_found",
-                f"job {strangers[0]} is not part of booking {booking_id}",
-                status=404,
-                field="job_ids",
-            )
-        chosen = [jobs[j] for j in job_ids]
-    else:
-        chosen = [
-            j for j in jobs.values() if j.status not in (JobStatus.CANCELLED, JobStatus.COMPLETED)
-        ]
+    chosen = await _booking_jobs(uow, booking_id, job_ids)
+    if not job_ids:
+        chosen = [j for j in chosen if j.status not in (JobStatus.CANCELLED, JobStatus.COMPLETED)]
     if not chosen:
         raise DispatchError("no_open_jobs", f"booking {booking_id} has no job left to assign")
     return [
@@ -978,3 +956,21 @@ async def no_longer_attending(
         job.booking_id,
         RequestStatus.DECLINED if mine else None,
     )
+
+
+async def _booking_jobs(
+    uow: UnitOfWork, booking_id: int, job_ids: Sequence[int] | None
+) -> list[JobView]:
+    """The listed jobs (each must belong to the booking: else `job_not_found`), or all of them."""
+    jobs = {j.id: j for j in await uow.jobs_of_booking(booking_id)}
+    if not job_ids:
+        return list(jobs.values())
+    strangers = [j for j in job_ids if j not in jobs]
+    if strangers:
+        raise DispatchError(
+            "job_not_found",
+            f"job {strangers[0]} is not part of booking {booking_id}",
+            status=404,
+            field="job_ids",
+        )
+    return [jobs[j] for j in job_ids]

@@ -381,15 +381,24 @@ async def _link(
     await _ctx(context).tx.run(link)
 
 
-async def on_jobs(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    """The fieldworker's assigned jobs, soonest first."""
+async def _linked_fieldworker(update: Update) -> tuple[Any, t.Fieldworker] | None:
+    """The message and its sender's fieldworker; tells an unlinked sender how to link."""
     message, user = update.effective_message, update.effective_user
     if message is None or user is None:
-        return
+        return None
     fw = await fieldworker_for(user.id)
     if fw is None:
         await message.reply_text("Your Telegram account is not linked yet. Send /start.")
+        return None
+    return message, fw
+
+
+async def on_jobs(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """The fieldworker's assigned jobs, soonest first."""
+    linked = await _linked_fieldworker(update)
+    if linked is None:
         return
+    message, fw = linked
     jobs = (
         await t.Job.filter(fieldworker_id=fw.id, status=JobStatus.ASSIGNED.value)
         .order_by("appointment__start")
@@ -409,13 +418,10 @@ async def on_jobs(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
 
 async def on_requests(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """Pending requests, each sent again with working buttons."""
-    message, user = update.effective_message, update.effective_user
-    if message is None or user is None:
+    linked = await _linked_fieldworker(update)
+    if linked is None:
         return
-    fw = await fieldworker_for(user.id)
-    if fw is None:
-        await message.reply_text("Your Telegram account is not linked yet. Send /start.")
-        return
+    message, fw = linked
     pending = (
         await t.JobRequest.filter(fieldworker_id=fw.id, status=RequestStatus.PENDING.value)
         .order_by("id")
