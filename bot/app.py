@@ -105,7 +105,8 @@ async def telegram_webhook(request: web.Request) -> web.Response:
         payload = await request.json(loads=json.loads)
         if not isinstance(payload, dict) or not isinstance(payload.get("update_id"), int):
             raise ValueError("no update_id")
-    except ValueError:
+        intake.parse(payload)  # a body PTB cannot read is refused now, not failed later
+    except Exception:  # any parse failure: malformed JSON, or not an Update
         return web.json_response({"error": "not a Telegram update"}, status=400)
     await intake.take(payload)
     return web.json_response({"ok": True})

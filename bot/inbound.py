@@ -71,6 +71,12 @@ class TelegramIntake:
         self.application = application
         self._tasks: set[asyncio.Task[None]] = set()
 
+    def parse(self, payload: dict[str, Any]) -> Any:
+        """The PTB Update for a payload; raises when it is not one."""
+        from telegram import Update
+
+        return Update.de_json(payload, self.application.bot)
+
     async def take(self, payload: dict[str, Any]) -> bool:
         """Record the update and start processing it; False for a redelivery."""
         key = f"tg:{int(payload['update_id'])}"
@@ -87,14 +93,11 @@ class TelegramIntake:
 
     async def process(self, key: str) -> None:
         """Run one recorded update through the PTB handlers."""
-        from telegram import Update
-
         event = await claim(key)
         if event is None:
             return
         try:
-            update = Update.de_json(event.payload, self.application.bot)
-            await self.application.process_update(update)
+            await self.application.process_update(self.parse(event.payload))
         except Exception as exc:
             log.exception("processing %s failed", key)
             await finish(event, f"{type(exc).__name__}: {exc}")

@@ -113,62 +113,87 @@ async def start_service(
     tg = TelegramEmulator()
     sms = TwilioEmulator(account_sid=SID, auth_token=AUTH)
     async with running(tg.app) as tg_url, running(sms.app) as sms_url:
-        port = free_port()
-        base = f"http://127.0.0.1:{port}"
-        env = {
-            **{k: v for k, v in os.environ.items() if not k.startswith(("TWILIO_", "TELEGRAM_"))},
-            "DATABASE_URL": database_url,
-            "HTTP_HOST": "127.0.0.1",
-            "HTTP_PORT": str(port),
-            "PUBLIC_URL": base,
-            "API_TOKEN": API_TOKEN,
-            "TELEGRAM_BOT_TOKEN": TOKEN,
-            "TELEGRAM_API_BASE_URL": f"{tg_url}/bot",
-            "TELEGRAM_WEBHOOK_SECRET": SECRET,
-            "TELEGRAM_ADMIN_IDS": str(ADMIN_ID),
-            "TWILIO_ACCOUNT_SID": SID,
-            "TWILIO_AUTH_TOKEN": AUTH,
-            "TWILIO_FROM_NUMBER": FROM,
-            "TWILIO_API_BASE_URL": sms_url,
-            "TIMEZONE": "UTC",
-            **extra_env,
-        }
-        log = open(tmp_path / "service.log", "wb")  # noqa: SIM115, ASYNC230 - closed below
-        proc = subprocess.Popen(  # noqa: ASYNC220 - the service outlives this call
-            [sys.executable, "-m", "bot", "run"],
-            env=env,
-            cwd=tmp_path,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-        async with aiohttp.ClientSession() as http:
-            try:
-                for _ in range(200):
-                    if proc.poll() is not None:
-                        break
-                    try:
-                        async with http.get(f"{base}/healthz") as resp:
-                            if resp.status == 200:
-                                break
-                    except aiohttp.ClientError:
-                        pass
-                    await asyncio.sleep(0.1)
-                else:
-                    raise AssertionError("service did not become healthy")
+        async for svc in run_process(tmp_path, database_url, tg, sms, tg_url, sms_url, **extra_env):
+            yield svc
+
+
+async def run_process(
+    tmp_path: Path,
+    database_url: str,
+    tg: TelegramEmulator,
+    sms: TwilioEmulator,
+    tg_url: str,
+    sms_url: str,
+    *,
+    name: str = "service",
+    **extra_env: str,
+) -> AsyncIterator[Service]:
+    """One `dispatchbot run` process against running emulators.
+
+    At the end it is stopped with SIGTERM, which must end it cleanly (exit 0), and its log must
+    hold no secret and no traceback.
+    """
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith(("TWILIO_", "TELEGRAM_"))},
+        "DATABASE_URL": database_url,
+        "HTTP_HOST": "127.0.0.1",
+        "HTTP_PORT": str(port),
+        "PUBLIC_URL": base,
+        "API_TOKEN": API_TOKEN,
+        "TELEGRAM_BOT_TOKEN": TOKEN,
+        "TELEGRAM_API_BASE_URL": f"{tg_url}/bot",
+        "TELEGRAM_WEBHOOK_SECRET": SECRET,
+        "TELEGRAM_ADMIN_IDS": str(ADMIN_ID),
+        "TWILIO_ACCOUNT_SID": SID,
+        "TWILIO_AUTH_TOKEN": AUTH,
+        "TWILIO_FROM_NUMBER": FROM,
+        "TWILIO_API_BASE_URL": sms_url,
+        "TIMEZONE": "UTC",
+        **extra_env,
+    }
+    log_path = tmp_path / f"{name}.log"
+    log = open(log_path, "wb")  # noqa: SIM115, ASYNC230 - closed below
+    proc = subprocess.Popen(  # noqa: ASYNC220 - the service outlives this call
+        [sys.executable, "-m", "bot", "run"],
+        env=env,
+        cwd=tmp_path,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    async with aiohttp.ClientSession() as http:
+        try:
+            for _ in range(200):
                 if proc.poll() is not None:
-                    log.flush()
-                    raise AssertionError(
-                        "service exited:\n" + (tmp_path / "service.log").read_text()
-                    )
-                yield Service(base, tg, sms, http, proc, env)
-            finally:
-                proc.terminate()
+                    break
                 try:
-                    proc.wait(timeout=15)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
-                    proc.wait()
-                log.close()
+                    async with http.get(f"{base}/healthz") as resp:
+                        if resp.status == 200:
+                            break
+                except aiohttp.ClientError:
+                    pass
+                await asyncio.sleep(0.1)
+            else:
+                raise AssertionError("service did not become healthy")
+            if proc.poll() is not None:
+                log.flush()
+                raise AssertionError("service exited:\n" + log_path.read_text())
+            yield Service(base, tg, sms, http, proc, env)
+        finally:
+            proc.terminate()
+            try:
+                code = await asyncio.to_thread(proc.wait, 15)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+                code = None
+            log.close()
+    text = log_path.read_text(errors="replace")
+    assert code == 0, f"SIGTERM must stop the service cleanly (exit {code}):\n{text[-3000:]}"
+    leaked = [name for name in ("TOKEN", "SECRET", "API_TOKEN", "AUTH") if globals()[name] in text]
+    assert not leaked, f"secrets in the log: {leaked}"
+    assert "Traceback" not in text, text[-3000:]
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])

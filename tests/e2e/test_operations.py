@@ -209,7 +209,16 @@ async def test_health_and_metrics(service: Service) -> None:
     s = service
     async with s.http.get(f"{s.base}/healthz") as resp:
         assert resp.status == 200 and await resp.json() == {"status": "ok"}
-    assert await s.post_update({"update_id": 5, "message": {}}, secret=SECRET) == 200
+    # A body that is not a Telegram update is refused and recorded nowhere.
+    assert await s.post_update({"update_id": 5, "message": {}}, secret=SECRET) == 400
+    assert await s.post_update({"no": "update"}, secret=SECRET) == 400
+    async with s.http.post(
+        f"{s.base}/telegram/webhook",
+        data=b"{not json",
+        headers={"X-Telegram-Bot-Api-Secret-Token": SECRET},
+    ) as resp:
+        assert resp.status == 400
+    assert await s.post_update({"update_id": 6}, secret=SECRET) == 200
     async with s.http.get(f"{s.base}/metrics") as resp:
         text = await resp.text()
         assert resp.status == 200 and "dispatch_inbound_updates" in text
