@@ -110,3 +110,21 @@ async def test_unassign_redispatches_but_never_back_to_the_previous_fieldworker(
         )
         is None
     )
+
+
+async def test_the_database_refuses_to_change_or_delete_history(db: str) -> None:
+    from asyncpg.exceptions import RaiseError
+    from tortoise.exceptions import OperationalError, TransactionManagementError
+
+    await seed()
+    rows = await t.History.all().count()
+    assert rows > 0
+    for attempt in (
+        lambda: t.History.all().update(action="tampered"),
+        lambda: t.History.all().delete(),
+    ):
+        with pytest.raises((OperationalError, TransactionManagementError, RaiseError)) as refused:
+            await attempt()
+        assert "append-only" in str(refused.value)
+    assert await t.History.all().count() == rows
+    assert await t.History.filter(action="tampered").count() == 0
