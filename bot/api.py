@@ -316,14 +316,15 @@ def _router_path(path: str) -> str:
     return re.sub(r"\{(\w+)\}", lambda m: f"{{{m[1]}:{_PATH_PARAMS[m[1]][0]}}}", path)
 
 
-def _no_constants(name: str) -> float:
+def no_constants(name: str) -> float:
+    """Refuse NaN and Infinity, which JSON does not have (json.loads `parse_constant`)."""
     raise ValueError(f"{name} is not valid JSON")
 
 
 async def _read_body(request: web.Request, model: type[BaseModel]) -> BaseModel:
     raw = await request.read()
     try:
-        data = json.loads(raw, parse_constant=_no_constants) if raw.strip() else None
+        data = json.loads(raw, parse_constant=no_constants) if raw.strip() else None
     except (ValueError, UnicodeDecodeError) as exc:
         raise ApiError(400, "invalid_json", f"the request body is not valid JSON: {exc}") from None
     if not isinstance(data, dict):
@@ -536,7 +537,7 @@ def _fieldworker_out(fw: t.Fieldworker) -> dict[str, Any]:
     }
 
 
-def _fieldworker_columns(values: Mapping[str, Any], company_timezone: str) -> dict[str, Any]:
+def fieldworker_columns(values: Mapping[str, Any], company_timezone: str) -> dict[str, Any]:
     """API fields (validated) -> table columns."""
     columns: dict[str, Any] = {}
     for key, value in values.items():
@@ -569,14 +570,16 @@ async def _fieldworker_or_404(fieldworker_id: int) -> t.Fieldworker:
     return fw
 
 
-async def _check_services_exist(codes: Sequence[str], field: str = "services") -> None:
+async def check_services_exist(codes: Sequence[str], field: str = "services") -> None:
+    """422 `unknown_service` naming the first code no service has."""
     known = set(await t.Service.filter(code__in=list(codes)).values_list("code", flat=True))
     for i, code in enumerate(codes):
         if code not in known:
             raise ApiError(422, "unknown_service", f"no service with code {code!r}", f"{field}.{i}")
 
 
-async def _check_fieldworker_unique(columns: Mapping[str, Any], exclude_id: int | None) -> None:
+async def check_fieldworker_unique(columns: Mapping[str, Any], exclude_id: int | None) -> None:
+    """409 when another fieldworker already has this phone or Telegram user id."""
     for key in ("phone", "telegram_user_id"):
         value = columns.get(key)
         if value is None:
@@ -588,7 +591,8 @@ async def _check_fieldworker_unique(columns: Mapping[str, Any], exclude_id: int 
             raise ApiError(409, "duplicate", f"another fieldworker already has {key} {value}", key)
 
 
-async def _new_invite_code() -> str:
+async def new_invite_code() -> str:
+    """A fresh, unused invite code for `/start CODE`."""
     while True:
         code = secrets.token_urlsafe(6)
         if not await t.Fieldworker.filter(invite_code=code).exists():
@@ -599,12 +603,12 @@ async def create_fieldworker(call: Call) -> web.StreamResponse:
     """Add a fieldworker; the answer carries the `invite_code` for linking Telegram."""
     body: s.FieldworkerIn = call.body
     values = {k: getattr(body, k) for k in s.FieldworkerIn.model_fields}
-    columns = _fieldworker_columns(values, call.ctx.config.timezone)
+    columns = fieldworker_columns(values, call.ctx.config.timezone)
 
     async def work(uow: TortoiseUnitOfWork) -> t.Fieldworker:
-        await _check_services_exist(body.services)
-        await _check_fieldworker_unique(columns, None)
-        return await t.Fieldworker.create(**columns, invite_code=await _new_invite_code())
+        await check_services_exist(body.services)
+        await check_fieldworker_unique(columns, None)
+        return await t.Fieldworker.create(**columns, invite_code=await new_invite_code())
 
     return _json(s.FieldworkerOut, _fieldworker_out(await call.ctx.tx.run(work)), 201)
 
@@ -625,13 +629,13 @@ async def patch_fieldworker(call: Call) -> web.StreamResponse:
     """Change a fieldworker; a new `telegram_user_id` unlinks the old Telegram chat."""
     fieldworker_id = call.path_id()
     changes = call.changes()
-    columns = _fieldworker_columns(changes, call.ctx.config.timezone)
+    columns = fieldworker_columns(changes, call.ctx.config.timezone)
 
     async def work(uow: TortoiseUnitOfWork) -> t.Fieldworker:
         fw = await _fieldworker_or_404(fieldworker_id)
         if "services" in changes:
-            await _check_services_exist(changes["services"])
-        await _check_fieldworker_unique(columns, fieldworker_id)
+            await check_services_exist(changes["services"])
+        await check_fieldworker_unique(columns, fieldworker_id)
         if "telegram_user_id" in columns and columns["telegram_user_id"] != fw.telegram_user_id:
             # The linked chat belonged to the previous Telegram account.
             fw.telegram_chat_id = None

@@ -1,4 +1,4 @@
-"""`dispatchbot` (also `python -m bot`): run, demo, db upgrade."""
+"""`dispatchbot` (also `python -m bot`): run, demo, db upgrade, import."""
 
 from __future__ import annotations
 
@@ -79,6 +79,13 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return asyncio.run(run_demo(verbose=args.verbose))
 
 
+def cmd_import(args: argparse.Namespace) -> int:
+    """`import KIND FILE`: bulk load, all or nothing (exit 0 done, 1 bad rows, 2 bad file)."""
+    from bot.importer import run_cli
+
+    return run_cli(args.kind, args.file)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the console script."""
     _prepare_environment()
@@ -90,6 +97,10 @@ def main(argv: list[str] | None = None) -> int:
     db = sub.add_parser("db", help="database maintenance")
     db_sub = db.add_subparsers(dest="db_command", required=True)
     db_sub.add_parser("upgrade", help="apply schema migrations").set_defaults(fn=cmd_db)
+    imp = sub.add_parser("import", help="bulk load a CSV or GeoJSON file (all or nothing)")
+    imp.add_argument("kind", choices=("fieldworkers", "territories", "services"))
+    imp.add_argument("file", help="FILE.csv (fieldworkers, services) or FILE.geojson")
+    imp.set_defaults(fn=cmd_import)
     args = parser.parse_args(argv)
     return int(args.fn(args))
 
