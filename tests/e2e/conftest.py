@@ -197,13 +197,18 @@ async def run_process(
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-async def service(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Service]:
-    """The service on SQLite, and on PostgreSQL when reachable."""
+async def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """An empty database on SQLite, and on PostgreSQL when reachable."""
     if request.param == "postgres":
         require_postgres()
         url = str(request.getfixturevalue("pg_url"))
         await reset_postgres(url)
-    else:
-        url = f"sqlite://{tmp_path}/e2e.sqlite3"
-    async for svc in start_service(tmp_path, url):
+        return url
+    return f"sqlite://{tmp_path}/e2e.sqlite3"
+
+
+@pytest.fixture
+async def service(database_url: str, tmp_path: Path) -> AsyncIterator[Service]:
+    """The service on each backend."""
+    async for svc in start_service(tmp_path, database_url):
         yield svc

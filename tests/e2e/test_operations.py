@@ -45,16 +45,18 @@ def test_run_stops_with_one_line_naming_the_missing_variable(tmp_path: Path) -> 
     assert result.returncode != 0 and "TIMEZONE" in result.stderr
 
 
-def test_db_upgrade_creates_then_reports_up_to_date(tmp_path: Path) -> None:
-    url = f"sqlite://{tmp_path}/upgrade.sqlite3"
+def test_db_upgrade_creates_then_reports_up_to_date(tmp_path: Path, database_url: str) -> None:
+    url = database_url
     first = run_cli(tmp_path, "db", "upgrade", DATABASE_URL=url)
     assert first.returncode == 0, first.stderr
-    assert "0001_initial" in first.stdout
+    assert "0001_initial" in first.stdout and "0002_history_append_only" in first.stdout
     again = run_cli(tmp_path, "db", "upgrade", DATABASE_URL=url)
     assert again.returncode == 0 and "up to date" in again.stdout
 
 
-async def test_long_polling_without_twilio_and_phone_onboarding(tmp_path: Path) -> None:
+async def test_long_polling_without_twilio_and_phone_onboarding(
+    tmp_path: Path, database_url: str
+) -> None:
     """No PUBLIC_URL: the bot long-polls getUpdates; no Twilio settings: SMS off, nothing fails."""
     env = {
         "PUBLIC_URL": "",
@@ -62,7 +64,7 @@ async def test_long_polling_without_twilio_and_phone_onboarding(tmp_path: Path) 
         "TWILIO_AUTH_TOKEN": "",
         "TWILIO_FROM_NUMBER": "",
     }
-    async for s in start_service(tmp_path, f"sqlite://{tmp_path}/poll.sqlite3", **env):
+    async for s in start_service(tmp_path, database_url, **env):
         assert s.tg.webhook is None and s.tg.calls_of("deleteWebhook")
         published = {c["command"] for c in s.tg.commands()}
         assert {"jobs", "requests", "help", "start"} <= published
