@@ -239,7 +239,7 @@ def _territory(
 
 def _parse_territory(territories: Mapping[str, Any]) -> BaseGeometry | None:
     try:
-        area = shape(territories)
+        area = shape(dict(territories))
     except _GEOMETRY_ERRORS:
         return None
     if area.geom_type not in _AREA_TYPES or area.is_empty:
