@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import subprocess
 import sys
@@ -168,9 +169,14 @@ async def test_sender_retries_rate_limits_and_server_errors(service: Service) ->
     await s.tg.wait_for(lambda calls: len(requests_sent(calls)) == 3, timeout=20)
     failed = [c for c in s.tg.calls_of("sendMessage") if c.failed]
     assert [c.status for c in failed] == [429, 500]
-    _, notes = await s.api("GET", f"/notifications?booking_id={booking['id']}")
-    requests = [n for n in notes if n["template"] == "job_request"]
-    assert all(n["status"] == "sent" for n in requests)
+    # The emulator sees a send a moment before the sender records it: wait for the record.
+    for _ in range(100):
+        _, notes = await s.api("GET", f"/notifications?booking_id={booking['id']}")
+        requests = [n for n in notes if n["template"] == "job_request"]
+        if all(n["status"] == "sent" for n in requests):
+            break
+        await asyncio.sleep(0.05)
+    assert len(requests) == 3 and all(n["status"] == "sent" for n in requests), requests
     assert sorted(n["attempts"] for n in requests)[-1] == 2, "the 500 cost one attempt"
 
 
