@@ -106,6 +106,28 @@ class Service:
             return resp.status, await resp.text()
 
 
+async def add_fieldworker(
+    s: Service, name: str, phone: str, lat: float, lon: float
+) -> dict[str, Any]:
+    """A plumbing fieldworker reachable on Telegram once linked."""
+    status, fw = await s.api(
+        "POST",
+        "/fieldworkers",
+        {
+            "name": name,
+            "phone": phone,
+            "channels": ["telegram"],
+            "services": ["plumb"],
+            "base_location": {"lat": lat, "lon": lon},
+            "timezone": "Europe/Berlin",
+            "working_hours": None,
+            "status": "active",
+        },
+    )
+    assert status == 201, fw
+    return dict(fw)
+
+
 async def start_service(
     tmp_path: Path, database_url: str, **extra_env: str
 ) -> AsyncIterator[Service]:

@@ -7,7 +7,7 @@ import asyncio
 from typing import Any
 
 from bot.emulators import Call
-from tests.e2e.conftest import Service
+from tests.e2e.conftest import Service, add_fieldworker
 
 CUSTOMER = "+4915199990000"
 WORKERS = [  # name, phone, base (lat, lon): all within 25 km of the job in Berlin
@@ -35,24 +35,10 @@ async def seed(s: Service) -> list[dict[str, Any]]:
         "POST", "/services", {"code": "plumb", "name": "Plumbing", "required_skills": []}
     )
     assert status == 201
-    workers = []
-    for name, phone, (lat, lon) in [*WORKERS, FAR]:
-        status, fw = await s.api(
-            "POST",
-            "/fieldworkers",
-            {
-                "name": name,
-                "phone": phone,
-                "channels": ["telegram"],
-                "services": ["plumb"],
-                "base_location": {"lat": lat, "lon": lon},
-                "timezone": "Europe/Berlin",
-                "working_hours": None,
-                "status": "active",
-            },
-        )
-        assert status == 201, fw
-        workers.append(fw)
+    workers = [
+        await add_fieldworker(s, name, phone, lat, lon)
+        for name, phone, (lat, lon) in [*WORKERS, FAR]
+    ]
     for i, fw in enumerate(workers):
         assert await s.message(5000 + i, f"/start {fw['invite_code']}") == 200
     await s.tg.wait_for(

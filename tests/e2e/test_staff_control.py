@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from bot.emulators import Call
-from tests.e2e.conftest import Service
+from tests.e2e.conftest import Service, add_fieldworker
 
 CUSTOMER = "+4915199990000"
 WORKERS = [  # name, phone, base (lat, lon): all within 25 km of the job in Berlin
@@ -55,26 +55,6 @@ def button(call_or_message: Call | dict[str, Any], index: int) -> str:
     """Callback data of the `index`-th button in the first row of a message."""
     params = call_or_message.params if isinstance(call_or_message, Call) else call_or_message
     return str(params["reply_markup"]["inline_keyboard"][0][index]["callback_data"])
-
-
-async def add_fieldworker(s: Service, name: str, phone: str, lat: float, lon: float) -> dict:
-    """A plumbing fieldworker reachable on Telegram once linked."""
-    status, fw = await s.api(
-        "POST",
-        "/fieldworkers",
-        {
-            "name": name,
-            "phone": phone,
-            "channels": ["telegram"],
-            "services": ["plumb"],
-            "base_location": {"lat": lat, "lon": lon},
-            "timezone": "Europe/Berlin",
-            "working_hours": None,
-            "status": "active",
-        },
-    )
-    assert status == 201, fw
-    return dict(fw)
 
 
 async def link(s: Service, user: int, fw: dict[str, Any]) -> None:
