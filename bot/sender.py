@@ -1,9 +1,11 @@
 """Drains the notification outbox to Telegram and Twilio, with retries; safe with several processes.
 
 A row is claimed by a conditional UPDATE (`claimed_until` lease), sent, then marked `sent` or
-rescheduled. Rows are handled in id order, so an edit of a request message follows its send. Twilio
-and Telegram calls are never retried by their HTTP clients: a retry here is a new attempt of a row,
-and a row marked sent is never sent again.
+rescheduled. Several recipients are served at once, but each recipient's rows go in id order, one
+at a time, so an edit of a request message follows its send; when a row must wait, the rest of that
+recipient's rows wait with it. Telegram sends are paced under its global limit (about 30 messages a
+second per bot). Twilio and Telegram calls are never retried by their HTTP clients: a retry here is
+a new attempt of a row, and a row marked sent is never sent again.
 """
 
 from __future__ import annotations
@@ -53,6 +55,8 @@ class OutboxSender:
         twilio_from: str | None = None,
         status_callback_url: str | None = None,
         poll_interval: float = 1.0,
+        concurrency: int = 8,
+        telegram_per_second: float = 25.0,
     ):
         self.bot = bot
         self.twilio = twilio
@@ -61,6 +65,10 @@ class OutboxSender:
         self.poll_interval = poll_interval
         self._wakeup = asyncio.Event()
         self._stopping = False
+        self._concurrency = concurrency
+        self._telegram_gap = 1.0 / telegram_per_second
+        self._telegram_next = 0.0
+        self._pace_lock = asyncio.Lock()
 
     def wake(self) -> None:
         """Something was queued: look now instead of at the next poll."""
@@ -87,33 +95,53 @@ class OutboxSender:
         self._stopping = True
         self._wakeup.set()
 
-    async def drain_once(self, limit: int = 50) -> int:
-        """Send up to `limit` due rows; returns how many were handled."""
+    async def drain_once(self, limit: int = 200) -> int:
+        """Send up to `limit` due rows, several recipients at once; returns how many it handled."""
         now = utcnow()
         due = (
             await t.Notification.filter(status="queued", next_attempt_at__lte=now)
             .filter(Q(claimed_until__isnull=True) | Q(claimed_until__lt=now))
             .order_by("id")
             .limit(limit)
-            .values_list("id", flat=True)
+            .values_list("id", "recipient")
         )
-        handled = 0
-        for row_id in due:
-            if self._stopping:
-                break
-            claimed = (
-                await t.Notification.filter(id=row_id, status="queued")
-                .filter(Q(claimed_until__isnull=True) | Q(claimed_until__lt=now))
-                .update(claimed_until=now + LEASE)
-            )
-            if not claimed:
-                continue  # another process took it
-            row = await t.Notification.get(id=row_id)
-            await self._deliver(row)
-            handled += 1
-        return handled
+        by_recipient: dict[str, list[int]] = {}
+        for row_id, recipient in due:
+            by_recipient.setdefault(f"{recipient}", []).append(row_id)
+        gate = asyncio.Semaphore(self._concurrency)
 
-    async def _deliver(self, row: t.Notification) -> None:
+        async def serve(row_ids: list[int]) -> int:
+            handled = 0
+            async with gate:
+                for row_id in row_ids:
+                    if self._stopping:
+                        break
+                    claimed = (
+                        await t.Notification.filter(id=row_id, status="queued")
+                        .filter(Q(claimed_until__isnull=True) | Q(claimed_until__lt=now))
+                        .update(claimed_until=now + LEASE)
+                    )
+                    if not claimed:
+                        break  # another process serves this recipient now: keep the order
+                    handled += 1
+                    if not await self._deliver(await t.Notification.get(id=row_id)):
+                        break  # this one waits, and the recipient's later rows with it
+            return handled
+
+        return sum(await asyncio.gather(*(serve(ids) for ids in by_recipient.values())))
+
+    async def _pace_telegram(self) -> None:
+        """Wait for the next send slot under Telegram's global rate."""
+        loop = asyncio.get_running_loop()
+        async with self._pace_lock:
+            slot = max(loop.time(), self._telegram_next)
+            self._telegram_next = slot + self._telegram_gap
+        delay = slot - loop.time()
+        if delay > 0:
+            await asyncio.sleep(delay)
+
+    async def _deliver(self, row: t.Notification) -> bool:
+        """Send one claimed row; True when it is settled (sent or failed), False when it waits."""
         now = utcnow()
         try:
             provider_id = await self._send(row)
@@ -123,31 +151,31 @@ class OutboxSender:
                 next_attempt_at=now + timedelta(seconds=exc.delay),
                 error=str(exc),
             )
-            return
+            return False
         except PermanentError as exc:
             await self._fail(row, str(exc))
-            return
+            return True
         except Exception as exc:
             attempts = row.attempts + 1
             if attempts >= MAX_ATTEMPTS:
                 await self._fail(row, f"{type(exc).__name__}: {exc}", attempts)
-            else:
-                delay = min(2**attempts, 300)
-                log.warning(
-                    "%s to %s failed (attempt %d), retry in %ds: %s",
-                    row.channel,
-                    row.recipient,
-                    attempts,
-                    delay,
-                    exc,
-                )
-                await t.Notification.filter(id=row.id).update(
-                    attempts=attempts,
-                    claimed_until=None,
-                    next_attempt_at=now + timedelta(seconds=delay),
-                    error=f"{type(exc).__name__}: {exc}",
-                )
-            return
+                return True
+            delay = min(2**attempts, 300)
+            log.warning(
+                "%s to %s failed (attempt %d), retry in %ds: %s",
+                row.channel,
+                row.recipient,
+                attempts,
+                delay,
+                exc,
+            )
+            await t.Notification.filter(id=row.id).update(
+                attempts=attempts,
+                claimed_until=None,
+                next_attempt_at=now + timedelta(seconds=delay),
+                error=f"{type(exc).__name__}: {exc}",
+            )
+            return False
         await t.Notification.filter(id=row.id).update(
             status="sent",
             attempts=row.attempts + 1,
@@ -157,6 +185,7 @@ class OutboxSender:
             error=None,
         )
         SENT.labels(row.channel).inc()
+        return True
 
     async def _fail(self, row: t.Notification, error: str, attempts: int | None = None) -> None:
         log.warning(
@@ -186,6 +215,7 @@ class OutboxSender:
         markup_json = row.payload.get("reply_markup")
         markup = InlineKeyboardMarkup.de_json(markup_json, self.bot) if markup_json else None
         chat_id = int(row.recipient)
+        await self._pace_telegram()
         try:
             if row.payload.get("method") == "edit" and row.request_id is not None:
                 target = await self._edit_target(row)
