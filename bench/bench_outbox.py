@@ -37,9 +37,14 @@ async def main(count: int, latency_ms: int) -> None:
         await init_db(f"sqlite://{tmp}/bench.sqlite3")
         now = utcnow()
         for i in range(count):
-            await t.Notification.create(channel="telegram", recipient=str(10_000 + i),
-                                        template="bench", body=f"message {i}",
-                                        payload={"method": "send"}, next_attempt_at=now)
+            await t.Notification.create(
+                channel="telegram",
+                recipient=str(10_000 + i),
+                template="bench",
+                body=f"message {i}",
+                payload={"method": "send"},
+                next_attempt_at=now,
+            )
         async with running(emu.app) as url:
             bot = Bot("1:BENCH", base_url=f"{url}/bot", request=AiohttpRequest())
             async with bot:
@@ -49,8 +54,10 @@ async def main(count: int, latency_ms: int) -> None:
                     await sender.drain_once()
                 took = time.perf_counter() - t0
         await close_db()
-    print(f"outbox: {count} Telegram messages at {latency_ms} ms round trip delivered in "
-          f"{took:.2f} s ({count / took:.0f}/s)")
+    print(
+        f"outbox: {count} Telegram messages at {latency_ms} ms round trip delivered in "
+        f"{took:.2f} s ({count / took:.0f}/s)"
+    )
 
 
 if __name__ == "__main__":
