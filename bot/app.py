@@ -252,9 +252,21 @@ def build_app(config: Config) -> web.Application:
 
 
 async def _publish_commands(bot: Any) -> None:
+    """The fieldworker menu for everyone; staff chats also list the admin commands."""
+    from telegram import BotCommandScopeChat
+
+    from admin_commands.telegram import COMMANDS
     from handlers.telegram import FIELDWORKER_COMMANDS
 
+    staff_menu = [("help", "Office commands and how to use them")] + [
+        (c.name, c.summary[:256]) for c in COMMANDS
+    ]
     try:
         await bot.set_my_commands(FIELDWORKER_COMMANDS)
+        staff = await t.Staff.filter(telegram_user_id__not_isnull=True).values_list(
+            "telegram_user_id", flat=True
+        )
+        for user_id in staff:
+            await bot.set_my_commands(staff_menu, scope=BotCommandScopeChat(user_id))
     except Exception as exc:  # a cosmetic call must not stop the service
         log.warning("setMyCommands failed: %s", exc)

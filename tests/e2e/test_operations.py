@@ -69,6 +69,8 @@ async def test_long_polling_without_twilio_and_phone_onboarding(
         assert s.tg.webhook is None and s.tg.calls_of("deleteWebhook")
         published = {c["command"] for c in s.tg.commands()}
         assert {"jobs", "requests", "help", "start"} <= published
+        owner_menu = {c["command"] for c in s.tg.commands({"type": "chat", "chat_id": ADMIN_ID})}
+        assert {"accept_for", "decline_for", "pend", "assign", "unassigned"} <= owner_menu
 
         status, _ = await s.api(
             "POST", "/services", {"code": "plumb", "name": "Plumbing", "required_skills": []}
