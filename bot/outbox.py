@@ -375,27 +375,16 @@ class OutboxRenderer:
     async def _on_FieldworkerCancelled(
         self, uow: TortoiseUnitOfWork, e: ev.FieldworkerCancelled
     ) -> None:
-        ctx = await self._job_context(e.job_id)
         fw = await t.Fieldworker.get(id=e.fieldworker_id)
-        when = format_when(ctx["start"], ctx["end"], self.company_timezone)
-        text = render(
+        await self._alert_staff(
+            uow,
+            e.job_id,
             "staff_fieldworker_cancelled",
             fieldworker=fw.name,
             reason=e.reason,
-            when=when,
             rebroadcast=e.rebroadcast,
-            **ctx,
         )
-        for chat in await alert_chats():
-            await self._queue(
-                uow,
-                channel="telegram",
-                recipient=chat,
-                template="staff_fieldworker_cancelled",
-                body=text,
-                booking_id=ctx["booking_id"],
-                payload={"method": "send"},
-            )
+        ctx = await self._job_context(e.job_id)
         settings = await uow.settings()
         await self._notify_customer(
             uow,
@@ -406,18 +395,26 @@ class OutboxRenderer:
         )
 
     async def _on_JobNobodyToAsk(self, uow: TortoiseUnitOfWork, e: ev.JobNobodyToAsk) -> None:
-        ctx = await self._job_context(e.job_id)
-        text = render(
-            "staff_nobody_to_ask",
-            when=format_when(ctx["start"], ctx["end"], self.company_timezone),
-            **ctx,
-        )
+        await self._alert_staff(uow, e.job_id, "staff_nobody_to_ask")
+
+    async def _on_AssignmentTimedOut(
+        self, uow: TortoiseUnitOfWork, e: ev.AssignmentTimedOut
+    ) -> None:
+        await self._alert_staff(uow, e.job_id, "staff_assignment_timeout", asked=e.asked)
+
+    async def _alert_staff(
+        self, uow: TortoiseUnitOfWork, job_id: int, template: str, **values: Any
+    ) -> None:
+        """A Telegram alert about a job to every staff member who receives alerts."""
+        ctx = await self._job_context(job_id)
+        when = format_when(ctx["start"], ctx["end"], self.company_timezone)
+        text = render(template, when=when, **ctx, **values)
         for chat in await alert_chats():
             await self._queue(
                 uow,
                 channel="telegram",
                 recipient=chat,
-                template="staff_nobody_to_ask",
+                template=template,
                 body=text,
                 booking_id=ctx["booking_id"],
                 payload={"method": "send"},

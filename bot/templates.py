@@ -34,6 +34,11 @@ TEMPLATES: dict[str, str] = {
         "⚠️ Booking {{ booking_id }}, job {{ job_id }} ({{ service }}, {{ when }}): "
         "no eligible fieldworker left to ask."
     ),
+    "staff_assignment_timeout": (
+        "⏰ Booking {{ booking_id }}, job {{ job_id }} ({{ service }}, {{ when }}): nobody "
+        "accepted in time ({{ asked }} asked). Use /rebroadcast {{ booking_id }}, /request or "
+        "/assign."
+    ),
     "staff_fieldworker_cancelled": (
         "⚠️ {{ fieldworker }} is no longer attending job {{ job_id }} (booking {{ booking_id }}, "
         "{{ service }}, {{ when }}){% if reason %}: {{ reason }}{% endif %}. "

@@ -143,6 +143,14 @@ class FieldworkerCancelled(Event):
 
 
 @dataclass(frozen=True)
+class AssignmentTimedOut(Event):
+    """Every request of a job expired unanswered (the assignment timeout); staff are alerted."""
+
+    job_id: int
+    asked: int
+
+
+@dataclass(frozen=True)
 class JobNobodyToAsk(Event):
     """Matching found no eligible fieldworker left to ask for a job."""
 

@@ -18,6 +18,7 @@ from enum import StrEnum
 
 from dispatch.eligibility import evaluate
 from dispatch.events import (
+    AssignmentTimedOut,
     BookingCancelled,
     BookingCreated,
     FieldworkerCancelled,
@@ -768,8 +769,20 @@ async def expire_request(uow: UnitOfWork, request_id: int) -> bool:
         )
     )
     if job.status is JobStatus.OFFERED and not await _has_open_requests(uow, job.id):
+        # The last open request timed out: nobody took the job in time. Staff decide what next.
         await uow.move_job(job.id, [JobStatus.OFFERED], JobStatus.UNASSIGNED, fieldworker_id=None)
-        uow.emit(JobNobodyToAsk(job.booking_id, job.id))
+        asked = await uow.requests_of_job(job.id)
+        await uow.add_history(
+            job.booking_id,
+            HistoryAction.TIMEOUT_ALERTED,
+            Actor.system(),
+            job_id=job.id,
+            from_status=JobStatus.OFFERED,
+            to_status=JobStatus.UNASSIGNED,
+            channel=Channel.SYSTEM,
+            details={"asked": len(asked)},
+        )
+        uow.emit(AssignmentTimedOut(job.booking_id, job.id, asked=len(asked)))
     return True
 
 

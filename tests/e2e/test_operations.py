@@ -206,13 +206,16 @@ async def test_unanswered_request_expires_and_its_message_says_so(service: Servi
     assert job["status"] == "unassigned"
     _, history = await s.api("GET", f"/bookings/{booking['id']}/history")
     assert [h["action"] for h in history].count("request_expired") == 3
-    # Staff are alerted that nobody is left to ask.
+    # Staff get one assignment-timeout alert, recorded in the history.
     await s.tg.wait_for(
         lambda calls: any(
-            c.params.get("chat_id") == ADMIN_ID and "no eligible" in str(c.params.get("text"))
+            c.params.get("chat_id") == ADMIN_ID
+            and "nobody accepted in time (3 asked)" in str(c.params.get("text"))
             for c in calls
         )
     )
+    _, history = await s.api("GET", f"/bookings/{booking['id']}/history")
+    assert [h["action"] for h in history].count("timeout_alerted") == 1
 
 
 async def test_health_and_metrics(service: Service) -> None:
