@@ -67,14 +67,7 @@ def build_telegram(config: Config, app_ctx: AppContext) -> Any:
     )
     admin.register(application, app_ctx)
     fieldworker_chat.register(application, app_ctx)
-    application.add_error_handler(_log_error)
     return application
-
-
-async def _log_error(update: object, context: Any) -> None:
-    log.error(
-        "handler failed for update %s", getattr(update, "update_id", "?"), exc_info=context.error
-    )
 
 
 def build_twilio(config: Config) -> Any:

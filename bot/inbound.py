@@ -70,6 +70,16 @@ class TelegramIntake:
     def __init__(self, application: Any):
         self.application = application
         self._tasks: set[asyncio.Task[None]] = set()
+        # PTB catches handler exceptions and hands them to error handlers, then returns normally:
+        # ours notes the failure so the update is retried instead of being marked done.
+        self._failed: dict[int, str] = {}
+        application.add_error_handler(self._on_handler_error)
+
+    async def _on_handler_error(self, update: object, context: Any) -> None:
+        update_id = getattr(update, "update_id", None)
+        log.error("handler failed for update %s", update_id, exc_info=context.error)
+        if isinstance(update_id, int):
+            self._failed[update_id] = f"{type(context.error).__name__}: {context.error}"
 
     def parse(self, payload: dict[str, Any]) -> Any:
         """The PTB Update for a payload; raises when it is not one."""
@@ -97,12 +107,14 @@ class TelegramIntake:
         if event is None:
             return
         try:
-            await self.application.process_update(self.parse(event.payload))
+            update = self.parse(event.payload)
+            await self.application.process_update(update)
         except Exception as exc:
             log.exception("processing %s failed", key)
             await finish(event, f"{type(exc).__name__}: {exc}")
             return
-        await finish(event)
+        # A failed handler leaves the update `new` for `recover()` (at most MAX_ATTEMPTS runs).
+        await finish(event, self._failed.pop(update.update_id, None))
 
     async def recover(self, older_than: timedelta = timedelta(seconds=30)) -> int:
         """Process updates left `new` (a crash between record and act); returns how many."""
