@@ -465,7 +465,7 @@ async def _decline(
     if job.status is JobStatus.ASSIGNED and job.fieldworker_id == fresh.fieldworker_id:
         await _unassign(uow, job, actor, channel)
         if booking.dispatch_mode is DispatchMode.AUTO and settings.auto_rebroadcast_on_cancel:
-            await dispatch_job(uow, job.id, actor, channel)
+            await _redispatch(uow, job.id, fresh.fieldworker_id, actor, channel)
     elif job.status is JobStatus.OFFERED and not await _has_open_requests(uow, job.id):
         await uow.move_job(job.id, [JobStatus.OFFERED], JobStatus.UNASSIGNED, fieldworker_id=None)
         uow.emit(JobNobodyToAsk(job.booking_id, job.id))
@@ -833,7 +833,7 @@ async def unassign(
         uow.emit(RequestDeclined(job.booking_id, mine.id, job.id, previous, reason, actor, channel))
     await _unassign(uow, job, actor, channel)
     if redispatch and booking.dispatch_mode is DispatchMode.AUTO:
-        return await dispatch_job(uow, job_id, actor, channel, exclude={previous})
+        return await _redispatch(uow, job_id, previous, actor, channel)
     return []
 
 
@@ -987,3 +987,31 @@ async def _booking_jobs(
             field="job_ids",
         )
     return [jobs[j] for j in job_ids]
+
+
+async def _redispatch(
+    uow: UnitOfWork, job_id: int, previous: int, actor: Actor, channel: Channel
+) -> list[int]:
+    """A freed job goes back out: to those who lost it to `previous` and never said no, then to
+    eligible fieldworkers not yet asked. Never back to `previous`; declined and expired requests
+    stay closed. Returns the request ids sent.
+
+    A request withdrawn because someone else took the job (or staff chose someone else) is reopened
+    and its fieldworker asked again, if still eligible and reachable: otherwise the usual flow (all
+    asked at once, one accepts, then drops out) would leave nobody to ask.
+    """
+    job = await uow.lock_job(job_id)
+    assert job is not None
+    if job.status not in OPEN_JOB_STATUSES:
+        return []
+    result = await eligibility(uow, job_id)
+    eligible = set(result.eligible_ids()) - {previous}
+    reachable = await uow.reachable_fieldworkers(eligible)
+    sent: list[int] = []
+    for request in await uow.requests_of_job(job_id):
+        if request.status is RequestStatus.WITHDRAWN and request.fieldworker_id in reachable:
+            current = await uow.get_job(job_id)
+            assert current is not None
+            await _pend(uow, request, current, actor, channel, history=HistoryAction.REQUEST_SENT)
+            sent.append(request.id)
+    return sent + await dispatch_job(uow, job_id, actor, channel, exclude={previous})

@@ -77,7 +77,7 @@ async def test_send_requests_refuses_an_unknown_fieldworker_before_writing(db: s
     assert (await t.Job.get(id=job.id)).status == "unassigned"
 
 
-async def test_unassign_redispatches_but_never_back_to_the_previous_fieldworker(db: str) -> None:
+async def test_unassign_reoffers_to_the_others_but_never_back_to_the_previous_one(db: str) -> None:
     booking_id = await seed()
     first = await t.JobRequest.get(fieldworker_id=1)
     await tx().run(
@@ -90,10 +90,12 @@ async def test_unassign_redispatches_but_never_back_to_the_previous_fieldworker(
     sent = await tx().run(
         lambda uow: services.unassign(uow, job.id, STAFF, Channel.API, reason="Off sick")
     )
-    # Everyone else was already asked (their requests were withdrawn when 1 won): nobody new.
-    assert sent == []
+    # The others lost the job to worker 1 but never said no: their requests reopen.
+    others = await t.JobRequest.filter(fieldworker_id__in=[2, 3]).order_by("id")
+    assert sent == [r.id for r in others]
+    assert {r.status for r in others} == {"pending"}
     job = await t.Job.get(id=job.id)
-    assert job.status == "unassigned" and job.fieldworker_id is None
+    assert job.status == "offered" and job.fieldworker_id is None
     mine = await t.JobRequest.get(id=first.id)
     assert mine.status == "declined" and mine.reason == "Off sick"
     assert mine.responded_by_kind == "staff"
@@ -102,7 +104,7 @@ async def test_unassign_redispatches_but_never_back_to_the_previous_fieldworker(
         .order_by("id")
         .values_list("action", flat=True)
     )
-    assert actions[-2:] == ["request_declined", "job_unassigned"]
+    assert actions[-4:] == ["request_declined", "job_unassigned", "request_sent", "request_sent"]
     # Unassigning again changes nothing.
     assert (
         await tx().run(
