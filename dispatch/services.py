@@ -260,12 +260,7 @@ async def send_requests(
 async def _send(
     uow: UnitOfWork, job: JobView, fieldworker_ids: Iterable[int], actor: Actor, channel: Channel
 ) -> list[int]:
-    settings = await uow.settings()
-    expires_at = (
-        uow.now() + timedelta(seconds=settings.assignment_timeout_s)
-        if settings.assignment_timeout_s
-        else None
-    )
+    expires_at = await _request_deadline(uow)
     sent: list[int] = []
     for fw in fieldworker_ids:
         request = await uow.create_request(job.id, job.booking_id, fw, expires_at)
@@ -284,6 +279,14 @@ async def _send(
     if sent and job.status is JobStatus.UNASSIGNED:
         await uow.move_job(job.id, [JobStatus.UNASSIGNED], JobStatus.OFFERED, fieldworker_id=None)
     return sent
+
+
+async def _request_deadline(uow: UnitOfWork) -> datetime | None:
+    """When a request sent now expires unanswered (`assignment_timeout_s`; 0: never)."""
+    settings = await uow.settings()
+    if not settings.assignment_timeout_s:
+        return None
+    return uow.now() + timedelta(seconds=settings.assignment_timeout_s)
 
 
 async def _has_open_requests(uow: UnitOfWork, job_id: int) -> bool:
@@ -505,12 +508,7 @@ async def _pend(
     history: HistoryAction,
 ) -> None:
     """Put a request back to pending and ask the fieldworker again (the job is already locked)."""
-    settings = await uow.settings()
-    expires_at = (
-        uow.now() + timedelta(seconds=settings.assignment_timeout_s)
-        if settings.assignment_timeout_s
-        else None
-    )
+    expires_at = await _request_deadline(uow)
     if not await uow.move_request(
         request.id,
         [request.status],
