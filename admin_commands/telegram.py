@@ -27,12 +27,11 @@ from telegram.ext import (
     filters,
 )
 
-from bot.context import AppContext
 from dispatch import services
 from dispatch.model import Actor, DispatchMode, HistoryAction, Permission
 from dispatch.services import DispatchError, Outcome
 from models import tables as t
-from models.uow import TortoiseUnitOfWork
+from models.uow import TortoiseUnitOfWork, Transactions
 
 from . import operations as ops
 from . import views
@@ -80,10 +79,18 @@ class Reply:
 
 
 @dataclass(frozen=True)
+class StaffContext:
+    """What the staff commands need at run time, given by the app factory."""
+
+    tx: Transactions
+    timezone: str
+
+
+@dataclass(frozen=True)
 class Invocation:
     """One admin command as received: who, with which words, in which running service."""
 
-    app: AppContext
+    app: StaffContext
     staff: t.Staff
     args: list[str]
 
@@ -95,7 +102,7 @@ class Invocation:
     @property
     def timezone(self) -> str:
         """The company's zone for dates and times in texts."""
-        return self.app.config.timezone
+        return self.app.timezone
 
 
 @dataclass(frozen=True)
@@ -114,8 +121,8 @@ class AdminCommand:
         return USAGE[self.name]
 
 
-def _ctx(context: ContextTypes.DEFAULT_TYPE) -> AppContext:
-    return context.application.bot_data["app_ctx"]  # type: ignore[no-any-return]
+def _ctx(context: ContextTypes.DEFAULT_TYPE) -> StaffContext:
+    return context.application.bot_data["staff"]  # type: ignore[no-any-return]
 
 
 def _markup(buttons: Buttons) -> InlineKeyboardMarkup | None:
@@ -135,7 +142,7 @@ def refusal_text(staff: t.Staff, permission: Permission) -> str:
 
 
 async def record_refusal(
-    app: AppContext,
+    app: StaffContext,
     staff: t.Staff,
     permission: Permission,
     what: str,
@@ -484,7 +491,7 @@ async def on_callback(update: Update, context: ContextTypes.DEFAULT_TYPE) -> Non
         await query.answer(answer[:200])
 
 
-async def _press(query: CallbackQuery, app: AppContext) -> str:
+async def _press(query: CallbackQuery, app: StaffContext) -> str:
     parsed = parse_callback(query.data or "")
     if parsed is None:
         return "This button is not valid any more."
@@ -497,7 +504,7 @@ async def _press(query: CallbackQuery, app: AppContext) -> str:
 
 
 async def _press_force_assign(
-    query: CallbackQuery, app: AppContext, staff: t.Staff, press: ForceAssign
+    query: CallbackQuery, app: StaffContext, staff: t.Staff, press: ForceAssign
 ) -> str:
     if not await has_permission(staff, Permission.ASSIGN):
         await record_refusal(
@@ -521,7 +528,9 @@ async def _press_force_assign(
     return "Assigned."
 
 
-async def _press_page(query: CallbackQuery, app: AppContext, staff: t.Staff, press: PageRef) -> str:
+async def _press_page(
+    query: CallbackQuery, app: StaffContext, staff: t.Staff, press: PageRef
+) -> str:
     booking_id: int | None = None
     if press.view == "h":
         booking_id = press.arg
@@ -532,7 +541,7 @@ async def _press_page(query: CallbackQuery, app: AppContext, staff: t.Staff, pre
             app, staff, Permission.VIEW, "page button", booking_id, [query.data or ""]
         )
         return refusal_text(staff, Permission.VIEW)
-    tz = app.config.timezone
+    tz = app.timezone
     if press.view == "u":
         page = await views.unassigned_page(press.page, tz)
     elif press.view == "h":
@@ -550,9 +559,11 @@ async def _edit(query: CallbackQuery, text: str, markup: InlineKeyboardMarkup | 
         log.info("could not edit admin message: %s", exc)
 
 
-def register(application: Application[Any, Any, Any, Any, Any, Any], app_ctx: AppContext) -> None:
+def register(
+    application: Application[Any, Any, Any, Any, Any, Any], staff_ctx: StaffContext
+) -> None:
     """Add the admin command handlers (group 0, before the fieldworker handlers)."""
-    application.bot_data["app_ctx"] = app_ctx
+    application.bot_data["staff"] = staff_ctx
     private = filters.ChatType.PRIVATE
     for command in COMMANDS:
         application.add_handler(

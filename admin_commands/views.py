@@ -12,11 +12,11 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-from bot.outbox import format_when
 from dispatch import services
 from dispatch.model import EligibilityResult, JobStatus
 from models import tables as t
 from models.uow import TortoiseUnitOfWork, Transactions
+from notifications.render import format_when
 
 from .operations import open_job_ids
 from .parsing import page_data, page_window

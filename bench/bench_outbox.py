@@ -16,12 +16,12 @@ import time
 from aiohttp import web
 from telegram import Bot
 
-from bot.emulators import TelegramEmulator, running
-from bot.sender import OutboxSender
-from bot.telegram_request import AiohttpRequest
+from emulators import TelegramEmulator, running
 from models import tables as t
 from models.db import close_db, init_db
 from models.uow import utcnow
+from notifications.sender import OutboxSender
+from notifications.telegram_transport import AiohttpRequest
 
 
 async def main(count: int, latency_ms: int) -> None:

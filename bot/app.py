@@ -22,11 +22,11 @@ from tortoise import connections
 from bot.config import Config
 from bot.context import CTX, AppContext
 from bot.inbound import TelegramIntake, poll_updates
-from bot.outbox import OutboxRenderer
-from bot.sender import OutboxSender
 from models import tables as t
 from models.db import close_db, init_db
 from models.uow import Transactions
+from notifications.render import OutboxRenderer
+from notifications.sender import OutboxSender
 
 log = logging.getLogger(__name__)
 
@@ -53,8 +53,9 @@ def build_telegram(config: Config, app_ctx: AppContext) -> Any:
     from telegram.ext import ApplicationBuilder
 
     from admin_commands import telegram as admin
-    from bot.telegram_request import AiohttpRequest
     from handlers import telegram as fieldworker_chat
+    from handlers.context import ChatContext
+    from notifications.telegram_transport import AiohttpRequest
 
     application = (
         ApplicationBuilder()
@@ -65,8 +66,9 @@ def build_telegram(config: Config, app_ctx: AppContext) -> Any:
         .updater(None)
         .build()
     )
-    admin.register(application, app_ctx)
-    fieldworker_chat.register(application, app_ctx)
+    tz = config.timezone
+    admin.register(application, admin.StaffContext(tx=app_ctx.tx, timezone=tz))
+    fieldworker_chat.register(application, ChatContext(tx=app_ctx.tx, timezone=tz))
     return application
 
 
@@ -87,7 +89,7 @@ def build_twilio(config: Config) -> Any:
 async def telegram_webhook(request: web.Request) -> web.Response:
     """POST /telegram/webhook: 401 on a wrong secret; 200 once the update is recorded."""
     ctx = request.app[CTX]
-    intake: TelegramIntake | None = ctx.extras.get("intake")  # type: ignore[assignment]
+    intake = ctx.intake
     secret = ctx.config.telegram_webhook_secret
     given = request.headers.get("X-Telegram-Bot-Api-Secret-Token", "")
     if intake is None:
@@ -136,9 +138,8 @@ async def sweep(app_ctx: AppContext) -> None:
             await app_ctx.tx.run(lambda uow, rid=request_id: services.expire_request(uow, rid))
         except Exception:
             log.exception("expiring request %s failed", request_id)
-    intake = app_ctx.extras.get("intake")
-    if intake is not None:
-        await intake.recover()  # type: ignore[attr-defined]
+    if app_ctx.intake is not None:
+        await app_ctx.intake.recover()
     # Redeliveries come within hours; a week of keys is plenty to dedupe them.
     await t.InboundEvent.filter(
         status__in=["done", "failed"], created_at__lt=utcnow() - INBOUND_RETENTION
@@ -147,8 +148,9 @@ async def sweep(app_ctx: AppContext) -> None:
 
 def build_app(config: Config) -> web.Application:
     """The whole service as one aiohttp application (routes, start-up and clean-up)."""
-    from bot.api import create_api, ensure_default_roles
+    from handlers.context import CHAT, ChatContext
     from handlers.sms import sms_inbound, sms_status
+    from rest.api import ApiContext, create_api, ensure_default_roles
 
     renderer = OutboxRenderer(
         telegram_enabled=config.telegram_enabled,
@@ -159,12 +161,19 @@ def build_app(config: Config) -> web.Application:
     app_ctx = AppContext(config=config, tx=tx)
     app = web.Application(client_max_size=1024 * 1024)
     app[CTX] = app_ctx
+    app[CHAT] = ChatContext(
+        tx=tx,
+        timezone=config.timezone,
+        twilio_auth_token=config.twilio_auth_token,
+        public_url=config.public_url,
+    )
     app.router.add_post("/telegram/webhook", telegram_webhook)
     app.router.add_post("/sms/inbound", sms_inbound)
     app.router.add_post("/sms/status", sms_status)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/metrics", metrics)
-    app.add_subapp("/api/v1", create_api(app_ctx))
+    api = ApiContext(tx=tx, timezone=config.timezone, api_token=config.api_token)
+    app.add_subapp("/api/v1", create_api(api))
 
     async def lifecycle(app: web.Application) -> Any:
         await init_db(config.database_url)
@@ -179,8 +188,8 @@ def build_app(config: Config) -> web.Application:
             await application.start()
             bot = application.bot
             intake = TelegramIntake(application)
-            app_ctx.extras["intake"] = intake
-            app_ctx.extras["bot"] = bot
+            app_ctx.intake = intake
+            app_ctx.bot = bot
             await _publish_commands(bot)
             if config.public_url:
                 await bot.set_webhook(
@@ -193,7 +202,7 @@ def build_app(config: Config) -> web.Application:
                 background.append(asyncio.create_task(poll_updates(bot, intake, stop)))
         if config.sms_enabled:
             twilio = build_twilio(config)
-            app_ctx.extras["twilio"] = twilio
+            app_ctx.twilio = twilio
         sender = OutboxSender(
             bot=bot,
             twilio=twilio,
@@ -226,8 +235,8 @@ def build_app(config: Config) -> web.Application:
         scheduler.shutdown(wait=False)
         stop.set()
         sender.stop()
-        if "intake" in app_ctx.extras:
-            await app_ctx.extras["intake"].drain()  # type: ignore[attr-defined]
+        if app_ctx.intake is not None:
+            await app_ctx.intake.drain()
         for task in background:
             task.cancel()
         for task in background:

@@ -7,6 +7,7 @@ import asyncio
 import logging
 import os
 import sys
+from pathlib import Path
 
 
 def _prepare_environment() -> None:
@@ -81,9 +82,38 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 def cmd_import(args: argparse.Namespace) -> int:
     """`import KIND FILE`: bulk load, all or nothing (exit 0 done, 1 bad rows, 2 bad file)."""
-    from bot.importer import run_cli
+    from bot.config import ConfigError, load_config
+    from models.db import close_db, init_db
+    from rest.importer import ImportFileError, prepare_import
 
-    return run_cli(args.kind, args.file)
+    kind = args.kind
+    try:
+        config = load_config()
+    except ConfigError as exc:
+        print(f"dispatchbot: configuration error: {exc}", file=sys.stderr)
+        return 2
+    try:
+        # The file first: a file-level problem never opens the database.
+        report, write = prepare_import(kind, Path(args.file))
+    except ImportFileError as exc:
+        print(f"dispatchbot import {kind}: {exc}", file=sys.stderr)
+        return 2
+
+    async def go() -> None:
+        await init_db(config.database_url)
+        try:
+            await write(config.timezone)
+        finally:
+            await close_db()
+
+    asyncio.run(go())
+    if not report.ok:
+        for problem in report.errors:
+            print(problem, file=sys.stderr)
+        print(report.summary(), file=sys.stderr)
+        return 1
+    print(report.summary())
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,23 +1,26 @@
-"""What the adapters share at run time, built once by the app factory."""
+"""What the running service holds, built once by the app factory; typed, no lookups by name."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from typing import Any
 
 from aiohttp import web
 
 from bot.config import Config
+from bot.inbound import TelegramIntake
 from models.uow import Transactions
 
 
 @dataclass
 class AppContext:
-    """The configuration and the transaction runner every adapter uses."""
+    """The configuration, the transaction runner, and the channel clients once started."""
 
     config: Config
     tx: Transactions
-    # Filled by the app factory when the channels are on.
-    extras: dict[str, object] = field(default_factory=dict)
+    intake: TelegramIntake | None = None
+    bot: Any | None = None  # telegram.Bot while the Telegram channel is on
+    twilio: Any | None = None  # twilio.rest.Client while the SMS channel is on
 
 
 #: Where the aiohttp application keeps the AppContext.

@@ -14,7 +14,7 @@ from typing import Any
 
 import aiohttp
 
-from bot.emulators import (
+from emulators import (
     Call,
     TelegramEmulator,
     TwilioEmulator,

@@ -16,12 +16,12 @@ from xml.sax.saxutils import escape
 
 from aiohttp import web
 
-from bot.context import CTX
-from bot.inbound import claim, finish, record
 from dispatch import services
 from dispatch.model import Actor, ActorKind, Channel, RequestStatus
 from dispatch.services import Outcome
+from handlers.context import CHAT, ChatContext
 from models import tables as t
+from models.inbound import claim, finish, record
 from models.uow import load_settings, utcnow
 
 log = logging.getLogger(__name__)
@@ -67,7 +67,7 @@ def twiml(text: str | None) -> web.Response:
 async def _verified_form(request: web.Request, path: str) -> dict[str, str] | None:
     from twilio.request_validator import RequestValidator
 
-    config = request.app[CTX].config
+    config = request.app[CHAT]
     form = {k: str(v) for k, v in (await request.post()).items()}
     signature = request.headers.get("X-Twilio-Signature", "")
     if not (config.twilio_auth_token and config.public_url and signature):
@@ -108,7 +108,7 @@ async def sms_inbound(request: web.Request) -> web.Response:
     if event is None:
         return twiml(None)
     try:
-        reply = await handle_sms(request.app[CTX], form.get("From", ""), form.get("Body", ""))
+        reply = await handle_sms(request.app[CHAT], form.get("From", ""), form.get("Body", ""))
     except Exception as exc:
         log.exception("inbound SMS %s failed", sid)
         await finish(event, f"{type(exc).__name__}: {exc}")
@@ -117,7 +117,7 @@ async def sms_inbound(request: web.Request) -> web.Response:
     return twiml(reply)
 
 
-async def handle_sms(app_ctx: Any, sender: str, body: str) -> str | None:
+async def handle_sms(app_ctx: ChatContext, sender: str, body: str) -> str | None:
     """What an SMS from `sender` does; returns the reply text."""
     word_match = COMMAND_RE.match(body or "")
     word = word_match["word"].upper() if word_match else ""
@@ -230,7 +230,7 @@ async def _pick_assigned_job(fieldworker_id: int, code: str | None) -> tuple[int
 
 
 async def _with_reason(
-    app_ctx: Any, fw: t.Fieldworker, text: str, step: _Step, *, from_prompt: bool = False
+    app_ctx: ChatContext, fw: t.Fieldworker, text: str, step: _Step, *, from_prompt: bool = False
 ) -> str:
     """Record `step` with the reason in `text`; ask for one (numbered) when it is missing."""
     settings = await load_settings()

@@ -35,13 +35,13 @@ from telegram.ext import (
     filters,
 )
 
-from bot.context import AppContext
-from bot.outbox import attending_keyboard, format_when, reason_keyboard, request_keyboard
 from dispatch import services
 from dispatch.model import Actor, ActorKind, Channel, JobStatus, RequestStatus
 from dispatch.services import Outcome
+from handlers.context import ChatContext
 from models import tables as t
 from models.uow import load_settings
+from notifications.render import attending_keyboard, format_when, reason_keyboard, request_keyboard
 
 log = logging.getLogger(__name__)
 
@@ -75,8 +75,8 @@ ANSWERS = {
 }
 
 
-def _ctx(context: ContextTypes.DEFAULT_TYPE) -> AppContext:
-    return context.application.bot_data["app_ctx"]
+def _ctx(context: ContextTypes.DEFAULT_TYPE) -> ChatContext:
+    return context.application.bot_data["chat"]
 
 
 async def fieldworker_for(user_id: int) -> t.Fieldworker | None:
@@ -453,9 +453,9 @@ async def on_help(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         await update.effective_message.reply_text(HELP_TEXT)
 
 
-def register(application: Application, app_ctx: AppContext) -> None:  # type: ignore[type-arg]
+def register(application: Application, chat: ChatContext) -> None:  # type: ignore[type-arg]
     """Add the fieldworker handlers (group 1: admin commands in group 0 answer first)."""
-    application.bot_data["app_ctx"] = app_ctx
+    application.bot_data["chat"] = chat
     private = filters.ChatType.PRIVATE
     application.add_handler(CallbackQueryHandler(on_callback, pattern=CALLBACK_RE_ANY), group=1)
     application.add_handler(CommandHandler("start", on_start, filters=private), group=1)

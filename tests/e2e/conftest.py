@@ -21,7 +21,7 @@ import aiohttp
 import pytest
 from twilio.request_validator import RequestValidator
 
-from bot.emulators import (
+from emulators import (
     TelegramEmulator,
     TwilioEmulator,
     make_callback_update,

@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from bot.emulators import Call
+from emulators import Call
 from tests.e2e.conftest import Service, add_fieldworker
 
 CUSTOMER = "+4915199990000"
@@ -161,7 +161,7 @@ async def test_webhook_secret_and_redelivery(service: Service) -> None:
     await s.tg.wait_for(lambda calls: len(requests_sent(calls)) == 3)
     call = next(c for c in requests_sent(s.tg.calls) if c.params["chat_id"] == 5000)
     data = call.params["reply_markup"]["inline_keyboard"][0][0]["callback_data"]
-    from bot.emulators import make_callback_update
+    from emulators import make_callback_update
 
     update = make_callback_update(
         777001, 5000, data, message_chat_id=5000, message_id=call.result["message_id"]

@@ -88,7 +88,7 @@ async def test_long_polling_without_twilio_and_phone_onboarding(
             },
         )
         assert status == 201, fw
-        from bot.emulators import make_message_update
+        from emulators import make_message_update
 
         # /start without a code offers the phone button; sharing one's own contact links.
         s.tg.push_update(make_message_update(s.tg.next_update_id(), 6001, "/start"))
@@ -129,7 +129,7 @@ async def test_long_polling_without_twilio_and_phone_onboarding(
             lambda calls: any("Request #" in str(c.params.get("text")) for c in calls)
         )
         call = requests_sent(s.tg.calls)[0]
-        from bot.emulators import make_callback_update
+        from emulators import make_callback_update
 
         s.tg.push_update(
             make_callback_update(

@@ -8,7 +8,7 @@ import asyncio
 from dataclasses import dataclass
 from typing import Any
 
-from bot.emulators import Call
+from emulators import Call
 from tests.e2e.conftest import Service, add_fieldworker
 
 CUSTOMER = "+4915199990000"

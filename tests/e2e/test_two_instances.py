@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.emulators import TelegramEmulator, TwilioEmulator, make_callback_update, running
+from emulators import TelegramEmulator, TwilioEmulator, make_callback_update, running
 from tests.conftest import require_postgres, reset_postgres
 from tests.e2e.conftest import AUTH, SID, run_process
 from tests.e2e.test_core_loop import CUSTOMER, book, requests_sent, seed

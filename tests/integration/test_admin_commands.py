@@ -27,16 +27,15 @@ from admin_commands.parsing import (
     parse_reassign,
     parse_respond,
 )
-from bot.config import load_config
-from bot.context import AppContext
-from bot.emulators import Call, TelegramEmulator, make_callback_update, make_message_update, running
-from bot.telegram_request import AiohttpRequest
 from dispatch import services
 from dispatch.model import Actor, Channel, DispatchMode, Interval, Point
 from dispatch.ports import NewBooking
+from emulators import Call, TelegramEmulator, make_callback_update, make_message_update, running
 from handlers import telegram as fieldworker_chat
+from handlers.context import ChatContext
 from models import tables as t
 from models.uow import Transactions
+from notifications.telegram_transport import AiohttpRequest
 
 START = datetime(2026, 12, 1, 9, tzinfo=UTC)
 HERE = Point(52.52, 13.40)  # Berlin
@@ -50,7 +49,7 @@ class Harness:
 
     emu: TelegramEmulator
     application: Application  # type: ignore[type-arg]
-    app_ctx: AppContext
+    app_ctx: admin.StaffContext
     errors: list[BaseException] = field(default_factory=list)
     update_id: int = 0
 
@@ -118,16 +117,14 @@ async def tg(db: str) -> AsyncIterator[Harness]:
             .updater(None)
             .build()
         )
-        ctx = AppContext(
-            config=load_config(_env_file=None, TIMEZONE="UTC"), tx=Transactions(outbox=None)
-        )
+        ctx = admin.StaffContext(tx=Transactions(outbox=None), timezone="UTC")
         harness = Harness(emu, application, ctx)
 
         async def on_error(update: object, context: Any) -> None:
             harness.errors.append(context.error)
 
         admin.register(application, ctx)
-        fieldworker_chat.register(application, ctx)
+        fieldworker_chat.register(application, ChatContext(tx=ctx.tx, timezone="UTC"))
         application.add_error_handler(on_error)
         async with application:
             yield harness

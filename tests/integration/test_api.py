@@ -15,14 +15,13 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
-from bot.api import ROUTES, create_api, ensure_default_roles
 from bot.config import load_config
-from bot.context import AppContext
 from dispatch.eligibility import haversine_km
 from dispatch.model import Point
 from dispatch.settings import CompanySettings
 from models import tables as t
 from models.uow import Transactions
+from rest.api import ROUTES, ApiContext, create_api, ensure_default_roles
 
 TOKEN = "t"
 API = "/api/v1"
@@ -47,7 +46,9 @@ BOWTIE = {"type": "Polygon", "coordinates": [[[0, 0], [1, 1], [1, 0], [0, 1], [0
 def make_client(token: str | None) -> TestClient:
     """A test client for an app that mounts the API the way the app factory does."""
     config = load_config(API_TOKEN=token or "", _env_file=None)
-    ctx = AppContext(config=config, tx=Transactions(outbox=None))
+    ctx = ApiContext(
+        tx=Transactions(outbox=None), timezone=config.timezone, api_token=config.api_token
+    )
     app = web.Application()
     app.add_subapp(API, create_api(ctx))
     return TestClient(TestServer(app))
@@ -214,7 +215,7 @@ async def test_unexpected_error_is_500_without_internals(
     async def broken() -> None:
         raise RuntimeError("secret internals")
 
-    monkeypatch.setattr("bot.api.load_settings", broken)
+    monkeypatch.setattr("rest.api.load_settings", broken)
     answer = await call(client, "GET", "/settings")
     assert_error(answer, 500, "internal_error")
     assert "secret" not in json.dumps(answer[1])

@@ -6,13 +6,13 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from bot.outbox import OutboxRenderer
 from dispatch import services
 from dispatch.model import Actor, ActorKind, Channel, DispatchMode, Interval, Point
 from dispatch.ports import NewBooking
 from dispatch.services import DispatchError
 from models import tables as t
 from models.uow import Transactions
+from notifications.render import OutboxRenderer
 
 START = datetime(2026, 12, 1, 9, tzinfo=UTC)
 STAFF = Actor(ActorKind.STAFF, 1, "Dora")

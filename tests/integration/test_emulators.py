@@ -1,7 +1,7 @@
 """Integration tests of the Telegram/Twilio emulators and the aiohttp PTB request backend.
 
 The emulators are exercised with the real clients: ``telegram.Bot`` over
-:class:`bot.telegram_request.AiohttpRequest`, and the twilio SDK over its aiohttp client.
+:class:`notifications.telegram_transport.AiohttpRequest`, and the twilio SDK over aiohttp.
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ from twilio.base.exceptions import TwilioRestException
 from twilio.http.async_http_client import AsyncTwilioHttpClient
 from twilio.rest import Client
 
-from bot.emulators import (
+from emulators import (
     BOT_USER,
     TelegramEmulator,
     TwilioEmulator,
@@ -41,7 +41,7 @@ from bot.emulators import (
     make_message_update,
     running,
 )
-from bot.telegram_request import AiohttpRequest
+from notifications.telegram_transport import AiohttpRequest
 
 TOKEN = "123456:TEST-token-abcdefghijklmnopqrstuvwxyz"
 CHAT = 4242

@@ -18,8 +18,8 @@ from typing import Any
 
 import pytest
 
-from bot.importer import ImportFileError, import_file, prepare_import
 from models import tables as t
+from rest.importer import ImportFileError, import_file, prepare_import
 
 REPO = Path(__file__).resolve().parents[2]
 

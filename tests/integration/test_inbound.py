@@ -10,10 +10,10 @@ from typing import Any
 import pytest
 from telegram.ext import Application, ApplicationBuilder, MessageHandler, filters
 
-from bot.emulators import TelegramEmulator, make_message_update, running
 from bot.inbound import TelegramIntake
-from bot.telegram_request import AiohttpRequest
+from emulators import TelegramEmulator, make_message_update, running
 from models import tables as t
+from notifications.telegram_transport import AiohttpRequest
 
 
 @pytest.fixture

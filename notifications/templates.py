@@ -1,4 +1,4 @@
-"""Message texts: Jinja2 in a sandbox, so operators may later edit templates without code access."""
+"""Message texts: Jinja2 in a sandbox (templates are data, never code)."""
 
 from __future__ import annotations
 

@@ -22,19 +22,17 @@ CSV conventions shared by both CSV kinds:
 - Blank lines are skipped; a row with more or fewer cells than the header is an error.
 
 `import_file(kind, path)` is the entry point for code and tests (the caller connects tortoise);
-`run_cli(kind, path)` is what `dispatchbot import` runs: it connects to `DATABASE_URL`, prints
+`dispatchbot import` (`bot.cli`) connects to `DATABASE_URL`, runs `prepare_import`, prints
 errors to stderr (exit 1) or a one-line summary (exit 0), and exits 2 on a file-level problem.
 """
 
 from __future__ import annotations
 
-import asyncio
 import csv
 import io
 import json
 import math
 import re
-import sys
 from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -44,10 +42,12 @@ from pydantic import BaseModel, TypeAdapter, ValidationError
 from shapely.geometry import MultiPolygon, mapping, shape
 from shapely.ops import unary_union
 
-from bot import api_schemas as s
+from models import tables as t
+from models.uow import TortoiseUnitOfWork, Transactions
+from rest import schemas as s
 
 # Reused as they are, so an imported row is checked and stored exactly like an API body.
-from bot.api import (
+from rest.api import (
     ApiError,
     check_fieldworker_unique,
     check_services_exist,
@@ -55,8 +55,6 @@ from bot.api import (
     new_invite_code,
     no_constants,
 )
-from models import tables as t
-from models.uow import TortoiseUnitOfWork, Transactions
 
 KINDS = ("fieldworkers", "services", "territories")
 
@@ -662,38 +660,3 @@ async def import_file(kind: str, path: Path, *, company_timezone: str = "UTC") -
     report, write = prepare_import(kind, path)
     await write(company_timezone)
     return report
-
-
-def run_cli(kind: str, path: str | Path) -> int:
-    """`dispatchbot import KIND FILE` on `DATABASE_URL`: exit 0 imported, 1 bad rows, 2 bad file."""
-    from bot.config import ConfigError, load_config
-    from models.db import close_db, init_db
-
-    try:
-        config = load_config()
-    except ConfigError as exc:
-        print(f"dispatchbot: configuration error: {exc}", file=sys.stderr)
-        return 2
-
-    try:
-        # The file first: a file-level problem never opens the database.
-        report, write = prepare_import(kind, Path(path))
-    except ImportFileError as exc:
-        print(f"dispatchbot import {kind}: {exc}", file=sys.stderr)
-        return 2
-
-    async def go() -> None:
-        await init_db(config.database_url)
-        try:
-            await write(config.timezone)
-        finally:
-            await close_db()
-
-    asyncio.run(go())
-    if not report.ok:
-        for problem in report.errors:
-            print(problem, file=sys.stderr)
-        print(report.summary(), file=sys.stderr)
-        return 1
-    print(report.summary())
-    return 0

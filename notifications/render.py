@@ -10,12 +10,12 @@ from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from bot.templates import render
 from dispatch import events as ev
 from dispatch.eligibility import haversine_km
 from dispatch.model import Actor, ActorKind, Channel, HistoryAction, Permission, Point
 from models import tables as t
 from models.uow import TortoiseUnitOfWork
+from notifications.templates import render
 
 WITHDRAWN_TEMPLATES = {
     ev.WithdrawnBecause.TAKEN: "request_taken",

@@ -1,6 +1,6 @@
 """Request and response bodies of the REST API (CONTRACT §4), validated and documented by pydantic.
 
-These models are the single source for both: `bot.api` validates every body, query string and
+These models are the single source for both: `rest.api` validates every body, query string and
 answer with them, and the OpenAPI document is generated from them. Request bodies forbid unknown
 fields and are validated strictly from JSON (no `"12"` for a number, no `true` for an integer).
 

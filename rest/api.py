@@ -1,7 +1,7 @@
 """The REST API under `/api/v1` (CONTRACT §4): an aiohttp sub-application over the dispatch core.
 
 One route table (`ROUTES`) drives both the router and the OpenAPI document; the bodies, query
-strings and answers are the pydantic models of `bot.api_schemas`. Every request goes through:
+strings and answers are the pydantic models of `rest.schemas`. Every request goes through:
 
 1. the error middleware: every error is `{"error": {"code", "message", "field"}}`;
 2. the auth middleware: `Authorization: Bearer $API_TOKEN` (only `openapi.json` is public);
@@ -33,8 +33,6 @@ from aiohttp.typedefs import Middleware
 from pydantic import BaseModel, ValidationError
 from tortoise.exceptions import IntegrityError
 
-from bot import api_schemas as s
-from bot.context import AppContext
 from dispatch import services
 from dispatch.model import (
     OPEN_JOB_STATUSES,
@@ -52,7 +50,8 @@ from dispatch.ports import NewBooking
 from dispatch.services import DispatchError, Outcome
 from dispatch.settings import CompanySettings
 from models import tables as t
-from models.uow import TortoiseUnitOfWork, load_settings
+from models.uow import TortoiseUnitOfWork, Transactions, load_settings
+from rest import schemas as s
 
 log = logging.getLogger(__name__)
 
@@ -214,11 +213,20 @@ def auth_middleware(token: str | None) -> Middleware:
 # -- the request pipeline -------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class ApiContext:
+    """What the REST API needs at run time, given by the app factory."""
+
+    tx: Transactions
+    timezone: str
+    api_token: str | None
+
+
 @dataclass
 class Call:
     """One validated API call, as handlers see it."""
 
-    ctx: AppContext
+    ctx: ApiContext
     route: Route
     request: web.Request
     query: Any
@@ -362,7 +370,7 @@ async def role_permissions(role_name: str) -> frozenset[str]:
     return frozenset(role.permissions or ()) if role is not None else frozenset()
 
 
-def _endpoint(ctx: AppContext, route: Route) -> Callable[[web.Request], Awaitable[Any]]:
+def _endpoint(ctx: ApiContext, route: Route) -> Callable[[web.Request], Awaitable[Any]]:
     async def handle(request: web.Request) -> web.StreamResponse:
         query = _read_query(request, route.query)
         body = await _read_body(request, route.request) if route.request else None
@@ -603,7 +611,7 @@ async def create_fieldworker(call: Call) -> web.StreamResponse:
     """Add a fieldworker; the answer carries the `invite_code` for linking Telegram."""
     body: s.FieldworkerIn = call.body
     values = {k: getattr(body, k) for k in s.FieldworkerIn.model_fields}
-    columns = fieldworker_columns(values, call.ctx.config.timezone)
+    columns = fieldworker_columns(values, call.ctx.timezone)
 
     async def work(uow: TortoiseUnitOfWork) -> t.Fieldworker:
         await check_services_exist(body.services)
@@ -629,7 +637,7 @@ async def patch_fieldworker(call: Call) -> web.StreamResponse:
     """Change a fieldworker; a new `telegram_user_id` unlinks the old Telegram chat."""
     fieldworker_id = call.path_id()
     changes = call.changes()
-    columns = fieldworker_columns(changes, call.ctx.config.timezone)
+    columns = fieldworker_columns(changes, call.ctx.timezone)
 
     async def work(uow: TortoiseUnitOfWork) -> t.Fieldworker:
         fw = await _fieldworker_or_404(fieldworker_id)
@@ -1257,7 +1265,7 @@ def _query_parameters(model: type[BaseModel], components: dict[str, Any]) -> lis
 
 @functools.cache
 def openapi_document() -> dict[str, Any]:
-    """The OpenAPI 3.1 document, generated from `ROUTES` and the models of `bot.api_schemas`."""
+    """The OpenAPI 3.1 document, generated from `ROUTES` and the models of `rest.schemas`."""
     components: dict[str, Any] = {}
     error = _schema_ref(s.ErrorResponse, components)
     paths: dict[str, dict[str, Any]] = {}
@@ -1547,9 +1555,9 @@ ROUTES: tuple[Route, ...] = (
 )
 
 
-def create_api(ctx: AppContext) -> web.Application:
+def create_api(ctx: ApiContext) -> web.Application:
     """The `/api/v1` sub-application (mount with `app.add_subapp("/api/v1", create_api(ctx))`)."""
-    app = web.Application(middlewares=[error_middleware, auth_middleware(ctx.config.api_token)])
+    app = web.Application(middlewares=[error_middleware, auth_middleware(ctx.api_token)])
     for route in ROUTES:
         app.router.add_route(
             route.method,

@@ -1,0 +1,79 @@
+"""Shared parts of the emulators: a local runner, polling, injected faults."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Any
+
+from aiohttp import web
+
+JSONDict = dict[str, Any]
+
+#: The bot account every :class:`TelegramEmulator` answers ``getMe`` with.
+BOT_USER: JSONDict = {
+    "id": 1000,
+    "is_bot": True,
+    "first_name": "DispatchBot",
+    "username": "dispatch_test_bot",
+}
+
+_POLL_INTERVAL = 0.02
+_MAX_TEXT_LENGTH = 4096
+_INCOMING_MESSAGE_ID_BASE = 1_000_000
+_NOT_MODIFIED = (
+    "Bad Request: message is not modified: specified new message content and reply markup "
+    "are exactly the same as a current content and reply markup of the message"
+)
+
+
+# --------------------------------------------------------------------------------------------
+# Generic runner
+# --------------------------------------------------------------------------------------------
+
+
+@asynccontextmanager
+async def running(
+    app: web.Application, *, host: str = "127.0.0.1", shutdown_timeout: float = 5.0
+) -> AsyncIterator[str]:
+    """Serve an aiohttp application on a free local port for the duration of the block.
+
+    Args:
+        app: Any aiohttp application (an emulator's ``app`` or the bot's webhook app).
+        host: Interface to bind; keep the default to stay off the network.
+        shutdown_timeout: Seconds to wait for in-flight handlers on exit before cancelling.
+
+    Yields:
+        The base URL, e.g. ``"http://127.0.0.1:54321"`` (no trailing slash).
+    """
+    runner = web.AppRunner(app, shutdown_timeout=shutdown_timeout)
+    await runner.setup()
+    try:
+        site = web.TCPSite(runner, host, 0)
+        await site.start()
+        port = runner.addresses[0][1]
+        yield f"http://{host}:{port}"
+    finally:
+        await runner.cleanup()
+
+
+async def _poll_until(
+    check: Callable[[], bool], within: float, describe: Callable[[], str]
+) -> None:
+    """Poll ``check`` every few milliseconds; raise AssertionError after ``within`` seconds."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + within
+    while not check():
+        if loop.time() >= deadline:
+            raise AssertionError(f"condition not met within {within:.1f}s; {describe()}")
+        await asyncio.sleep(_POLL_INTERVAL)
+
+
+@dataclass
+class _Fault:
+    status: int
+    remaining: int
+    retry_after: int
+    description: str | None

@@ -1,0 +1,23 @@
+"""What the chat handlers need at run time, given to them by the app factory."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from aiohttp import web
+
+from models.uow import Transactions
+
+
+@dataclass(frozen=True)
+class ChatContext:
+    """The transaction runner and the settings the fieldworker and customer chats use."""
+
+    tx: Transactions
+    timezone: str
+    twilio_auth_token: str | None = None
+    public_url: str | None = None
+
+
+#: Where the aiohttp application keeps the ChatContext for the SMS webhooks.
+CHAT = web.AppKey("chat", ChatContext)

@@ -1,0 +1,60 @@
+"""Inbound events (Telegram updates, Twilio messages): recorded by key before they act.
+
+A redelivery of the same key is a no-op; `claim` takes a recorded event by a conditional UPDATE so
+two processes never run the same one.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+from typing import Any
+
+from prometheus_client import Counter
+from tortoise.exceptions import IntegrityError
+from tortoise.expressions import Q
+
+from models import tables as t
+from models.uow import utcnow
+
+log = logging.getLogger(__name__)
+
+RECEIVED = Counter("dispatch_inbound_updates", "Inbound updates recorded", ["source", "result"])
+MAX_ATTEMPTS = 3
+LEASE = timedelta(seconds=120)
+
+
+async def record(key: str, payload: dict[str, Any]) -> bool:
+    """Store an inbound update; False when the same key was already recorded (a redelivery)."""
+    try:
+        await t.InboundEvent.create(key=key, payload=payload, status="new")
+    except IntegrityError:
+        RECEIVED.labels(key.split(":", 1)[0], "duplicate").inc()
+        return False
+    RECEIVED.labels(key.split(":", 1)[0], "new").inc()
+    return True
+
+
+async def claim(key: str) -> t.InboundEvent | None:
+    """Take an update for processing; None when another worker has it or it is done."""
+    now = utcnow()
+    taken = (
+        await t.InboundEvent.filter(key=key, status="new", attempts__lt=MAX_ATTEMPTS)
+        .filter(Q(claimed_until__isnull=True) | Q(claimed_until__lt=now))
+        .update(claimed_until=now + LEASE)
+    )
+    return await t.InboundEvent.get_or_none(key=key) if taken else None
+
+
+async def finish(event: t.InboundEvent, error: str | None = None) -> None:
+    """Mark an update done, or count a failed attempt (given up after MAX_ATTEMPTS)."""
+    if error is None:
+        await t.InboundEvent.filter(id=event.id).update(status="done", claimed_until=None)
+        return
+    attempts = event.attempts + 1
+    await t.InboundEvent.filter(id=event.id).update(
+        attempts=attempts,
+        status="failed" if attempts >= MAX_ATTEMPTS else "new",
+        claimed_until=None,
+        error=error[:2000],
+    )
