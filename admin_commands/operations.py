@@ -4,7 +4,7 @@ Each `async def ...(uow, ...)` here runs inside one `Transactions.run` given by 
 the dispatch rules in `dispatch.services`, and returns what happened for the reply. They decide
 nothing the core does not: which jobs of a booking a command applies to, and in what order.
 
-Taking jobs off a fieldworker (`/reassign_all`) is `dispatch.services.unassign`; answering on a
+Taking jobs off a fieldworker (`/reassign_all`) is `dispatch.assignment.unassign`; answering on a
 fieldworker's behalf and assigning a whole booking are `respond_for_fieldworker` and
 `assign_booking` there too, shared with the REST API.
 """
@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from dispatch import services
+from dispatch import offering
 from dispatch.model import (
     OPEN_JOB_STATUSES,
     Actor,
@@ -97,7 +97,7 @@ async def exclusions_for(
     for job in await uow.jobs_of_booking(booking_id):
         if job.status in _DONE:
             continue
-        result = await services.eligibility(uow, job.id)
+        result = await offering.eligibility(uow, job.id)
         for excluded in result.excluded:
             if excluded.fieldworker_id == fieldworker_id:
                 out[job.id] = excluded
@@ -115,12 +115,12 @@ class RequestReport:
 async def request_booking(
     uow: UnitOfWork, booking_id: int, fieldworker_ids: Sequence[int], actor: Actor
 ) -> RequestReport:
-    """`services.send_requests` for every open job of the booking."""
+    """`offering.send_requests` for every open job of the booking."""
     statuses = OPEN_JOB_STATUSES
     job_ids = [j.id for j in await uow.jobs_of_booking(booking_id) if j.status in statuses]
     if not job_ids:
         raise CommandError(f"Booking {booking_id} has no open jobs to send requests for.")
-    result = await services.send_requests(uow, job_ids, fieldworker_ids, actor, CHANNEL)
+    result = await offering.send_requests(uow, job_ids, fieldworker_ids, actor, CHANNEL)
     report = RequestReport(skipped=dict(result.skipped))
     for request_id in result.sent:
         request = await uow.get_request(request_id)
@@ -130,8 +130,8 @@ async def request_booking(
 
 
 async def rebroadcast_booking(uow: UnitOfWork, booking_id: int, actor: Actor) -> list[int]:
-    """`services.rebroadcast`; returns the ids of the fieldworkers asked."""
-    sent = await services.rebroadcast(uow, booking_id, actor, CHANNEL)
+    """`offering.rebroadcast`; returns the ids of the fieldworkers asked."""
+    sent = await offering.rebroadcast(uow, booking_id, actor, CHANNEL)
     asked: list[int] = []
     for request_id in sent:
         request = await uow.get_request(request_id)

@@ -27,9 +27,10 @@ from telegram.ext import (
     filters,
 )
 
-from dispatch import services
+from dispatch import assignment, responding
+from dispatch.commands import Action, Outcome
+from dispatch.errors import DispatchError
 from dispatch.model import Actor, DispatchMode, HistoryAction, Permission
-from dispatch.services import DispatchError, Outcome
 from models import tables as t
 from models.uow import TortoiseUnitOfWork, Transactions
 
@@ -190,11 +191,11 @@ async def _respond(inv: Invocation, action: str, verb: str) -> Reply:
     fw = await ops.resolve_fieldworker(args.fieldworker)
     actor = inv.actor
     results = await inv.app.tx.run(
-        lambda uow: services.respond_for_fieldworker(
+        lambda uow: responding.respond_for_fieldworker(
             uow,
             booking.id,
             fw.id,
-            action,
+            Action(action),
             actor,
             ops.CHANNEL,
             job_ids=args.job_ids or None,
@@ -246,7 +247,7 @@ async def assign(inv: Invocation) -> Reply:
     actor = inv.actor
     try:
         results = await inv.app.tx.run(
-            lambda uow: services.assign_booking(uow, booking.id, fw.id, actor, ops.CHANNEL)
+            lambda uow: assignment.assign_booking(uow, booking.id, fw.id, actor, ops.CHANNEL)
         )
     except DispatchError as exc:
         if exc.code != "not_eligible":
@@ -307,7 +308,7 @@ async def reassign_all(inv: Invocation) -> Reply:
     fw = await ops.resolve_fieldworker(args.fieldworker)
     start, end = day_range(args.first_day, args.last_day, inv.timezone)
     span = f"{args.first_day.isoformat()} to {args.last_day.isoformat()}"
-    job_ids = await inv.app.tx.run(lambda uow: services.assigned_job_ids(uow, fw.id, start, end))
+    job_ids = await inv.app.tx.run(lambda uow: assignment.assigned_job_ids(uow, fw.id, start, end))
     if not job_ids:
         return Reply(f"{fieldworker_label(fw)} has no assigned jobs from {span}.")
     actor = inv.actor
@@ -317,7 +318,7 @@ async def reassign_all(inv: Invocation) -> Reply:
     for job_id in job_ids:
         try:
             sent = await inv.app.tx.run(
-                lambda uow, j=job_id: services.unassign(
+                lambda uow, j=job_id: assignment.unassign(
                     uow,
                     j,
                     actor,
@@ -516,7 +517,7 @@ async def _press_force_assign(
         booking = await ops.get_booking(press.booking_id)
         fw = await ops.resolve_fieldworker(FieldworkerRef(id=press.fieldworker_id))
         results = await app.tx.run(
-            lambda uow: services.assign_booking(
+            lambda uow: assignment.assign_booking(
                 uow, booking.id, fw.id, actor, ops.CHANNEL, force=True
             )
         )

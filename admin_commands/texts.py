@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from dispatch.commands import Outcome
 from dispatch.model import Excluded, ExclusionReason
-from dispatch.services import Outcome
 from models import tables as t
 
 STAFF_ONLY = "This command is for office staff."

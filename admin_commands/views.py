@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-from dispatch import services
+from dispatch import offering
 from dispatch.model import EligibilityResult, JobStatus
 from models import tables as t
 from models.uow import TortoiseUnitOfWork, Transactions
@@ -197,7 +197,7 @@ async def available_page(tx: Transactions, job_id: int, page: int, tz: str) -> P
         return Page(f"Job {job_id} no longer exists.")
 
     async def evaluate(uow: TortoiseUnitOfWork) -> tuple[EligibilityResult, set[int]]:
-        result = await services.eligibility(uow, job_id)
+        result = await offering.eligibility(uow, job_id)
         return result, await uow.reachable_fieldworkers(result.eligible_ids())
 
     result, reachable = await tx.run(evaluate)

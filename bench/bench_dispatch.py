@@ -16,7 +16,8 @@ import time
 import tracemalloc
 from datetime import UTC, datetime, timedelta
 
-from dispatch import services
+from dispatch import bookings, responding
+from dispatch.commands import Action
 from dispatch.eligibility import evaluate
 from dispatch.model import (
     Actor,
@@ -94,7 +95,7 @@ async def bench_database(n: int) -> None:
             DispatchMode.AUTO,
         )
         t0 = time.perf_counter()
-        await tx.run(lambda uow: services.create_booking(uow, new, Actor.system(), Channel.API))
+        await tx.run(lambda uow: bookings.create_booking(uow, new, Actor.system(), Channel.API))
         created = time.perf_counter() - t0
         ids = await t.JobRequest.all().values_list("id", "fieldworker_id")
         race = ids[:50]
@@ -102,8 +103,8 @@ async def bench_database(n: int) -> None:
         outcomes = await asyncio.gather(
             *(
                 tx.run(
-                    lambda uow, r=r, f=f: services.respond(
-                        uow, r, "accept", Actor(ActorKind.FIELDWORKER, f), Channel.TELEGRAM
+                    lambda uow, r=r, f=f: responding.respond(
+                        uow, r, Action.ACCEPT, Actor(ActorKind.FIELDWORKER, f), Channel.TELEGRAM
                     )
                 )
                 for r, f in race

@@ -124,7 +124,7 @@ async def metrics(request: web.Request) -> web.Response:
 
 async def sweep(app_ctx: AppContext) -> None:
     """Due deadlines: expire unanswered requests; re-run updates a crash left unprocessed."""
-    from dispatch import services
+    from dispatch import offering
     from models.uow import utcnow
 
     due = (
@@ -135,7 +135,7 @@ async def sweep(app_ctx: AppContext) -> None:
     )
     for request_id in due:
         try:
-            await app_ctx.tx.run(lambda uow, rid=request_id: services.expire_request(uow, rid))
+            await app_ctx.tx.run(lambda uow, rid=request_id: offering.expire_request(uow, rid))
         except Exception:
             log.exception("expiring request %s failed", request_id)
     if app_ctx.intake is not None:

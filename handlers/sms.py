@@ -16,9 +16,9 @@ from xml.sax.saxutils import escape
 
 from aiohttp import web
 
-from dispatch import services
+from dispatch import commands, responding
+from dispatch.commands import Action, Outcome
 from dispatch.model import Actor, ActorKind, Channel, RequestStatus
-from dispatch.services import Outcome
 from handlers.context import CHAT, ChatContext
 from models import tables as t
 from models.inbound import claim, finish, record
@@ -143,7 +143,7 @@ async def handle_sms(app_ctx: ChatContext, sender: str, body: str) -> str | None
             return error
         if word in ACCEPT_WORDS:
             result = await app_ctx.tx.run(
-                lambda uow: services.respond(uow, request.id, "accept", actor, Channel.SMS)
+                lambda uow: responding.respond(uow, request.id, Action.ACCEPT, actor, Channel.SMS)
             )
             return ANSWERS.get(result.outcome, "Done.")
         text = (word_match["rest"] or "").strip()
@@ -187,15 +187,15 @@ class _Step:
 
     state: str
     data: dict[str, int]
-    act: Callable[[Any, str | None], Awaitable[services.RespondResult]]
+    act: Callable[[Any, str | None], Awaitable[commands.RespondResult]]
 
 
 def _decline_step(request_id: int, actor: Actor) -> _Step:
     return _Step(
         STATE_DECLINE_REASON,
         {"request_id": request_id},
-        lambda uow, reason: services.respond(
-            uow, request_id, "decline", actor, Channel.SMS, reason=reason
+        lambda uow, reason: responding.respond(
+            uow, request_id, Action.DECLINE, actor, Channel.SMS, reason=reason
         ),
     )
 
@@ -204,7 +204,7 @@ def _cancel_step(job_id: int, fieldworker_id: int, actor: Actor) -> _Step:
     return _Step(
         STATE_CANCEL_REASON,
         {"job_id": job_id},
-        lambda uow, reason: services.no_longer_attending(
+        lambda uow, reason: responding.no_longer_attending(
             uow, job_id, fieldworker_id, actor, Channel.SMS, reason=reason
         ),
     )
@@ -244,7 +244,7 @@ async def _with_reason(
         elif settings.is_other(reason):
             reason = None  # "Other" alone says nothing: ask for their words
 
-    async def act(uow: Any) -> services.RespondResult:
+    async def act(uow: Any) -> commands.RespondResult:
         await t.Conversation.filter(channel="sms", address=fw.phone).delete()
         result = await step.act(uow, reason)
         if result.outcome is Outcome.REASON_REQUIRED:

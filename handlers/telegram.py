@@ -35,9 +35,9 @@ from telegram.ext import (
     filters,
 )
 
-from dispatch import services
+from dispatch import commands, responding
+from dispatch.commands import Action, Outcome
 from dispatch.model import Actor, ActorKind, Channel, JobStatus, RequestStatus
-from dispatch.services import Outcome
 from handlers.context import ChatContext
 from models import tables as t
 from models.uow import load_settings
@@ -117,7 +117,7 @@ async def on_callback(update: Update, context: ContextTypes.DEFAULT_TYPE) -> Non
     app, rid = _ctx(context), target
     if op == "a":
         result = await app.tx.run(
-            lambda uow: services.respond(uow, rid, "accept", _actor(fw), Channel.TELEGRAM)
+            lambda uow: responding.respond(uow, rid, Action.ACCEPT, _actor(fw), Channel.TELEGRAM)
         )
         await query.answer(ANSWERS.get(result.outcome, "Done."))
         return
@@ -148,8 +148,8 @@ async def on_callback(update: Update, context: ContextTypes.DEFAULT_TYPE) -> Non
         )
         return
     result = await app.tx.run(
-        lambda uow: services.respond(
-            uow, rid, "decline", _actor(fw), Channel.TELEGRAM, reason=picked
+        lambda uow: responding.respond(
+            uow, rid, Action.DECLINE, _actor(fw), Channel.TELEGRAM, reason=picked
         )
     )
     await query.answer(ANSWERS.get(result.outcome, "Done."))
@@ -226,7 +226,7 @@ async def _on_attendance_button(
         )
         return
     result = await _ctx(context).tx.run(
-        lambda uow: services.no_longer_attending(
+        lambda uow: responding.no_longer_attending(
             uow, job_id, fw.id, _actor(fw), Channel.TELEGRAM, reason=picked
         )
     )
@@ -267,16 +267,16 @@ async def on_text(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         reason = message.text.strip()[:500]
         data = dict(state.data)
 
-        async def answer(uow: Any) -> services.RespondResult:
+        async def answer(uow: Any) -> commands.RespondResult:
             await t.Conversation.filter(id=state.id).delete()
             if state.state == STATE_CANCEL_REASON:
-                return await services.no_longer_attending(
+                return await responding.no_longer_attending(
                     uow, int(data["job_id"]), fw.id, _actor(fw), Channel.TELEGRAM, reason=reason
                 )
-            return await services.respond(
+            return await responding.respond(
                 uow,
                 int(data["request_id"]),
-                "decline",
+                Action.DECLINE,
                 _actor(fw),
                 Channel.TELEGRAM,
                 reason=reason,

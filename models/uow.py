@@ -19,6 +19,7 @@ from tortoise.exceptions import IntegrityError, OperationalError, TransactionMan
 from tortoise.expressions import F
 from tortoise.transactions import in_transaction
 
+from dispatch.errors import RetryCommand
 from dispatch.events import Event
 from dispatch.model import (
     Actor,
@@ -35,7 +36,6 @@ from dispatch.model import (
     can_move_request,
 )
 from dispatch.ports import BookingView, JobView, NewBooking, RequestView
-from dispatch.services import RetryCommand
 from dispatch.settings import CompanySettings
 from models import tables as t
 

@@ -33,7 +33,9 @@ from aiohttp.typedefs import Middleware
 from pydantic import BaseModel, ValidationError
 from tortoise.exceptions import IntegrityError
 
-from dispatch import services
+from dispatch import assignment, bookings, offering, responding
+from dispatch.commands import Action, Outcome
+from dispatch.errors import Conflict, DispatchError, Forbidden, Invalid, NotFound
 from dispatch.model import (
     OPEN_JOB_STATUSES,
     Actor,
@@ -47,7 +49,6 @@ from dispatch.model import (
     Point,
 )
 from dispatch.ports import NewBooking
-from dispatch.services import DispatchError, Outcome
 from dispatch.settings import CompanySettings
 from models import tables as t
 from models.uow import TortoiseUnitOfWork, Transactions, load_settings
@@ -146,6 +147,20 @@ def validation_error(exc: ValidationError, *, prefix: str = "") -> ApiError:
 _HTTP_CODES = {404: "not_found", 405: "method_not_allowed", 413: "payload_too_large"}
 
 
+#: How the core's refusals read over HTTP: the only place that knows.
+_DISPATCH_STATUS: tuple[tuple[type[DispatchError], int], ...] = (
+    (NotFound, 404),
+    (Invalid, 422),
+    (Forbidden, 403),
+    (Conflict, 409),
+)
+
+
+def http_status(exc: DispatchError) -> int:
+    """The HTTP status of a refusal by the dispatch core."""
+    return next((status for kind, status in _DISPATCH_STATUS if isinstance(exc, kind)), 409)
+
+
 @web.middleware
 async def error_middleware(
     request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -156,7 +171,7 @@ async def error_middleware(
     except ApiError as exc:
         return error_response(exc.status, exc.code, exc.message, exc.field, exc.headers)
     except DispatchError as exc:
-        return error_response(exc.status, exc.code, exc.message, exc.field)
+        return error_response(http_status(exc), exc.code, exc.message, exc.field)
     except web.HTTPException as exc:
         if exc.status < 400:
             raise
@@ -918,7 +933,7 @@ async def create_booking(call: Call) -> web.StreamResponse:
             custom_fields=body.requirements.custom_fields,
             notes=body.notes,
         )
-        return await services.create_booking(
+        return await bookings.create_booking(
             uow, new, call.actor, Channel.API, fieldworker_id=body.fieldworker_id
         )
 
@@ -988,7 +1003,7 @@ async def patch_booking(call: Call) -> web.StreamResponse:
                 details={"changes": diff},
             )
         if cancel:
-            await services.cancel_booking(uow, booking_id, call.actor, Channel.API)
+            await bookings.cancel_booking(uow, booking_id, call.actor, Channel.API)
 
     await call.ctx.tx.run(work)
     return await _booking_response(booking_id)
@@ -1007,7 +1022,7 @@ async def available_fieldworkers(call: Call) -> web.StreamResponse:
             )
     else:
         job = next((j for j in jobs if j.status in _OPEN_STATUSES), jobs[0])
-    result = await call.ctx.tx.run(lambda uow: services.eligibility(uow, job.id))
+    result = await call.ctx.tx.run(lambda uow: offering.eligibility(uow, job.id))
     names: dict[int, str] = dict(await t.Fieldworker.all().values_list("id", "name"))
 
     def km(value: float | None) -> float | None:
@@ -1051,7 +1066,7 @@ async def send_job_requests(call: Call) -> web.StreamResponse:
     job_ids = [j.id for j in jobs]
 
     result = await call.ctx.tx.run(
-        lambda uow: services.send_requests(
+        lambda uow: offering.send_requests(
             uow, job_ids, body.fieldworker_ids, call.actor, Channel.API
         )
     )
@@ -1066,7 +1081,7 @@ async def assign_booking(call: Call) -> web.StreamResponse:
     booking_id = call.booking.id
 
     async def work(uow: TortoiseUnitOfWork) -> list[tuple[int, bool]]:
-        return await services.assign_booking(
+        return await assignment.assign_booking(
             uow,
             booking_id,
             body.fieldworker_id,
@@ -1108,11 +1123,11 @@ async def respond_booking(call: Call) -> web.StreamResponse:
     booking_id = call.booking.id
 
     async def work(uow: TortoiseUnitOfWork) -> list[dict[str, Any]]:
-        results = await services.respond_for_fieldworker(
+        results = await responding.respond_for_fieldworker(
             uow,
             booking_id,
             body.fieldworker_id,
-            body.action,
+            Action(body.action),
             call.actor,
             Channel.API,
             job_ids=body.job_ids,
@@ -1152,12 +1167,12 @@ async def reassign_fieldworker(call: Call) -> web.StreamResponse:
     if body.to <= body.from_:
         raise ApiError(422, "end_before_start", "`to` must be after `from`", "to")
     job_ids = await call.ctx.tx.run(
-        lambda uow: services.assigned_job_ids(uow, fieldworker_id, body.from_, body.to)
+        lambda uow: assignment.assigned_job_ids(uow, fieldworker_id, body.from_, body.to)
     )
     results = []
     for job_id in job_ids:
         sent = await call.ctx.tx.run(
-            lambda uow, j=job_id: services.unassign(
+            lambda uow, j=job_id: assignment.unassign(
                 uow,
                 j,
                 call.actor,
@@ -1175,7 +1190,7 @@ async def rebroadcast_booking(call: Call) -> web.StreamResponse:
     assert call.booking is not None
     booking_id = call.booking.id
     sent = await call.ctx.tx.run(
-        lambda uow: services.rebroadcast(uow, booking_id, call.actor, Channel.API)
+        lambda uow: offering.rebroadcast(uow, booking_id, call.actor, Channel.API)
     )
     return _json(s.RebroadcastOut, {"sent": sent})
 

@@ -27,7 +27,7 @@ from admin_commands.parsing import (
     parse_reassign,
     parse_respond,
 )
-from dispatch import services
+from dispatch import bookings
 from dispatch.model import Actor, Channel, DispatchMode, Interval, Point
 from dispatch.ports import NewBooking
 from emulators import Call, TelegramEmulator, make_callback_update, make_message_update, running
@@ -190,7 +190,7 @@ async def make_booking(
         mode,
     )
     return await tx.run(
-        lambda uow: services.create_booking(
+        lambda uow: bookings.create_booking(
             uow, new, Actor.system(), Channel.API, fieldworker_id=fieldworker_id
         )
     )

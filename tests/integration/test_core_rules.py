@@ -6,10 +6,11 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from dispatch import services
+from dispatch import assignment, bookings, offering, responding
+from dispatch.commands import Action
+from dispatch.errors import DispatchError
 from dispatch.model import Actor, ActorKind, Channel, DispatchMode, Interval, Point
 from dispatch.ports import NewBooking
-from dispatch.services import DispatchError
 from models import tables as t
 from models.uow import Transactions
 from notifications.render import OutboxRenderer
@@ -23,7 +24,7 @@ def tx() -> Transactions:
     return Transactions(renderer, sms_enabled=True)
 
 
-async def seed(mode: DispatchMode = DispatchMode.AUTO, **booking: object) -> int:
+async def seed(mode: DispatchMode = DispatchMode.AUTO, **options: object) -> int:
     await t.Service.create(code="plumb", name="Plumbing")
     for i in range(3):
         await t.Fieldworker.create(
@@ -46,7 +47,7 @@ async def seed(mode: DispatchMode = DispatchMode.AUTO, **booking: object) -> int
         mode,
     )
     return await tx().run(
-        lambda uow: services.create_booking(uow, new, STAFF, Channel.API, **booking)  # type: ignore[arg-type]
+        lambda uow: bookings.create_booking(uow, new, STAFF, Channel.API, **options)  # type: ignore[arg-type]
     )
 
 
@@ -54,7 +55,7 @@ async def test_cancelling_a_directly_assigned_job_tells_the_fieldworker(db: str)
     booking_id = await seed(fieldworker_id=1)
     assert (await t.Job.get()).fieldworker_id == 1
     assert await t.JobRequest.all().count() == 0, "assigned at creation: nobody else asked"
-    await tx().run(lambda uow: services.cancel_booking(uow, booking_id, STAFF, Channel.API))
+    await tx().run(lambda uow: bookings.cancel_booking(uow, booking_id, STAFF, Channel.API))
     job = await t.Job.get()
     assert job.status == "cancelled"
     told = await t.Notification.filter(recipient="100", template="request_cancelled")
@@ -67,7 +68,7 @@ async def test_send_requests_refuses_an_unknown_fieldworker_before_writing(db: s
     uow_runs = tx()
 
     async def ask(uow):  # type: ignore[no-untyped-def]
-        return await services.send_requests(uow, [job.id], [1, 999], STAFF, Channel.API)
+        return await offering.send_requests(uow, [job.id], [1, 999], STAFF, Channel.API)
 
     with pytest.raises(DispatchError) as refused:
         await uow_runs.run(ask)
@@ -81,14 +82,14 @@ async def test_unassign_reoffers_to_the_others_but_never_back_to_the_previous_on
     booking_id = await seed()
     first = await t.JobRequest.get(fieldworker_id=1)
     await tx().run(
-        lambda uow: services.respond(
-            uow, first.id, "accept", Actor(ActorKind.FIELDWORKER, 1), Channel.TELEGRAM
+        lambda uow: responding.respond(
+            uow, first.id, Action.ACCEPT, Actor(ActorKind.FIELDWORKER, 1), Channel.TELEGRAM
         )
     )
     job = await t.Job.get(booking_id=booking_id)
     assert job.fieldworker_id == 1
     sent = await tx().run(
-        lambda uow: services.unassign(uow, job.id, STAFF, Channel.API, reason="Off sick")
+        lambda uow: assignment.unassign(uow, job.id, STAFF, Channel.API, reason="Off sick")
     )
     # The others lost the job to worker 1 but never said no: their requests reopen.
     others = await t.JobRequest.filter(fieldworker_id__in=[2, 3]).order_by("id")
@@ -108,7 +109,7 @@ async def test_unassign_reoffers_to_the_others_but_never_back_to_the_previous_on
     # Unassigning again changes nothing.
     assert (
         await tx().run(
-            lambda uow: services.unassign(uow, job.id, STAFF, Channel.API, reason="again")
+            lambda uow: assignment.unassign(uow, job.id, STAFF, Channel.API, reason="again")
         )
         is None
     )

@@ -10,7 +10,8 @@ import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from dispatch import services
+from dispatch import bookings, responding
+from dispatch.commands import Action
 from dispatch.model import Actor, ActorKind, Channel, DispatchMode, Interval, Point
 from dispatch.ports import NewBooking
 from models import tables as t
@@ -44,7 +45,7 @@ async def seed_booking(n: int = N) -> list[int]:
         DispatchMode.AUTO,
     )
     await Transactions().run(
-        lambda uow: services.create_booking(uow, new, Actor.system(), Channel.API)
+        lambda uow: bookings.create_booking(uow, new, Actor.system(), Channel.API)
     )
     ids = list(await t.JobRequest.all().order_by("id").values_list("id", flat=True))
     assert len(ids) == n
@@ -64,10 +65,10 @@ async def assert_one_winner() -> None:
 
 async def accept(tx: Transactions, request_id: int, fieldworker_id: int) -> str:
     result = await tx.run(
-        lambda uow: services.respond(
+        lambda uow: responding.respond(
             uow,
             request_id,
-            "accept",
+            Action.ACCEPT,
             Actor(ActorKind.FIELDWORKER, fieldworker_id),
             Channel.TELEGRAM,
         )
@@ -87,7 +88,8 @@ async def test_twenty_concurrent_accepts_in_one_process(db: str) -> None:
 
 WORKER = """
 import asyncio, json, sys
-from dispatch import services
+from dispatch import responding
+from dispatch.commands import Action
 from dispatch.model import Actor, ActorKind, Channel
 from models.db import init_db, close_db
 from models import tables as t
@@ -102,8 +104,8 @@ async def main(url, ids, go_file):
     while not os.path.exists(go_file):
         time.sleep(0.005)
     async def one(rid):
-        r = await tx.run(lambda uow: services.respond(
-            uow, rid, "accept", Actor(ActorKind.FIELDWORKER, owners[rid]), Channel.TELEGRAM))
+        r = await tx.run(lambda uow: responding.respond(
+            uow, rid, Action.ACCEPT, Actor(ActorKind.FIELDWORKER, owners[rid]), Channel.TELEGRAM))
         return r.outcome.value
     out = await asyncio.gather(*(one(r) for r in ids))
     await close_db()

@@ -1,0 +1,103 @@
+"""Bookings: create one (one job per appointment and service) and cancel one."""
+
+from __future__ import annotations
+
+from dispatch.assignment import assign
+from dispatch.errors import Conflict, Invalid, NotFound
+from dispatch.events import (
+    BookingCancelled,
+    BookingCreated,
+    JobCancelled,
+    WithdrawnBecause,
+)
+from dispatch.model import (
+    Actor,
+    BookingStatus,
+    Channel,
+    DispatchMode,
+    HistoryAction,
+    JobStatus,
+    RequestStatus,
+)
+from dispatch.offering import dispatch_job
+from dispatch.ports import NewBooking, UnitOfWork
+from dispatch.steps import withdraw_others
+
+
+async def create_booking(
+    uow: UnitOfWork,
+    new: NewBooking,
+    actor: Actor,
+    channel: Channel,
+    *,
+    fieldworker_id: int | None = None,
+) -> int:
+    """Create a booking with one job per (appointment, service) and start dispatching it.
+
+    With `fieldworker_id` every job is assigned to that fieldworker at once (both modes; staff
+    chose, so eligibility is not enforced). Otherwise, in `auto` mode every eligible fieldworker is
+    asked at once; in `manual` mode nothing is sent until staff send requests.
+    """
+    for code in new.services:
+        if await uow.service_skills(code) is None:
+            raise Invalid("unknown_service", f"no service with code {code!r}", field="services")
+    if fieldworker_id is not None and not await uow.fieldworker_exists(fieldworker_id):
+        raise Invalid(
+            "fieldworker_not_found",
+            f"fieldworker {fieldworker_id} does not exist",
+            field="fieldworker_id",
+        )
+    booking_id, job_ids = await uow.insert_booking(new)
+    await uow.add_history(
+        booking_id,
+        HistoryAction.BOOKING_CREATED,
+        actor,
+        channel=channel,
+        to_status=BookingStatus.OPEN,
+        details={"jobs": job_ids, "dispatch_mode": new.dispatch_mode.value},
+    )
+    uow.emit(BookingCreated(booking_id))
+    for job_id in job_ids:
+        if fieldworker_id is not None:
+            await assign(uow, job_id, fieldworker_id, actor, channel, force=True)
+        elif new.dispatch_mode is DispatchMode.AUTO:
+            await dispatch_job(uow, job_id, actor, channel)
+    return booking_id
+
+
+async def cancel_booking(uow: UnitOfWork, booking_id: int, actor: Actor, channel: Channel) -> bool:
+    """Cancel a booking and its open jobs; returns False when it was already cancelled."""
+    booking = await uow.get_booking(booking_id)
+    if booking is None:
+        raise NotFound("booking_not_found", f"booking {booking_id} does not exist")
+    if booking.status is BookingStatus.CANCELLED:
+        return False
+    if booking.status is BookingStatus.COMPLETED:
+        raise Conflict("booking_not_open", f"booking {booking_id} is completed")
+    for job in await uow.jobs_of_booking(booking_id):
+        locked = await uow.lock_job(job.id)
+        assert locked is not None
+        if locked.status in (JobStatus.COMPLETED, JobStatus.CANCELLED):
+            continue
+        if locked.status is JobStatus.ASSIGNED and locked.fieldworker_id is not None:
+            mine = await uow.find_request(locked.id, locked.fieldworker_id)
+            if mine is None or mine.status is not RequestStatus.ACCEPTED:
+                # Assigned directly (no request to withdraw): tell them all the same.
+                uow.emit(JobCancelled(booking_id, locked.id, locked.fieldworker_id))
+        await uow.move_job(
+            locked.id, [locked.status], JobStatus.CANCELLED, fieldworker_id=locked.fieldworker_id
+        )
+        await withdraw_others(
+            uow, job.id, keep=None, because=WithdrawnBecause.CANCELLED, actor=actor
+        )
+    await uow.set_booking_status(booking_id, BookingStatus.CANCELLED)
+    await uow.add_history(
+        booking_id,
+        HistoryAction.BOOKING_CANCELLED,
+        actor,
+        from_status=booking.status,
+        to_status=BookingStatus.CANCELLED,
+        channel=channel,
+    )
+    uow.emit(BookingCancelled(booking_id))
+    return True

@@ -1,0 +1,51 @@
+"""The language adapters speak to the core: actions, and what a command's outcome was."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+from dispatch.model import RequestStatus
+
+
+class Action(StrEnum):
+    """A response to a job request."""
+
+    ACCEPT = "accept"
+    DECLINE = "decline"
+    PEND = "pend"  # staff only: back to pending, and ask again
+
+
+class Outcome(StrEnum):
+    """How a fieldworker's (or on-behalf) response ended."""
+
+    ASSIGNED = "assigned"  # accepted and the job is theirs
+    ACCEPTED = "accepted"  # accepted; staff confirm one acceptor (manual mode)
+    ALREADY_ACCEPTED = "already_accepted"  # a repeated accept of their own accepted request
+    TAKEN = "taken"  # too late: someone else has the job
+    CLOSED = "closed"  # the request is no longer open (expired, withdrawn, declined)
+    JOB_CLOSED = "job_closed"  # the job or booking was cancelled or completed
+    REASON_REQUIRED = "reason_required"  # a decline needs a reason first; nothing recorded
+    DECLINED = "declined"
+    PENDED = "pended"
+    NOT_FOUND = "not_found"
+    CANCELLED = "cancelled"  # the assigned fieldworker is no longer attending
+
+
+@dataclass(frozen=True)
+class RespondResult:
+    """The outcome of one response to one request."""
+
+    outcome: Outcome
+    request_id: int | None = None
+    job_id: int | None = None
+    booking_id: int | None = None
+    status: RequestStatus | None = None
+
+
+@dataclass
+class SendResult:
+    """What `send_requests` did, job by job."""
+
+    sent: list[int] = field(default_factory=list)  # new or re-sent request ids
+    skipped: dict[int, str] = field(default_factory=dict)  # fieldworker id -> why not

@@ -1,0 +1,225 @@
+"""Offering jobs: who is eligible, sending requests, re-broadcast, re-dispatch, request expiry.
+
+Nobody is asked twice for the same job by the system; staff can ask anyone again.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Iterable, Sequence
+
+from dispatch.commands import SendResult
+from dispatch.eligibility import evaluate
+from dispatch.errors import Conflict, NotFound
+from dispatch.events import (
+    AssignmentTimedOut,
+    JobNobodyToAsk,
+    RequestSent,
+)
+from dispatch.model import (
+    OPEN_JOB_STATUSES,
+    Actor,
+    BookingStatus,
+    Channel,
+    EligibilityResult,
+    HistoryAction,
+    JobStatus,
+    RequestStatus,
+)
+from dispatch.ports import JobView, UnitOfWork
+from dispatch.steps import (
+    close_request,
+    has_open_requests,
+    job_spec,
+    load_job,
+    reopen_request,
+    request_deadline,
+)
+
+
+async def eligibility(uow: UnitOfWork, job_id: int) -> EligibilityResult:
+    """Eligible fieldworkers for a job, nearest first, and the excluded ones with their reasons."""
+    job, booking = await load_job(uow, job_id, lock=False)
+    settings = await uow.settings()
+    skills = await uow.service_skills(job.service_code) or frozenset()
+    return evaluate(
+        job_spec(job, booking),
+        await uow.candidates(job),
+        travel_radius_km=settings.travel_radius_km,
+        required_services_skills=skills,
+    )
+
+
+async def dispatch_job(
+    uow: UnitOfWork,
+    job_id: int,
+    actor: Actor,
+    channel: Channel,
+    *,
+    exclude: Collection[int] = (),
+) -> list[int]:
+    """Ask every eligible, reachable fieldworker not yet asked for this job; returns request ids.
+
+    Nobody is asked twice for the same job: a fieldworker with any request for it (answered,
+    withdrawn or expired) is skipped; only staff can ask them again (`respond(..., pend)` or
+    `send_requests`). `exclude` names others never to ask now (the fieldworker a job was just
+    taken from).
+    """
+    job, _booking = await load_job(uow, job_id, lock=True)
+    if job.status not in OPEN_JOB_STATUSES:
+        return []
+    result = await eligibility(uow, job_id)
+    asked = {r.fieldworker_id for r in await uow.requests_of_job(job_id)} | set(exclude)
+    fresh = [fw for fw in result.eligible_ids() if fw not in asked]
+    reachable = await uow.reachable_fieldworkers(fresh)
+    to_ask = [fw for fw in fresh if fw in reachable]
+    sent = await _send(uow, job, to_ask, actor, channel)
+    if not sent and not await has_open_requests(uow, job_id):
+        uow.emit(JobNobodyToAsk(job.booking_id, job_id))
+    return sent
+
+
+async def send_requests(
+    uow: UnitOfWork,
+    job_ids: Sequence[int],
+    fieldworker_ids: Sequence[int],
+    actor: Actor,
+    channel: Channel,
+) -> SendResult:
+    """Staff ask chosen fieldworkers to take chosen jobs (manual dispatch, or extra asks in auto).
+
+    A fieldworker already holding a pending or accepted request for a job is not asked again; one
+    whose earlier request was declined, expired or withdrawn is asked again (staff chose them).
+    Unreachable fieldworkers (no linked channel) are reported, not asked.
+    """
+    result = SendResult()
+    # Every check before the first write: a refusal changes nothing, even without a rollback.
+    for fw in fieldworker_ids:
+        if not await uow.fieldworker_exists(fw):
+            raise NotFound(
+                "fieldworker_not_found",
+                f"fieldworker {fw} does not exist",
+                field="fieldworker_ids",
+            )
+    jobs: list[JobView] = []
+    for job_id in job_ids:
+        job, _ = await load_job(uow, job_id, lock=True)
+        if job.status not in OPEN_JOB_STATUSES:
+            raise Conflict("job_not_open", f"job {job_id} is {job.status.value}")
+        jobs.append(job)
+    reachable = await uow.reachable_fieldworkers(fieldworker_ids)
+    for job in jobs:
+        job_id = job.id
+        ask: list[int] = []
+        for fw in fieldworker_ids:
+            if fw not in reachable:
+                result.skipped[fw] = "unreachable"
+                continue
+            existing = await uow.find_request(job_id, fw)
+            if existing and existing.status in (RequestStatus.PENDING, RequestStatus.ACCEPTED):
+                result.skipped[fw] = f"already_{existing.status.value}"
+                continue
+            if existing:
+                await reopen_request(
+                    uow, existing, job, actor, channel, history=HistoryAction.REQUEST_SENT
+                )
+                result.sent.append(existing.id)
+            else:
+                ask.append(fw)
+        result.sent.extend(await _send(uow, job, ask, actor, channel))
+    return result
+
+
+async def _send(
+    uow: UnitOfWork, job: JobView, fieldworker_ids: Iterable[int], actor: Actor, channel: Channel
+) -> list[int]:
+    expires_at = await request_deadline(uow)
+    sent: list[int] = []
+    for fw in fieldworker_ids:
+        request = await uow.create_request(job.id, job.booking_id, fw, expires_at)
+        await uow.add_history(
+            job.booking_id,
+            HistoryAction.REQUEST_SENT,
+            actor,
+            job_id=job.id,
+            request_id=request.id,
+            to_status=RequestStatus.PENDING,
+            channel=channel,
+            details={"fieldworker_id": fw},
+        )
+        uow.emit(RequestSent(job.booking_id, request.id, job.id, fw))
+        sent.append(request.id)
+    if sent and job.status is JobStatus.UNASSIGNED:
+        await uow.move_job(job.id, [JobStatus.UNASSIGNED], JobStatus.OFFERED, fieldworker_id=None)
+    return sent
+
+
+async def rebroadcast(
+    uow: UnitOfWork, booking_id: int, actor: Actor, channel: Channel
+) -> list[int]:
+    """Ask eligible fieldworkers not yet asked, for every open job of the booking."""
+    booking = await uow.get_booking(booking_id)
+    if booking is None:
+        raise NotFound("booking_not_found", f"booking {booking_id} does not exist")
+    if booking.status is not BookingStatus.OPEN:
+        raise Conflict("booking_not_open", f"booking {booking_id} is {booking.status.value}")
+    sent: list[int] = []
+    for job in await uow.jobs_of_booking(booking_id):
+        if job.status in OPEN_JOB_STATUSES:
+            sent.extend(await dispatch_job(uow, job.id, actor, channel))
+    return sent
+
+
+async def expire_request(uow: UnitOfWork, request_id: int) -> bool:
+    """The assignment timeout passed: close a pending request; True when this call expired it."""
+    request = await uow.get_request(request_id)
+    if request is None or request.status is not RequestStatus.PENDING:
+        return False
+    job, _ = await load_job(uow, request.job_id, lock=True)
+    if not await close_request(uow, request, RequestStatus.EXPIRED, Actor.system(), Channel.SYSTEM):
+        return False
+    if job.status is JobStatus.OFFERED and not await has_open_requests(uow, job.id):
+        # The last open request timed out: nobody took the job in time. Staff decide what next.
+        await uow.move_job(job.id, [JobStatus.OFFERED], JobStatus.UNASSIGNED, fieldworker_id=None)
+        asked = await uow.requests_of_job(job.id)
+        await uow.add_history(
+            job.booking_id,
+            HistoryAction.TIMEOUT_ALERTED,
+            Actor.system(),
+            job_id=job.id,
+            from_status=JobStatus.OFFERED,
+            to_status=JobStatus.UNASSIGNED,
+            channel=Channel.SYSTEM,
+            details={"asked": len(asked)},
+        )
+        uow.emit(AssignmentTimedOut(job.booking_id, job.id, asked=len(asked)))
+    return True
+
+
+async def redispatch(
+    uow: UnitOfWork, job_id: int, previous: int, actor: Actor, channel: Channel
+) -> list[int]:
+    """A freed job goes back out: to those who lost it to `previous` and never said no, then to
+    eligible fieldworkers not yet asked. Never back to `previous`; declined and expired requests
+    stay closed. Returns the request ids sent.
+
+    A request withdrawn because someone else took the job (or staff chose someone else) is reopened
+    and its fieldworker asked again, if still eligible and reachable: otherwise the usual flow (all
+    asked at once, one accepts, then drops out) would leave nobody to ask.
+    """
+    job = await uow.lock_job(job_id)
+    assert job is not None
+    if job.status not in OPEN_JOB_STATUSES:
+        return []
+    result = await eligibility(uow, job_id)
+    eligible = set(result.eligible_ids()) - {previous}
+    reachable = await uow.reachable_fieldworkers(eligible)
+    sent: list[int] = []
+    for request in await uow.requests_of_job(job_id):
+        if request.status is RequestStatus.WITHDRAWN and request.fieldworker_id in reachable:
+            current = await uow.get_job(job_id)
+            assert current is not None
+            await reopen_request(
+                uow, request, current, actor, channel, history=HistoryAction.REQUEST_SENT
+            )
+            sent.append(request.id)
+    return sent + await dispatch_job(uow, job_id, actor, channel, exclude={previous})

@@ -1,0 +1,250 @@
+"""Steps every use case shares: load a job, close or reopen a request, unassign, record history.
+
+Each step runs inside the caller's unit of work on rows the caller has locked (the job first).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+
+from dispatch.commands import Outcome, RespondResult
+from dispatch.errors import NotFound, RetryCommand
+from dispatch.events import (
+    JobUnassigned,
+    RequestDeclined,
+    RequestPended,
+    RequestWithdrawn,
+    WithdrawnBecause,
+)
+from dispatch.model import (
+    Actor,
+    ActorKind,
+    Channel,
+    HistoryAction,
+    JobSpec,
+    JobStatus,
+    RequestStatus,
+)
+from dispatch.ports import BookingView, JobView, RequestView, UnitOfWork
+
+
+def on_behalf_of(actor: Actor, fieldworker_id: int) -> int | None:
+    """`on_behalf_of` for history: set when someone other than the fieldworker answered."""
+    return fieldworker_id if actor.kind is not ActorKind.FIELDWORKER else None
+
+
+def job_spec(job: JobView, booking: BookingView) -> JobSpec:
+    return JobSpec(
+        job_id=job.id,
+        service_code=job.service_code,
+        location=booking.location,
+        appointment=job.appointment,
+        required_skills=booking.required_skills,
+        custom_fields=booking.custom_fields,
+    )
+
+
+async def load_job(uow: UnitOfWork, job_id: int, *, lock: bool) -> tuple[JobView, BookingView]:
+    job = await (uow.lock_job(job_id) if lock else uow.get_job(job_id))
+    if job is None:
+        raise NotFound("job_not_found", f"job {job_id} does not exist")
+    booking = await uow.get_booking(job.booking_id)
+    assert booking is not None  # a job always has its booking (foreign key)
+    return job, booking
+
+
+async def request_deadline(uow: UnitOfWork) -> datetime | None:
+    """When a request sent now expires unanswered (`assignment_timeout_s`; 0: never)."""
+    settings = await uow.settings()
+    if not settings.assignment_timeout_s:
+        return None
+    return uow.now() + timedelta(seconds=settings.assignment_timeout_s)
+
+
+async def has_open_requests(uow: UnitOfWork, job_id: int) -> bool:
+    return any(
+        r.status in (RequestStatus.PENDING, RequestStatus.ACCEPTED)
+        for r in await uow.requests_of_job(job_id)
+    )
+
+
+def result_of(
+    outcome: Outcome, request: RequestView, status: RequestStatus | None = None
+) -> RespondResult:
+    return RespondResult(
+        outcome, request.id, request.job_id, request.booking_id, status or request.status
+    )
+
+
+async def record_response(
+    uow: UnitOfWork,
+    request: RequestView,
+    action: HistoryAction,
+    actor: Actor,
+    channel: Channel,
+    to_status: RequestStatus,
+    details: dict[str, object] | None = None,
+) -> None:
+    await uow.add_history(
+        request.booking_id,
+        action,
+        actor,
+        job_id=request.job_id,
+        request_id=request.id,
+        on_behalf_of=on_behalf_of(actor, request.fieldworker_id),
+        from_status=request.status,
+        to_status=to_status,
+        channel=channel,
+        details={"fieldworker_id": request.fieldworker_id, **(details or {})},
+    )
+
+
+async def reopen_request(
+    uow: UnitOfWork,
+    request: RequestView,
+    job: JobView,
+    actor: Actor,
+    channel: Channel,
+    *,
+    history: HistoryAction,
+) -> None:
+    """Put a request back to pending and ask the fieldworker again (the job is already locked)."""
+    expires_at = await request_deadline(uow)
+    if not await uow.move_request(
+        request.id,
+        [request.status],
+        RequestStatus.PENDING,
+        actor=actor,
+        channel=channel,
+        expires_at=expires_at,
+    ):
+        raise RetryCommand()
+    await record_response(uow, request, history, actor, channel, RequestStatus.PENDING)
+    if job.status is JobStatus.ASSIGNED and job.fieldworker_id == request.fieldworker_id:
+        await unassign_job(uow, job, actor, channel, to=JobStatus.OFFERED)
+    elif job.status is JobStatus.UNASSIGNED:
+        await uow.move_job(job.id, [JobStatus.UNASSIGNED], JobStatus.OFFERED, fieldworker_id=None)
+    uow.emit(RequestPended(job.booking_id, request.id, job.id, request.fieldworker_id, actor))
+
+
+async def unassign_job(
+    uow: UnitOfWork,
+    job: JobView,
+    actor: Actor,
+    channel: Channel,
+    to: JobStatus = JobStatus.UNASSIGNED,
+) -> None:
+    assert job.fieldworker_id is not None
+    if not await uow.move_job(
+        job.id,
+        [JobStatus.ASSIGNED],
+        to,
+        fieldworker_id=None,
+        expect_fieldworker_id=job.fieldworker_id,
+        check_fieldworker=True,
+    ):
+        raise RetryCommand()
+    await uow.add_history(
+        job.booking_id,
+        HistoryAction.JOB_UNASSIGNED,
+        actor,
+        job_id=job.id,
+        on_behalf_of=job.fieldworker_id if actor.kind is not ActorKind.FIELDWORKER else None,
+        from_status=JobStatus.ASSIGNED,
+        to_status=to,
+        channel=channel,
+        details={"fieldworker_id": job.fieldworker_id},
+    )
+    uow.emit(JobUnassigned(job.booking_id, job.id, job.fieldworker_id, actor))
+
+
+async def close_request(
+    uow: UnitOfWork,
+    request: RequestView,
+    to: RequestStatus,
+    actor: Actor,
+    channel: Channel,
+    *,
+    from_statuses: Sequence[RequestStatus] | None = None,
+    reason: str | None = None,
+    because: WithdrawnBecause | None = None,
+) -> bool:
+    """Close a request (declined, withdrawn or expired): move it, record it, announce it.
+
+    The one sequence every command uses to close a request. Returns False when the request had
+    already moved on (nothing recorded); the caller decides whether that means retry.
+    """
+    if not await uow.move_request(
+        request.id,
+        list(from_statuses or [request.status]),
+        to,
+        actor=actor,
+        channel=channel,
+        reason=reason,
+    ):
+        return False
+    fw = request.fieldworker_id
+    if to is RequestStatus.DECLINED:
+        await record_response(
+            uow, request, HistoryAction.REQUEST_DECLINED, actor, channel, to, {"reason": reason}
+        )
+        uow.emit(
+            RequestDeclined(
+                request.booking_id, request.id, request.job_id, fw, reason, actor, channel
+            )
+        )
+        return True
+    expired = to is RequestStatus.EXPIRED
+    because = WithdrawnBecause.EXPIRED if expired else because
+    assert because is not None, "a withdrawal says why"
+    details: dict[str, object] = {"fieldworker_id": fw}
+    if not expired:
+        details["because"] = because.value
+    await uow.add_history(
+        request.booking_id,
+        HistoryAction.REQUEST_EXPIRED if expired else HistoryAction.REQUEST_WITHDRAWN,
+        actor,
+        job_id=request.job_id,
+        request_id=request.id,
+        from_status=request.status,
+        to_status=to,
+        channel=channel,
+        details=details,
+    )
+    uow.emit(RequestWithdrawn(request.booking_id, request.id, request.job_id, fw, because))
+    return True
+
+
+async def withdraw_others(
+    uow: UnitOfWork,
+    job_id: int,
+    *,
+    keep: int | None,
+    because: WithdrawnBecause,
+    actor: Actor,
+    statuses: Sequence[RequestStatus] = (RequestStatus.PENDING, RequestStatus.ACCEPTED),
+) -> None:
+    for other in await uow.requests_of_job(job_id):
+        if other.id == keep or other.status not in statuses:
+            continue
+        await close_request(
+            uow, other, RequestStatus.WITHDRAWN, actor, Channel.SYSTEM, because=because
+        )
+
+
+async def booking_jobs(
+    uow: UnitOfWork, booking_id: int, job_ids: Sequence[int] | None
+) -> list[JobView]:
+    """The listed jobs (each must belong to the booking: else `job_not_found`), or all of them."""
+    jobs = {j.id: j for j in await uow.jobs_of_booking(booking_id)}
+    if not job_ids:
+        return list(jobs.values())
+    strangers = [j for j in job_ids if j not in jobs]
+    if strangers:
+        raise NotFound(
+            "job_not_found",
+            f"job {strangers[0]} is not part of booking {booking_id}",
+            field="job_ids",
+        )
+    return [jobs[j] for j in job_ids]
