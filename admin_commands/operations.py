@@ -116,11 +116,7 @@ async def request_booking(
     uow: UnitOfWork, booking_id: int, fieldworker_ids: Sequence[int], actor: Actor
 ) -> RequestReport:
     """`offering.send_requests` for every open job of the booking."""
-    statuses = OPEN_JOB_STATUSES
-    job_ids = [j.id for j in await uow.jobs_of_booking(booking_id) if j.status in statuses]
-    if not job_ids:
-        raise CommandError(f"Booking {booking_id} has no open jobs to send requests for.")
-    result = await offering.send_requests(uow, job_ids, fieldworker_ids, actor, CHANNEL)
+    result = await offering.request_jobs(uow, booking_id, fieldworker_ids, actor, CHANNEL)
     report = RequestReport(skipped=dict(result.skipped))
     for request_id in result.sent:
         request = await uow.get_request(request_id)

@@ -308,32 +308,19 @@ async def reassign_all(inv: Invocation) -> Reply:
     fw = await ops.resolve_fieldworker(args.fieldworker)
     start, end = day_range(args.first_day, args.last_day, inv.timezone)
     span = f"{args.first_day.isoformat()} to {args.last_day.isoformat()}"
-    job_ids = await inv.app.tx.run(lambda uow: assignment.assigned_job_ids(uow, fw.id, start, end))
-    if not job_ids:
+    done = await assignment.reassign_range(
+        inv.app.tx, fw.id, start, end, inv.actor, ops.CHANNEL, reason=ops.REASSIGN_REASON
+    )
+    if not done:
         return Reply(f"{fieldworker_label(fw)} has no assigned jobs from {span}.")
-    actor = inv.actor
-    lines = [f"Reassigning {len(job_ids)} job(s) of {fieldworker_label(fw)} from {span}:"]
-    # One transaction per job: a long range neither holds every job's lock at once nor fails
-    # as a whole because one job changed meanwhile.
-    for job_id in job_ids:
-        try:
-            sent = await inv.app.tx.run(
-                lambda uow, j=job_id: assignment.unassign(
-                    uow,
-                    j,
-                    actor,
-                    ops.CHANNEL,
-                    reason=ops.REASSIGN_REASON,
-                    expect_fieldworker_id=fw.id,
-                )
-            )
-        except DispatchError as exc:
-            lines.append(f"• job {job_id}: not changed ({exc.message})")
+    lines = [f"Reassigning {len(done)} job(s) of {fieldworker_label(fw)} from {span}:"]
+    for r in done:
+        if r.refused is not None or r.dispatch_mode is None:
+            why = r.refused.message if r.refused else "unknown"
+            lines.append(f"• job {r.job_id}: not changed ({why})")
             continue
-        job = await t.Job.get(id=job_id).select_related("booking")
         lines.append(
-            f"• job {job_id} (booking {job.booking_id}): "
-            f"{_reassign_words(sent, DispatchMode(job.booking.dispatch_mode))}"
+            f"• job {r.job_id} (booking {r.booking_id}): {_reassign_words(r.sent, r.dispatch_mode)}"
         )
     return Reply(views.clip("\n".join(lines)))
 

@@ -157,7 +157,9 @@ def build_app(config: Config) -> web.Application:
         sms_enabled=config.sms_enabled,
         company_timezone=config.timezone,
     )
-    tx = Transactions(renderer, sms_enabled=config.sms_enabled)
+    tx = Transactions(
+        renderer, sms_enabled=config.sms_enabled, telegram_enabled=config.telegram_enabled
+    )
     app_ctx = AppContext(config=config, tx=tx)
     app = web.Application(client_max_size=1024 * 1024)
     app[CTX] = app_ctx

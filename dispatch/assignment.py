@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 
-from dispatch.errors import Conflict, NotFound, RetryCommand
+from dispatch.errors import Conflict, DispatchError, Invalid, NotFound, RetryCommand
 from dispatch.events import (
     JobAssigned,
     WithdrawnBecause,
@@ -21,10 +22,11 @@ from dispatch.model import (
 )
 from dispatch.offering import eligibility
 from dispatch.offering import redispatch as offer_again
-from dispatch.ports import UnitOfWork
+from dispatch.ports import TransactionRunner, UnitOfWork
 from dispatch.steps import (
-    booking_jobs,
+    JobScope,
     close_request,
+    jobs_meant,
     load_job,
     record_response,
     unassign_job,
@@ -143,9 +145,7 @@ async def assign_booking(
         raise NotFound("booking_not_found", f"booking {booking_id} does not exist")
     if booking.status is not BookingStatus.OPEN:
         raise Conflict("booking_not_open", f"booking {booking_id} is {booking.status.value}")
-    chosen = await booking_jobs(uow, booking_id, job_ids)
-    if not job_ids:
-        chosen = [j for j in chosen if j.status not in (JobStatus.CANCELLED, JobStatus.COMPLETED)]
+    chosen = await jobs_meant(uow, booking_id, job_ids, JobScope.NOT_CLOSED)
     if not chosen:
         raise Conflict("no_open_jobs", f"booking {booking_id} has no job left to assign")
     return [
@@ -194,8 +194,48 @@ async def unassign(
     return []
 
 
-async def assigned_job_ids(
-    uow: UnitOfWork, fieldworker_id: int, start: datetime, end: datetime
-) -> list[int]:
-    """The fieldworker's assigned jobs whose appointment starts in [start, end), soonest first."""
-    return await uow.assigned_job_ids(fieldworker_id, start, end)
+@dataclass(frozen=True)
+class Reassigned:
+    """One job of a range reassignment: what happened to it."""
+
+    job_id: int
+    booking_id: int | None
+    dispatch_mode: DispatchMode | None
+    sent: list[int] | None  # requests sent; None: it was no longer theirs, nothing changed
+    refused: DispatchError | None = None
+
+
+async def reassign_range(
+    tx: TransactionRunner,
+    fieldworker_id: int,
+    start: datetime,
+    end: datetime,
+    actor: Actor,
+    channel: Channel,
+    *,
+    reason: str,
+) -> list[Reassigned]:
+    """Take every assigned job of a fieldworker starting in [start, end) off them (off sick).
+
+    Each job is dispatched again by its booking's mode (`unassign`). One transaction per job: a
+    long range neither holds every job's lock at once nor fails as a whole because one job changed
+    meanwhile; a job refused is reported in its result and the others go on.
+    """
+    if end <= start:
+        raise Invalid("end_before_start", "`to` must be after `from`", field="to")
+    job_ids = await tx.run(lambda uow: uow.assigned_job_ids(fieldworker_id, start, end))
+    results: list[Reassigned] = []
+    for job_id in job_ids:
+
+        async def one(uow: UnitOfWork, job_id: int = job_id) -> Reassigned:
+            sent = await unassign(
+                uow, job_id, actor, channel, reason=reason, expect_fieldworker_id=fieldworker_id
+            )
+            job, booking = await load_job(uow, job_id, lock=False)
+            return Reassigned(job_id, job.booking_id, booking.dispatch_mode, sent)
+
+        try:
+            results.append(await tx.run(one))
+        except DispatchError as exc:
+            results.append(Reassigned(job_id, None, None, None, refused=exc))
+    return results

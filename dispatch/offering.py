@@ -27,9 +27,11 @@ from dispatch.model import (
 )
 from dispatch.ports import JobView, UnitOfWork
 from dispatch.steps import (
+    JobScope,
     close_request,
     has_open_requests,
     job_spec,
+    jobs_meant,
     load_job,
     reopen_request,
     request_deadline,
@@ -76,6 +78,27 @@ async def dispatch_job(
     if not sent and not await has_open_requests(uow, job_id):
         uow.emit(JobNobodyToAsk(job.booking_id, job_id))
     return sent
+
+
+async def request_jobs(
+    uow: UnitOfWork,
+    booking_id: int,
+    fieldworker_ids: Sequence[int],
+    actor: Actor,
+    channel: Channel,
+    *,
+    job_ids: Sequence[int] | None = None,
+) -> SendResult:
+    """Staff ask fieldworkers for the listed jobs of a booking, or for every open one."""
+    booking = await uow.get_booking(booking_id)
+    if booking is None:
+        raise NotFound("booking_not_found", f"booking {booking_id} does not exist")
+    if booking.status is not BookingStatus.OPEN:
+        raise Conflict("booking_not_open", f"booking {booking_id} is {booking.status.value}")
+    jobs = await jobs_meant(uow, booking_id, job_ids, JobScope.OPEN)
+    if not jobs:
+        raise Conflict("no_open_jobs", f"booking {booking_id} has no open job")
+    return await send_requests(uow, [j.id for j in jobs], fieldworker_ids, actor, channel)
 
 
 async def send_requests(

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping
+from collections.abc import Awaitable, Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 from dispatch.events import Event
 from dispatch.model import (
@@ -21,6 +21,8 @@ from dispatch.model import (
     RequestStatus,
 )
 from dispatch.settings import CompanySettings
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -76,11 +78,11 @@ class NewBooking:
     notes: str = ""
 
 
-class Clock(Protocol):
-    """Where the core gets the time."""
+class TransactionRunner(Protocol):
+    """Runs a command in a unit of work of its own (one transaction), retrying conflicts."""
 
-    def now(self) -> datetime:
-        """The current aware UTC time."""
+    async def run(self, fn: Callable[[Any], Awaitable[T]]) -> T:
+        """Run `fn(uow)` in one transaction and return what it returned."""
         ...
 
 

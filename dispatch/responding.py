@@ -33,9 +33,10 @@ from dispatch.model import (
 from dispatch.offering import redispatch
 from dispatch.ports import RequestView, UnitOfWork
 from dispatch.steps import (
-    booking_jobs,
+    JobScope,
     close_request,
     has_open_requests,
+    jobs_meant,
     load_job,
     on_behalf_of,
     record_response,
@@ -216,7 +217,7 @@ async def respond_for_fieldworker(
             field="reason",
         )
     requests: list[RequestView] = []
-    for job_id in [j.id for j in await booking_jobs(uow, booking_id, job_ids)]:
+    for job_id in [j.id for j in await jobs_meant(uow, booking_id, job_ids, JobScope.ALL)]:
         found = await uow.find_request(job_id, fieldworker_id)
         if found is not None:
             requests.append(found)

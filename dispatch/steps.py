@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime, timedelta
+from enum import StrEnum
 
 from dispatch.commands import Outcome, RespondResult
 from dispatch.errors import NotFound, RetryCommand
@@ -18,6 +19,7 @@ from dispatch.events import (
     WithdrawnBecause,
 )
 from dispatch.model import (
+    OPEN_JOB_STATUSES,
     Actor,
     ActorKind,
     Channel,
@@ -233,18 +235,38 @@ async def withdraw_others(
         )
 
 
-async def booking_jobs(
-    uow: UnitOfWork, booking_id: int, job_ids: Sequence[int] | None
+class JobScope(StrEnum):
+    """Which of a booking's jobs a command means when it names none."""
+
+    ALL = "all"  # every job (answering on a fieldworker's behalf: all of theirs)
+    OPEN = "open"  # still to be offered or taken: unassigned or offered (sending requests)
+    NOT_CLOSED = "not_closed"  # every job not cancelled or completed (assigning)
+
+
+_IN_SCOPE = {
+    JobScope.ALL: frozenset(JobStatus),
+    JobScope.OPEN: frozenset(OPEN_JOB_STATUSES),
+    JobScope.NOT_CLOSED: frozenset(JobStatus) - {JobStatus.CANCELLED, JobStatus.COMPLETED},
+}
+
+
+async def jobs_meant(
+    uow: UnitOfWork, booking_id: int, job_ids: Sequence[int] | None, default: JobScope
 ) -> list[JobView]:
-    """The listed jobs (each must belong to the booking: else `job_not_found`), or all of them."""
+    """The jobs a command means: the listed ones, in order, or the booking's jobs in `default`.
+
+    The one rule every adapter relies on for "which jobs" (REST `job_ids`, admin `JOB...`). A listed
+    job outside the booking is refused (`job_not_found`). The answer may be empty: the caller says
+    what that means for it.
+    """
     jobs = {j.id: j for j in await uow.jobs_of_booking(booking_id)}
     if not job_ids:
-        return list(jobs.values())
-    strangers = [j for j in job_ids if j not in jobs]
-    if strangers:
-        raise NotFound(
-            "job_not_found",
-            f"job {strangers[0]} is not part of booking {booking_id}",
-            field="job_ids",
-        )
+        return [j for j in jobs.values() if j.status in _IN_SCOPE[default]]
+    for i, job_id in enumerate(job_ids):
+        if job_id not in jobs:
+            raise NotFound(
+                "job_not_found",
+                f"job {job_id} is not part of booking {booking_id}",
+                field=f"job_ids.{i}",
+            )
     return [jobs[j] for j in job_ids]

@@ -36,6 +36,7 @@ from dispatch.model import (
     can_move_request,
 )
 from dispatch.ports import BookingView, JobView, NewBooking, RequestView
+from dispatch.reachability import ChannelsOn, Contact, is_reachable
 from dispatch.settings import CompanySettings
 from models import tables as t
 
@@ -89,6 +90,16 @@ def fieldworker_profile(fw: t.Fieldworker, busy: tuple[Interval, ...] = ()) -> F
     )
 
 
+def contact_of(fw: t.Fieldworker) -> Contact:
+    """How a stored fieldworker can be reached, as the core sees it."""
+    return Contact(
+        channels=tuple(fw.channels or ()),
+        telegram_chat_id=fw.telegram_chat_id,
+        phone=fw.phone,
+        sms_opt_out=fw.sms_opt_out,
+    )
+
+
 def _booking_view(b: t.Booking) -> BookingView:
     return BookingView(
         id=b.id,
@@ -109,10 +120,10 @@ def _request_view(r: t.JobRequest) -> RequestView:
 class TortoiseUnitOfWork:
     """One transaction's reads and writes; see `dispatch.ports.UnitOfWork`."""
 
-    def __init__(self, now: datetime, sms_enabled: bool) -> None:
+    def __init__(self, now: datetime, channels_on: ChannelsOn) -> None:
         self.events: list[Event] = []
         self._now = now
-        self._sms_enabled = sms_enabled
+        self._channels_on = channels_on
         self._settings: CompanySettings | None = None
 
     def now(self) -> datetime:
@@ -323,14 +334,8 @@ class TortoiseUnitOfWork:
         """Ids with a linked Telegram chat, or (SMS on) a phone that has not opted out."""
         if not fieldworker_ids:
             return set()
-        out: set[int] = set()
-        for fw in await t.Fieldworker.filter(id__in=list(fieldworker_ids)):
-            channels = set(fw.channels or ())
-            telegram = "telegram" in channels and fw.telegram_chat_id is not None
-            sms = self._sms_enabled and "sms" in channels and fw.phone and not fw.sms_opt_out
-            if telegram or sms:
-                out.add(fw.id)
-        return out
+        rows = await t.Fieldworker.filter(id__in=list(fieldworker_ids))
+        return {fw.id for fw in rows if is_reachable(contact_of(fw), self._channels_on)}
 
     async def fieldworker_exists(self, fieldworker_id: int) -> bool:
         """True when the fieldworker exists."""
@@ -393,12 +398,13 @@ class Transactions:
         outbox: OutboxWriter | None = None,
         *,
         sms_enabled: bool = False,
+        telegram_enabled: bool = True,
         clock: Callable[[], datetime] = utcnow,
         on_commit: Callable[[], None] | None = None,
         attempts: int = 8,
     ) -> None:
         self.outbox = outbox
-        self.sms_enabled = sms_enabled
+        self.channels_on = ChannelsOn(telegram=telegram_enabled, sms=sms_enabled)
         self.clock = clock
         self.on_commit = on_commit
         self.attempts = attempts
@@ -409,7 +415,7 @@ class Transactions:
         for attempt in range(1, self.attempts + 1):
             try:
                 async with in_transaction():
-                    uow = TortoiseUnitOfWork(self.clock(), self.sms_enabled)
+                    uow = TortoiseUnitOfWork(self.clock(), self.channels_on)
                     result = await fn(uow)
                     if self.outbox is not None and uow.events:
                         await self.outbox.write(uow)

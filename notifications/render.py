@@ -13,8 +13,9 @@ from zoneinfo import ZoneInfo
 from dispatch import events as ev
 from dispatch.eligibility import haversine_km
 from dispatch.model import Actor, ActorKind, Channel, HistoryAction, Permission, Point
+from dispatch.reachability import ChannelsOn, message_channel
 from models import tables as t
-from models.uow import TortoiseUnitOfWork
+from models.uow import TortoiseUnitOfWork, contact_of
 from notifications.templates import render
 
 WITHDRAWN_TEMPLATES = {
@@ -86,7 +87,7 @@ class OutboxRenderer:
     """Implements `models.uow.OutboxWriter`: renders each event of a unit of work to outbox rows."""
 
     def __init__(self, *, telegram_enabled: bool, sms_enabled: bool, company_timezone: str):
-        self.telegram_enabled = telegram_enabled
+        self.channels_on = ChannelsOn(telegram=telegram_enabled, sms=sms_enabled)
         self.sms_enabled = sms_enabled
         self.company_timezone = company_timezone
 
@@ -117,16 +118,14 @@ class OutboxRenderer:
         return f"{ctx['service']} · {format_when(ctx['start'], ctx['end'], tz)} · {ctx['address']}"
 
     def _telegram_chat(self, fw: t.Fieldworker) -> int | None:
-        if (
-            self.telegram_enabled
-            and fw.telegram_chat_id is not None
-            and "telegram" in (fw.channels or ())
-        ):
+        if message_channel(contact_of(fw), self.channels_on) is Channel.TELEGRAM:
             return fw.telegram_chat_id
         return None
 
     def _sms_number(self, fw: t.Fieldworker) -> str | None:
-        if self.sms_enabled and fw.phone and not fw.sms_opt_out and "sms" in (fw.channels or ()):
+        # SMS is a fallback even for a Telegram user (an update to a request sent by SMS).
+        sms_only = ChannelsOn(telegram=False, sms=self.channels_on.sms)
+        if message_channel(contact_of(fw), sms_only) is Channel.SMS:
             return fw.phone
         return None
 

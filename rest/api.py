@@ -886,26 +886,8 @@ async def _booking_response(booking_id: int, status: int = 200) -> web.Response:
     return _json(s.BookingOut, (await bookings_out([booking]))[0], status)
 
 
-def _require_open(booking: t.Booking) -> None:
-    if booking.status != BookingStatus.OPEN.value:
-        raise ApiError(409, "booking_not_open", f"booking {booking.id} is {booking.status}")
-
-
 async def _jobs_of(booking_id: int) -> list[t.Job]:
     return await t.Job.filter(booking_id=booking_id).order_by("id")
-
-
-def _pick_jobs(jobs: Sequence[t.Job], wanted: Sequence[int] | None) -> list[t.Job]:
-    """The listed jobs (each must belong to the booking), in the order given."""
-    if wanted is None:
-        return list(jobs)
-    by_id = {j.id: j for j in jobs}
-    for i, job_id in enumerate(wanted):
-        if job_id not in by_id:
-            raise ApiError(
-                404, "job_not_found", f"job {job_id} is not part of this booking", f"job_ids.{i}"
-            )
-    return [by_id[job_id] for job_id in wanted]
 
 
 async def create_booking(call: Call) -> web.StreamResponse:
@@ -1057,17 +1039,10 @@ async def send_job_requests(call: Call) -> web.StreamResponse:
     """Ask chosen fieldworkers to take the listed jobs (default: every open job)."""
     assert call.booking is not None
     body: s.JobRequestsIn = call.body
-    _require_open(call.booking)
-    jobs = _pick_jobs(await _jobs_of(call.booking.id), body.job_ids)
-    if body.job_ids is None:
-        jobs = [j for j in jobs if j.status in _OPEN_STATUSES]
-        if not jobs:
-            raise ApiError(409, "no_open_jobs", f"booking {call.booking.id} has no open job")
-    job_ids = [j.id for j in jobs]
-
+    booking_id = call.booking.id
     result = await call.ctx.tx.run(
-        lambda uow: offering.send_requests(
-            uow, job_ids, body.fieldworker_ids, call.actor, Channel.API
+        lambda uow: offering.request_jobs(
+            uow, booking_id, body.fieldworker_ids, call.actor, Channel.API, job_ids=body.job_ids
         )
     )
     skipped = {str(k): v for k, v in result.skipped.items()}
@@ -1158,30 +1133,22 @@ async def respond_booking(call: Call) -> web.StreamResponse:
 
 
 async def reassign_fieldworker(call: Call) -> web.StreamResponse:
-    """Take every assigned job of a fieldworker starting in [from, to) off them (a worker off sick)
-    and dispatch each again by its booking's mode; one transaction per job, so a job that changed
-    meanwhile does not undo the others."""
+    """A worker off sick: `dispatch.assignment.reassign_range` over [from, to)."""
     body: s.ReassignIn = call.body
     fieldworker_id = call.path_id()
     await _fieldworker_or_404(fieldworker_id)
-    if body.to <= body.from_:
-        raise ApiError(422, "end_before_start", "`to` must be after `from`", "to")
-    job_ids = await call.ctx.tx.run(
-        lambda uow: assignment.assigned_job_ids(uow, fieldworker_id, body.from_, body.to)
+    done = await assignment.reassign_range(
+        call.ctx.tx,
+        fieldworker_id,
+        body.from_,
+        body.to,
+        call.actor,
+        Channel.API,
+        reason=body.reason,
     )
-    results = []
-    for job_id in job_ids:
-        sent = await call.ctx.tx.run(
-            lambda uow, j=job_id: assignment.unassign(
-                uow,
-                j,
-                call.actor,
-                Channel.API,
-                reason=body.reason,
-                expect_fieldworker_id=fieldworker_id,
-            )
-        )
-        results.append({"job_id": job_id, "reassigned": sent is not None, "sent": sent or []})
+    results = [
+        {"job_id": r.job_id, "reassigned": r.sent is not None, "sent": r.sent or []} for r in done
+    ]
     return _json(s.ReassignOut, {"results": results})
 
 
