@@ -1,8 +1,9 @@
-"""Bookings: create one (one job per appointment and service) and cancel one."""
+"""Bookings: create one (one job per appointment and service), change its details, cancel it."""
 
 from __future__ import annotations
 
 from dispatch.assignment import assign
+from dispatch.commands import BookingChanges
 from dispatch.errors import Conflict, Invalid, NotFound
 from dispatch.events import (
     BookingCancelled,
@@ -101,3 +102,48 @@ async def cancel_booking(uow: UnitOfWork, booking_id: int, actor: Actor, channel
     )
     uow.emit(BookingCancelled(booking_id))
     return True
+
+
+async def change_booking(
+    uow: UnitOfWork, booking_id: int, changes: BookingChanges, actor: Actor, channel: Channel
+) -> None:
+    """Change a booking's address, notes or location, and/or cancel it.
+
+    Changes to a booking that is no longer open are refused (`booking_not_open`), and so is
+    anything on a completed one; cancelling a cancelled booking again changes nothing. What really
+    changed is recorded once in the history (`booking_changed`, with from/to).
+    """
+    booking = await uow.get_booking(booking_id)
+    if booking is None:
+        raise NotFound("booking_not_found", f"booking {booking_id} does not exist")
+    details = (changes.address, changes.notes, changes.location) != (None, None, None)
+    if booking.status is BookingStatus.COMPLETED or (
+        details and booking.status is not BookingStatus.OPEN
+    ):
+        raise Conflict("booking_not_open", f"booking {booking_id} is {booking.status.value}")
+    address = booking.address if changes.address is None else changes.address
+    notes = booking.notes if changes.notes is None else changes.notes
+    location = changes.location or booking.location
+    diff: dict[str, object] = {}
+    if address != booking.address:
+        diff["address"] = {"from": booking.address, "to": address}
+    if notes != booking.notes:
+        diff["notes"] = {"from": booking.notes, "to": notes}
+    if location != booking.location:
+        diff["location"] = {
+            "from": {"lat": booking.location.lat, "lon": booking.location.lon},
+            "to": {"lat": location.lat, "lon": location.lon},
+        }
+    if diff:
+        await uow.update_booking_details(
+            booking_id, address=address, notes=notes, location=location
+        )
+        await uow.add_history(
+            booking_id,
+            HistoryAction.BOOKING_CHANGED,
+            actor,
+            channel=channel,
+            details={"changes": diff},
+        )
+    if changes.cancel:
+        await cancel_booking(uow, booking_id, actor, channel)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from enum import StrEnum
 
-from dispatch.model import RequestStatus
+from dispatch.model import Point, RequestStatus
 
 
 class Action(StrEnum):
@@ -14,6 +14,16 @@ class Action(StrEnum):
     ACCEPT = "accept"
     DECLINE = "decline"
     PEND = "pend"  # staff only: back to pending, and ask again
+
+
+@dataclass(frozen=True)
+class BookingChanges:
+    """What a booking change asks for; None: keep as it is."""
+
+    address: str | None = None
+    notes: str | None = None
+    location: Point | None = None
+    cancel: bool = False
 
 
 class Outcome(StrEnum):

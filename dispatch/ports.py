@@ -35,6 +35,8 @@ class BookingView:
     location: Point
     required_skills: frozenset[str] = frozenset()
     custom_fields: Mapping[str, Any] = field(default_factory=dict)
+    address: str = ""
+    notes: str = ""
 
 
 @dataclass(frozen=True)
@@ -118,6 +120,12 @@ class UnitOfWork(Protocol):
 
     async def set_booking_status(self, booking_id: int, status: BookingStatus) -> None:
         """Change a booking's status."""
+        ...
+
+    async def update_booking_details(
+        self, booking_id: int, *, address: str, notes: str, location: Point
+    ) -> None:
+        """Store a booking's address, notes and location."""
         ...
 
     async def jobs_of_booking(self, booking_id: int) -> list[JobView]:

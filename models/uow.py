@@ -108,6 +108,8 @@ def _booking_view(b: t.Booking) -> BookingView:
         location=Point(b.lat, b.lon),
         required_skills=frozenset(b.required_skills or ()),
         custom_fields=b.custom_fields or {},
+        address=b.address,
+        notes=b.notes,
     )
 
 
@@ -175,6 +177,14 @@ class TortoiseUnitOfWork:
     async def set_booking_status(self, booking_id: int, status: BookingStatus) -> None:
         """Change a booking's status."""
         await t.Booking.filter(id=booking_id).update(status=status.value, updated_at=self._now)
+
+    async def update_booking_details(
+        self, booking_id: int, *, address: str, notes: str, location: Point
+    ) -> None:
+        """Store a booking's address, notes and location."""
+        await t.Booking.filter(id=booking_id).update(
+            address=address, notes=notes, lat=location.lat, lon=location.lon, updated_at=self._now
+        )
 
     async def _job_views(self, **filters: Any) -> list[JobView]:
         rows = await t.Job.filter(**filters).order_by("id").select_related("appointment")

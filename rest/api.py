@@ -34,7 +34,7 @@ from pydantic import BaseModel, ValidationError
 from tortoise.exceptions import IntegrityError
 
 from dispatch import assignment, bookings, offering, responding
-from dispatch.commands import Action, Outcome
+from dispatch.commands import Action, BookingChanges, Outcome
 from dispatch.errors import Conflict, DispatchError, Forbidden, Invalid, NotFound
 from dispatch.model import (
     OPEN_JOB_STATUSES,
@@ -954,40 +954,16 @@ async def patch_booking(call: Call) -> web.StreamResponse:
         raise ApiError(422, "not_supported", "rescheduling is not available yet", "appointments")
     cancel = changes.pop("status", None) == BookingStatus.CANCELLED.value
 
-    async def work(uow: TortoiseUnitOfWork) -> None:
-        row = await t.Booking.get(id=booking_id)
-        if row.status == BookingStatus.COMPLETED.value or (
-            changes and row.status != BookingStatus.OPEN.value
-        ):
-            raise ApiError(409, "booking_not_open", f"booking {booking_id} is {row.status}")
-        diff: dict[str, Any] = {}
-        columns: dict[str, Any] = {}
-        if "address" in changes and changes["address"] != row.address:
-            diff["address"] = {"from": row.address, "to": changes["address"]}
-            columns["address"] = changes["address"]
-        if "notes" in changes and changes["notes"] != row.notes:
-            diff["notes"] = {"from": row.notes, "to": changes["notes"]}
-            columns["notes"] = changes["notes"]
-        location = changes.get("location")
-        if location is not None and (location.lat, location.lon) != (row.lat, row.lon):
-            diff["location"] = {
-                "from": {"lat": row.lat, "lon": row.lon},
-                "to": {"lat": location.lat, "lon": location.lon},
-            }
-            columns.update(lat=location.lat, lon=location.lon)
-        if columns:
-            await t.Booking.filter(id=booking_id).update(**columns, updated_at=uow.now())
-            await uow.add_history(
-                booking_id,
-                HistoryAction.BOOKING_CHANGED,
-                call.actor,
-                channel=Channel.API,
-                details={"changes": diff},
-            )
-        if cancel:
-            await bookings.cancel_booking(uow, booking_id, call.actor, Channel.API)
-
-    await call.ctx.tx.run(work)
+    location = changes.get("location")
+    wanted = BookingChanges(
+        address=changes.get("address"),
+        notes=changes.get("notes"),
+        location=Point(location.lat, location.lon) if location is not None else None,
+        cancel=cancel,
+    )
+    await call.ctx.tx.run(
+        lambda uow: bookings.change_booking(uow, booking_id, wanted, call.actor, Channel.API)
+    )
     return await _booking_response(booking_id)
 
 
