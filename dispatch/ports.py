@@ -61,6 +61,7 @@ class RequestView:
     fieldworker_id: int
     status: RequestStatus
     reason: str | None = None
+    reply_code: int | None = None  # the number an SMS reply names it by
 
 
 @dataclass(frozen=True)
@@ -169,6 +170,20 @@ class UnitOfWork(Protocol):
 
     async def requests_of_job(self, job_id: int) -> list[RequestView]:
         """Every request of a job by id."""
+        ...
+
+    async def requests_of_fieldworker(
+        self, fieldworker_id: int, statuses: Collection[RequestStatus]
+    ) -> list[RequestView]:
+        """The fieldworker's requests in the given statuses, oldest first."""
+        ...
+
+    async def upcoming_assigned_job_ids(self, fieldworker_id: int) -> list[int]:
+        """Ids of the fieldworker's assigned jobs that have not ended yet, soonest first."""
+        ...
+
+    async def set_sms_opt_out(self, phone: str, opted_out: bool) -> None:
+        """Every fieldworker and customer with this phone opted out of SMS (or back in)."""
         ...
 
     async def create_request(

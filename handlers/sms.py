@@ -16,13 +16,14 @@ from xml.sax.saxutils import escape
 
 from aiohttp import web
 
-from dispatch import commands, responding
+from dispatch import commands, replies, responding
 from dispatch.commands import Action, Outcome
-from dispatch.model import Actor, ActorKind, Channel, RequestStatus
+from dispatch.errors import DispatchError
+from dispatch.model import Actor, ActorKind, Channel
 from handlers.context import CHAT, ChatContext
 from models import tables as t
 from models.inbound import claim, finish, record
-from models.uow import load_settings, utcnow
+from models.uow import load_settings
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +54,18 @@ ANSWERS = {
     Outcome.NOT_FOUND: "That request no longer exists.",
     Outcome.CANCELLED: "Noted: you are no longer attending. The office has been told.",
 }
+
+
+#: What each refusal adds so the fieldworker knows how to answer again.
+REQUEST_HINTS = {
+    "no_such_code": " " + HELP_SMS,
+    "several_open_requests": " Reply YES or NO with the code.",
+}
+CANCEL_HINTS = {"several_assigned_jobs": " Reply CANCEL with the job's code and a reason."}
+
+
+def _code(text: str | None) -> int | None:
+    return int(text) if text is not None else None
 
 
 def twiml(text: str | None) -> web.Response:
@@ -123,12 +136,10 @@ async def handle_sms(app_ctx: ChatContext, sender: str, body: str) -> str | None
     word = word_match["word"].upper() if word_match else ""
     fw = await t.Fieldworker.get_or_none(phone=sender)
     if word in OPT_OUT_WORDS or (word == "CANCEL" and not (word_match and word_match["code"])):
-        await t.Fieldworker.filter(phone=sender).update(sms_opt_out=True)
-        await t.Customer.filter(phone=sender).update(sms_opt_out=True)
+        await app_ctx.tx.run(lambda uow: replies.set_sms_opt_out(uow, sender, True))
         return None  # Twilio answers STOP itself; a second message would be refused anyway
     if word in OPT_IN_WORDS:
-        await t.Fieldworker.filter(phone=sender).update(sms_opt_out=False)
-        await t.Customer.filter(phone=sender).update(sms_opt_out=False)
+        await app_ctx.tx.run(lambda uow: replies.set_sms_opt_out(uow, sender, False))
         return "You will receive messages again. " + HELP_SMS
     if word in HELP_WORDS:
         return HELP_SMS
@@ -138,9 +149,11 @@ async def handle_sms(app_ctx: ChatContext, sender: str, body: str) -> str | None
     state = await t.Conversation.get_or_none(channel="sms", address=sender)
     if word in ACCEPT_WORDS or word in DECLINE_WORDS:
         assert word_match is not None
-        request, error = await _pick_request(fw.id, word_match["code"])
-        if request is None:
-            return error
+        code = _code(word_match["code"])
+        try:
+            request = await app_ctx.tx.run(lambda uow: replies.request_meant(uow, fw.id, code))
+        except DispatchError as exc:
+            return exc.message + REQUEST_HINTS.get(exc.code, "")
         if word in ACCEPT_WORDS:
             result = await app_ctx.tx.run(
                 lambda uow: responding.respond(uow, request.id, Action.ACCEPT, actor, Channel.SMS)
@@ -150,9 +163,11 @@ async def handle_sms(app_ctx: ChatContext, sender: str, body: str) -> str | None
         return await _with_reason(app_ctx, fw, text, _decline_step(request.id, actor))
     if word == "CANCEL":
         assert word_match is not None
-        job_id, error = await _pick_assigned_job(fw.id, word_match["code"])
-        if job_id is None:
-            return error
+        code = _code(word_match["code"])
+        try:
+            job_id = await app_ctx.tx.run(lambda uow: replies.job_meant_by_cancel(uow, fw.id, code))
+        except DispatchError as exc:
+            return exc.message + CANCEL_HINTS.get(exc.code, "")
         text = (word_match["rest"] or "").strip()
         return await _with_reason(app_ctx, fw, text, _cancel_step(job_id, fw.id, actor))
     if state is not None and state.state == STATE_DECLINE_REASON:
@@ -162,23 +177,6 @@ async def handle_sms(app_ctx: ChatContext, sender: str, body: str) -> str | None
         step = _cancel_step(int(state.data["job_id"]), fw.id, actor)
         return await _with_reason(app_ctx, fw, body.strip(), step, from_prompt=True)
     return HELP_SMS
-
-
-async def _pick_request(fieldworker_id: int, code: str | None) -> tuple[Any, str | None]:
-    pending = await t.JobRequest.filter(
-        fieldworker_id=fieldworker_id, status=RequestStatus.PENDING.value
-    ).order_by("id")
-    if code is not None:
-        for r in pending:
-            if r.reply_code == int(code):
-                return r, None
-        return None, f"No open request has the code {code}. " + HELP_SMS
-    if len(pending) == 1:
-        return pending[0], None
-    if not pending:
-        return None, "You have no open job requests."
-    codes = ", ".join(str(r.reply_code) for r in pending[:5])
-    return None, f"You have several open requests ({codes}). Reply YES or NO with the code."
 
 
 @dataclass(frozen=True)
@@ -208,25 +206,6 @@ def _cancel_step(job_id: int, fieldworker_id: int, actor: Actor) -> _Step:
             uow, job_id, fieldworker_id, actor, Channel.SMS, reason=reason
         ),
     )
-
-
-async def _pick_assigned_job(fieldworker_id: int, code: str | None) -> tuple[int | None, str]:
-    """The job a `CANCEL` names: by its request's code, or their only upcoming assigned job."""
-    if code is not None:
-        request = await t.JobRequest.get_or_none(
-            fieldworker_id=fieldworker_id, reply_code=int(code), status="accepted"
-        ).select_related("job")
-        if request is None or request.job.fieldworker_id != fieldworker_id:
-            return None, f"None of your assigned jobs has the code {code}."
-        return request.job_id, ""
-    jobs = await t.Job.filter(
-        fieldworker_id=fieldworker_id, status="assigned", appointment__end__gt=utcnow()
-    ).values_list("id", flat=True)
-    if len(jobs) == 1:
-        return jobs[0], ""
-    if not jobs:
-        return None, "You have no upcoming assigned jobs."
-    return None, "You have several assigned jobs. Reply CANCEL with the job's code and a reason."
 
 
 async def _with_reason(

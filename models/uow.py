@@ -115,7 +115,13 @@ def _booking_view(b: t.Booking) -> BookingView:
 
 def _request_view(r: t.JobRequest) -> RequestView:
     return RequestView(
-        r.id, r.job_id, r.booking_id, r.fieldworker_id, RequestStatus(r.status), r.reason
+        r.id,
+        r.job_id,
+        r.booking_id,
+        r.fieldworker_id,
+        RequestStatus(r.status),
+        r.reason,
+        r.reply_code,
     )
 
 
@@ -177,6 +183,32 @@ class TortoiseUnitOfWork:
     async def set_booking_status(self, booking_id: int, status: BookingStatus) -> None:
         """Change a booking's status."""
         await t.Booking.filter(id=booking_id).update(status=status.value, updated_at=self._now)
+
+    async def requests_of_fieldworker(
+        self, fieldworker_id: int, statuses: Collection[RequestStatus]
+    ) -> list[RequestView]:
+        """The fieldworker's requests in the given statuses, oldest first."""
+        rows = await t.JobRequest.filter(
+            fieldworker_id=fieldworker_id, status__in=[s.value for s in statuses]
+        ).order_by("id")
+        return [_request_view(r) for r in rows]
+
+    async def upcoming_assigned_job_ids(self, fieldworker_id: int) -> list[int]:
+        """Ids of the fieldworker's assigned jobs that have not ended yet, soonest first."""
+        return list(
+            await t.Job.filter(
+                fieldworker_id=fieldworker_id,
+                status=JobStatus.ASSIGNED.value,
+                appointment__end__gt=self._now,
+            )
+            .order_by("appointment__start", "id")
+            .values_list("id", flat=True)
+        )
+
+    async def set_sms_opt_out(self, phone: str, opted_out: bool) -> None:
+        """Record that every fieldworker and customer with this phone opted out (or back in)."""
+        await t.Fieldworker.filter(phone=phone).update(sms_opt_out=opted_out)
+        await t.Customer.filter(phone=phone).update(sms_opt_out=opted_out)
 
     async def update_booking_details(
         self, booking_id: int, *, address: str, notes: str, location: Point
