@@ -29,7 +29,7 @@ from models import tables as t
 from .parsing import FieldworkerRef
 
 CHANNEL = Channel.TELEGRAM
-REASSIGN_REASON = "Reassigned by office"
+REASSIGN_REASON = "Reassigned by staff"
 _DONE = (JobStatus.CANCELLED, JobStatus.COMPLETED)
 
 

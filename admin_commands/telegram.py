@@ -308,7 +308,7 @@ async def reassign_all(inv: Invocation) -> Reply:
     fw = await ops.resolve_fieldworker(args.fieldworker)
     start, end = day_range(args.first_day, args.last_day, inv.timezone)
     span = f"{args.first_day.isoformat()} to {args.last_day.isoformat()}"
-    done = await assignment.reassign_range(
+    done = await assignment.unassign_range(
         inv.app.tx, fw.id, start, end, inv.actor, ops.CHANNEL, reason=ops.REASSIGN_REASON
     )
     if not done:
@@ -332,7 +332,7 @@ def _reassign_words(sent: list[int] | None, mode: DispatchMode) -> str:
         return "unassigned; manual booking, send requests with /request"
     if sent:
         return f"unassigned, offered to {len(sent)} fieldworker(s)"
-    return "unassigned, nobody else to ask (office alerted)"
+    return "unassigned, nobody else to ask (staff alerted)"
 
 
 # -- views ---------------------------------------------------------------------------------------
@@ -398,7 +398,7 @@ COMMANDS: tuple[AdminCommand, ...] = (
 def help_text(staff: t.Staff, allowed: frozenset[Permission]) -> str:
     """The admin command list for a staff member, marking what their role cannot use."""
     lines = [
-        f"Office commands (your role: {staff.role}). BOOKING is a booking id, FIELDWORKER a "
+        f"Staff commands (your role: {staff.role}). BOOKING is a booking id, FIELDWORKER a "
         "fieldworker id or @username, dates are YYYY-MM-DD.",
     ]
     for command in COMMANDS:

@@ -8,11 +8,11 @@ from dispatch.commands import Outcome
 from dispatch.model import Excluded, ExclusionReason
 from models import tables as t
 
-STAFF_ONLY = "This command is for office staff."
+STAFF_ONLY = "This command is for staff."
 
 OUTCOME_WORDS: dict[Outcome, str] = {
     Outcome.ASSIGNED: "accepted, the job is theirs",
-    Outcome.ACCEPTED: "accepted, waiting for the office to confirm (/assign)",
+    Outcome.ACCEPTED: "accepted, waiting for staff to confirm (/assign)",
     Outcome.ALREADY_ACCEPTED: "already accepted",
     Outcome.TAKEN: "too late, the job belongs to someone else",
     Outcome.CLOSED: "the request is no longer open",

@@ -262,7 +262,7 @@ async def _publish_commands(bot: Any) -> None:
     from admin_commands.telegram import COMMANDS
     from handlers.telegram import FIELDWORKER_COMMANDS
 
-    staff_menu = [("help", "Office commands and how to use them")] + [
+    staff_menu = [("help", "Staff commands and how to use them")] + [
         (c.name, c.summary[:256]) for c in COMMANDS
     ]
     try:

@@ -2,7 +2,7 @@
 
 The real service (`build_app`) runs in this process against a temporary SQLite database and the
 built-in Telegram and Twilio emulators. Simulated fieldworkers press the same buttons a person would
-(as Bot API updates the bot long-polls), and the office uses the REST API.
+(as Bot API updates the bot long-polls), and staff use the REST API.
 """
 
 from __future__ import annotations
@@ -57,7 +57,7 @@ class Demo:
         print(text, flush=True)
 
     async def api(self, method: str, path: str, body: Any = None) -> Any:
-        """Call the REST API as the office would; fail loudly on an error."""
+        """Call the REST API as staff would; fail loudly on an error."""
         async with self.http.request(
             method,
             f"{self.base}/api/v1{path}",
@@ -338,7 +338,7 @@ async def _day(demo: Demo) -> None:
     )
 
     say()
-    say("== 10:40 Booking 3: deep cleaning, manual dispatch by the office ==")
+    say("== 10:40 Booking 3: deep cleaning, manual dispatch by staff ==")
     b3 = await demo.api(
         "POST",
         "/bookings",
@@ -355,7 +355,7 @@ async def _day(demo: Demo) -> None:
     )
     eligible = (await demo.api("GET", f"/bookings/{b3['id']}/available-fieldworkers"))["eligible"]
     shortlist = [e["fieldworker_id"] for e in eligible[:2]]
-    say("  office asks the two nearest: " + ", ".join(demo.names[f] for f in shortlist))
+    say("  staff ask the two nearest: " + ", ".join(demo.names[f] for f in shortlist))
     await demo.api("POST", f"/bookings/{b3['id']}/job-requests", {"fieldworker_ids": shortlist})
     asked = await demo.asked(b3["id"], 2)
     for user in asked:
@@ -365,10 +365,10 @@ async def _day(demo: Demo) -> None:
         if sum(r["status"] == "accepted" for r in got["jobs"][0]["requests"]) == 2:
             break
         await asyncio.sleep(0.1)
-    say("  both accepted; the job waits for the office to choose")
+    say("  both accepted; the job waits for staff to choose")
     await demo.api("POST", f"/bookings/{b3['id']}/assign", {"fieldworker_id": shortlist[1]})
     say(
-        f"  office confirms {demo.names[shortlist[1]]}; "
+        f"  staff confirm {demo.names[shortlist[1]]}; "
         f"{demo.names[shortlist[0]]} is told they were not selected"
     )
     await demo.report(b3["id"])

@@ -20,8 +20,7 @@ from dispatch.model import (
     JobStatus,
     RequestStatus,
 )
-from dispatch.offering import eligibility
-from dispatch.offering import redispatch as offer_again
+from dispatch.offering import eligibility, rebroadcast_freed_job
 from dispatch.ports import TransactionRunner, UnitOfWork
 from dispatch.steps import (
     JobScope,
@@ -162,12 +161,12 @@ async def unassign(
     *,
     reason: str | None,
     expect_fieldworker_id: int | None = None,
-    redispatch: bool = True,
+    rebroadcast: bool = True,
 ) -> list[int] | None:
     """Staff take an assigned job off its fieldworker (reassignment, a worker off sick).
 
     The fieldworker's open or accepted request is declined on their behalf with `reason`; a job
-    they were assigned directly only moves. The job is open again; with `redispatch` in `auto`
+    they were assigned directly only moves. The job is open again; with `rebroadcast` in `auto`
     mode it is offered to eligible fieldworkers not yet asked, never back to the one it was taken
     from; in `manual` mode it waits for staff. Returns the ids of requests sent, or None when the
     job was not assigned (to `expect_fieldworker_id`, when given) and nothing changed.
@@ -189,13 +188,13 @@ async def unassign(
     ):
         raise RetryCommand()
     await unassign_job(uow, job, actor, channel)
-    if redispatch and booking.dispatch_mode is DispatchMode.AUTO:
-        return await offer_again(uow, job_id, previous, actor, channel)
+    if rebroadcast and booking.dispatch_mode is DispatchMode.AUTO:
+        return await rebroadcast_freed_job(uow, job_id, previous, actor, channel)
     return []
 
 
 @dataclass(frozen=True)
-class Reassigned:
+class UnassignedJob:
     """One job of a range reassignment: what happened to it."""
 
     job_id: int
@@ -205,7 +204,7 @@ class Reassigned:
     refused: DispatchError | None = None
 
 
-async def reassign_range(
+async def unassign_range(
     tx: TransactionRunner,
     fieldworker_id: int,
     start: datetime,
@@ -214,7 +213,7 @@ async def reassign_range(
     channel: Channel,
     *,
     reason: str,
-) -> list[Reassigned]:
+) -> list[UnassignedJob]:
     """Take every assigned job of a fieldworker starting in [start, end) off them (off sick).
 
     Each job is dispatched again by its booking's mode (`unassign`). One transaction per job: a
@@ -224,18 +223,18 @@ async def reassign_range(
     if end <= start:
         raise Invalid("end_before_start", "`to` must be after `from`", field="to")
     job_ids = await tx.run(lambda uow: uow.assigned_job_ids(fieldworker_id, start, end))
-    results: list[Reassigned] = []
+    results: list[UnassignedJob] = []
     for job_id in job_ids:
 
-        async def one(uow: UnitOfWork, job_id: int = job_id) -> Reassigned:
+        async def one(uow: UnitOfWork, job_id: int = job_id) -> UnassignedJob:
             sent = await unassign(
                 uow, job_id, actor, channel, reason=reason, expect_fieldworker_id=fieldworker_id
             )
             job, booking = await load_job(uow, job_id, lock=False)
-            return Reassigned(job_id, job.booking_id, booking.dispatch_mode, sent)
+            return UnassignedJob(job_id, job.booking_id, booking.dispatch_mode, sent)
 
         try:
             results.append(await tx.run(one))
         except DispatchError as exc:
-            results.append(Reassigned(job_id, None, None, None, refused=exc))
+            results.append(UnassignedJob(job_id, None, None, None, refused=exc))
     return results

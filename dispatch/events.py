@@ -15,7 +15,6 @@ class WithdrawnBecause(StrEnum):
     NOT_SELECTED = "not_selected"  # staff confirmed someone else (manual mode)
     ASSIGNED_BY_STAFF = "assigned_by_staff"  # staff assigned the job directly
     CANCELLED = "cancelled"  # the booking or job was cancelled
-    CHANGED = "changed"  # the booking was rescheduled
     EXPIRED = "expired"  # the assignment timeout passed without an answer
 
 

@@ -122,7 +122,6 @@ class HistoryAction(StrEnum):
     TIMEOUT_ALERTED = "timeout_alerted"
     CUSTOMER_NOTIFIED = "customer_notified"
     PERMISSION_REFUSED = "permission_refused"
-    DECLINE_REASON_ASKED = "decline_reason_asked"
 
 
 DEFAULT_DECLINE_REASONS: tuple[str, ...] = (

@@ -1,4 +1,4 @@
-"""Offering jobs: who is eligible, sending requests, re-broadcast, re-dispatch, request expiry.
+"""Offering jobs: who is eligible, sending requests, re-broadcast, request expiry.
 
 Nobody is asked twice for the same job by the system; staff can ask anyone again.
 """
@@ -218,7 +218,7 @@ async def expire_request(uow: UnitOfWork, request_id: int) -> bool:
     return True
 
 
-async def redispatch(
+async def rebroadcast_freed_job(
     uow: UnitOfWork, job_id: int, previous: int, actor: Actor, channel: Channel
 ) -> list[int]:
     """A freed job goes back out: to those who lost it to `previous` and never said no, then to

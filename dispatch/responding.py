@@ -30,7 +30,7 @@ from dispatch.model import (
     JobStatus,
     RequestStatus,
 )
-from dispatch.offering import redispatch
+from dispatch.offering import rebroadcast_freed_job
 from dispatch.ports import RequestView, UnitOfWork
 from dispatch.steps import (
     JobScope,
@@ -187,7 +187,7 @@ async def _decline(
     if job.status is JobStatus.ASSIGNED and job.fieldworker_id == fresh.fieldworker_id:
         await unassign_job(uow, job, actor, channel)
         if booking.dispatch_mode is DispatchMode.AUTO and settings.auto_rebroadcast_on_cancel:
-            await redispatch(uow, job.id, fresh.fieldworker_id, actor, channel)
+            await rebroadcast_freed_job(uow, job.id, fresh.fieldworker_id, actor, channel)
     elif job.status is JobStatus.OFFERED and not await has_open_requests(uow, job.id):
         await uow.move_job(job.id, [JobStatus.OFFERED], JobStatus.UNASSIGNED, fieldworker_id=None)
         uow.emit(JobNobodyToAsk(job.booking_id, job.id))
@@ -267,7 +267,7 @@ async def no_longer_attending(
         actor,
         channel,
         reason=reason,
-        redispatch=settings.auto_rebroadcast_on_cancel,
+        rebroadcast=settings.auto_rebroadcast_on_cancel,
         expect_fieldworker_id=fieldworker_id,
     )
     assert sent is not None  # the job is locked and was theirs

@@ -45,14 +45,14 @@ HELP_SMS = (
 )
 ANSWERS = {
     Outcome.ASSIGNED: "Confirmed: the job is yours.",
-    Outcome.ACCEPTED: "Accepted. The office will confirm.",
+    Outcome.ACCEPTED: "Accepted. Staff will confirm.",
     Outcome.ALREADY_ACCEPTED: "You already accepted this job.",
     Outcome.TAKEN: "Sorry, another fieldworker already took this job.",
     Outcome.CLOSED: "This request is no longer open.",
     Outcome.JOB_CLOSED: "This job was cancelled.",
     Outcome.DECLINED: "Declined. Thanks for letting us know.",
     Outcome.NOT_FOUND: "That request no longer exists.",
-    Outcome.CANCELLED: "Noted: you are no longer attending. The office has been told.",
+    Outcome.CANCELLED: "Noted: you are no longer attending. Staff have been told.",
 }
 
 

@@ -64,14 +64,14 @@ HELP_TEXT = (
 
 ANSWERS = {
     Outcome.ASSIGNED: "✅ The job is yours!",
-    Outcome.ACCEPTED: "👍 Accepted. The office will confirm.",
+    Outcome.ACCEPTED: "👍 Accepted. Staff will confirm.",
     Outcome.ALREADY_ACCEPTED: "You already accepted this job.",
     Outcome.TAKEN: "Sorry, another fieldworker already took this job.",
     Outcome.CLOSED: "This request is no longer open.",
     Outcome.JOB_CLOSED: "This job was cancelled.",
     Outcome.DECLINED: "Declined. Thanks for letting us know.",
     Outcome.NOT_FOUND: "This request no longer exists.",
-    Outcome.CANCELLED: "Noted: you are no longer attending. The office has been told.",
+    Outcome.CANCELLED: "Noted: you are no longer attending. Staff have been told.",
 }
 
 
@@ -298,7 +298,7 @@ async def on_start(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         code = context.args[0].strip()[:32]
         target = await t.Fieldworker.get_or_none(invite_code=code)
         if target is None:
-            await message.reply_text("That invite code is not valid. Ask the office for yours.")
+            await message.reply_text("That invite code is not valid. Ask staff for yours.")
             return
         await _link(context, target, user.id, message.chat.id, user.username)
         await message.reply_text(
@@ -310,7 +310,7 @@ async def on_start(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         await message.reply_text(f"You are linked as {fw.name}. " + HELP_TEXT)
         return
     if await t.Staff.filter(telegram_user_id=user.id).exists():
-        await message.reply_text("You are registered as office staff. Send /help for commands.")
+        await message.reply_text("You are registered as staff. Send /help for commands.")
         return
     keyboard = ReplyKeyboardMarkup(
         [[KeyboardButton("📱 Share my phone number", request_contact=True)]],
@@ -318,7 +318,7 @@ async def on_start(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         resize_keyboard=True,
     )
     await message.reply_text(
-        "Hi! To receive job requests, share your phone number (the one the office has), "
+        "Hi! To receive job requests, share your phone number (the one staff have on file), "
         "or send /start with your invite code.",
         reply_markup=keyboard,
     )
@@ -342,7 +342,7 @@ async def on_contact(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None
     target = await t.Fieldworker.get_or_none(phone=e164)
     if target is None:
         await message.reply_text(
-            "No fieldworker has this phone number. Ask the office to add you, or use your "
+            "No fieldworker has this phone number. Ask staff to add you, or use your "
             "invite code with /start CODE.",
             reply_markup=ReplyKeyboardRemove(),
         )

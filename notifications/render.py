@@ -23,7 +23,6 @@ WITHDRAWN_TEMPLATES = {
     ev.WithdrawnBecause.NOT_SELECTED: "request_not_selected",
     ev.WithdrawnBecause.ASSIGNED_BY_STAFF: "request_assigned_elsewhere",
     ev.WithdrawnBecause.CANCELLED: "request_cancelled",
-    ev.WithdrawnBecause.CHANGED: "request_changed",
     ev.WithdrawnBecause.EXPIRED: "request_expired",
 }
 #: Withdrawals also worth an SMS (a taken request is not: the next reply is answered anyway).

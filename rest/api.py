@@ -1109,11 +1109,11 @@ async def respond_booking(call: Call) -> web.StreamResponse:
 
 
 async def reassign_fieldworker(call: Call) -> web.StreamResponse:
-    """A worker off sick: `dispatch.assignment.reassign_range` over [from, to)."""
+    """A worker off sick: `dispatch.assignment.unassign_range` over [from, to)."""
     body: s.ReassignIn = call.body
     fieldworker_id = call.path_id()
     await _fieldworker_or_404(fieldworker_id)
-    done = await assignment.reassign_range(
+    done = await assignment.unassign_range(
         call.ctx.tx,
         fieldworker_id,
         body.from_,

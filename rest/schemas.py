@@ -443,7 +443,7 @@ class FieldworkerOut(OutModel):
 
 
 class StaffIn(ApiModel):
-    """An office staff member; `role` names an existing role."""
+    """A staff member; `role` names an existing role."""
 
     name: Name
     telegram_user_id: TelegramUserId | None = None
@@ -689,13 +689,13 @@ class RespondOut(OutModel):
 
 
 class ReassignIn(ApiModel):
-    """A worker off sick: re-dispatch their assigned jobs whose appointment starts in [from, to)."""
+    """A worker off sick: their jobs starting in [from, to) are taken off them, re-broadcast."""
 
     from_: IsoDateTime = Field(alias="from")
     to: IsoDateTime
     reason: Annotated[
         str, StringConstraints(strip_whitespace=True, min_length=1, max_length=500)
-    ] = "Reassigned by office"
+    ] = "Reassigned by staff"
     actor_staff_id: Id | None = None
 
 

@@ -1,4 +1,4 @@
-"""Staff in control, end to end: office staff of several roles answer for fieldworkers, confirm,
+"""Staff in control, end to end: staff of several roles answer for fieldworkers, confirm,
 assign, reassign and look things up, over Telegram admin commands and the REST API. Through the
 real process, with the staff created by `POST /staff`."""
 
@@ -199,7 +199,7 @@ async def test_accept_for_refused_for_viewer_done_for_dispatcher(service: Servic
     assert row["actor"]["kind"] == "staff" and row["actor"]["id"] == w.dispatcher["id"]
     assert row["on_behalf_of"] == ben and row["channel"] == "telegram"
 
-    # Ben's request message shows the result; Ben is told the office acted for him.
+    # Ben's request message shows the result; Ben is told staff acted for him.
     ben_message = sent[CHAT + 1].result["message_id"]
     current = await wait_text(s, CHAT + 1, ben_message, "You got this job")
     labels = [b["text"] for row in current["reply_markup"]["inline_keyboard"] for b in row]
@@ -220,7 +220,7 @@ async def test_stranger_gets_only_a_short_note(service: Service) -> None:
     before_history = await history(s, booking_id)
 
     reply = await command(s, STRANGER, "/accept_for 1 1")
-    assert reply.params["text"] == "This command is for office staff."
+    assert reply.params["text"] == "This command is for staff."
     await asyncio.sleep(0.5)
     assert len(sent_to(s, STRANGER)) == 1, "one short note and nothing else"
     assert await get_booking(s, booking_id) == before_booking
@@ -337,7 +337,7 @@ async def test_manual_booking_staff_confirm_one_of_several_acceptors(service: Se
     for chat in (CHAT, CHAT + 1):
         await s.press(chat, button(sent[chat], 0), chat, sent[chat].result["message_id"])
     for chat in (CHAT, CHAT + 1):
-        await wait_text(s, chat, sent[chat].result["message_id"], "office will confirm")
+        await wait_text(s, chat, sent[chat].result["message_id"], "Staff will confirm")
     job = await first_job(s, booking_id)
     assert request_of(job, w.fw(0))["status"] == "accepted"
     assert request_of(job, w.fw(1))["status"] == "accepted"
@@ -379,6 +379,8 @@ async def test_reassign_moves_the_job_between_fieldworkers(service: Service) -> 
     await wait_sent(s, CHAT, "no longer yours")
     messages = await s.sms.wait_for(CUSTOMER, count=2)
     assert "Ben" in messages[1]["body"], "the customer hears who comes now"
+    # Ben's "assigned" message is sent by the outbox; wait for it so it is not taken for the reply.
+    await wait_sent(s, CHAT + 1, "You have been assigned")
     assert listed in (await command(s, CHAT + 1, "/jobs")).params["text"]
     mine = (await command(s, CHAT, "/jobs")).params["text"]
     assert listed not in mine and "no assigned jobs" in mine

@@ -323,7 +323,7 @@ async def test_assign_ineligible_offers_assign_anyway(tg: Harness) -> None:
     assert "assigned to Fay Far" in edited["text"] and not buttons(edited)
 
     assert "not valid" in await tg.press(DANA, "s:1:x", sent)
-    assert await tg.press(STRANGER, data, sent) == "This command is for office staff."
+    assert await tg.press(STRANGER, data, sent) == "This command is for staff."
 
 
 async def test_assign_eligible_assigns_at_once(tg: Harness) -> None:
@@ -435,7 +435,7 @@ async def test_unassigned_is_paged(tg: Harness) -> None:
 async def test_strangers_and_fieldworkers_get_the_short_note(tg: Harness) -> None:
     w = await seed()
     b = await make_booking(tg.app_ctx.tx)
-    note = "This command is for office staff."
+    note = "This command is for staff."
     assert await tg.text(STRANGER, f"/booking {b}") == note
     assert await tg.text(600 + 1, f"/accept_for {b} {w.ann.id}") == note  # Ann herself
     assert {r.status for r in await t.JobRequest.filter(booking_id=b)} == {"pending"}
@@ -492,7 +492,7 @@ async def test_reassign_all_takes_jobs_in_range_and_dispatches_again(tg: Harness
     # Through the core's on-behalf decline: Ann's request declined, the job offered again to
     # those never asked, and to Bob, who lost it to Ann but never said no (his request reopens).
     ann_request = await request_of(via_accept, w.ann)
-    assert (ann_request.status, ann_request.reason) == ("declined", "Reassigned by office")
+    assert (ann_request.status, ann_request.reason) == ("declined", "Reassigned by staff")
     assert (await request_of(via_accept, cy)).status == "pending"
     assert (await request_of(via_accept, w.bob)).status == "pending"
     # Assigned directly (no request): unassigned, then offered to everyone else, never Ann.

@@ -1006,7 +1006,7 @@ async def test_auto_accept_rebroadcast_and_cancel(client: TestClient) -> None:
     assert [j["status"] for j in booking["jobs"]] == ["cancelled"]
     assert requests_by_fieldworker(booking["jobs"][0])[ids["ana"]]["status"] == "withdrawn"
     assert (await call(client, "GET", "/bookings?status=cancelled"))[1][0]["id"] == bid
-    # Cancelling again changes nothing; a cancelled booking cannot be changed or re-dispatched.
+    # Cancelling again changes nothing; a cancelled booking cannot be changed or re-broadcast.
     assert (await call(client, "PATCH", f"/bookings/{bid}", {"status": "cancelled"}))[0] == 200
     assert_error(
         await call(client, "PATCH", f"/bookings/{bid}", {"notes": "x"}), 409, "booking_not_open"
