@@ -17,8 +17,9 @@ Everything runs on the caller's event loop and binds to 127.0.0.1 only.
 """
 
 from emulators.common import BOT_USER, running
-from emulators.telegram import Call, TelegramEmulator, make_callback_update, make_message_update
+from emulators.telegram import Call, TelegramEmulator
 from emulators.twilio import TwilioEmulator
+from emulators.updates import make_callback_update, make_message_update
 
 __all__ = [
     "BOT_USER",
