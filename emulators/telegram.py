@@ -2,28 +2,29 @@
 
 from __future__ import annotations
 
-import asyncio
 import copy
 import json
-import re
-import time
 from collections.abc import Awaitable, Callable
-from contextlib import suppress
 from dataclasses import dataclass, field
 from typing import Any
 
 from aiohttp import web
 
 from emulators.common import (
-    _MAX_TEXT_LENGTH,
-    _NOT_MODIFIED,
-    _POLL_INTERVAL,
     BOT_USER,
     JSONDict,
     _Fault,
     _poll_until,
 )
-from emulators.updates import chat_json
+from emulators.telegram_methods import BotApiMethods
+from emulators.telegram_wire import (
+    _TG_FAULT_DESCRIPTIONS,
+    _ApiError,
+    chat_id_param,
+    int_param,
+    markup_param,
+    read_params,
+)
 
 # --------------------------------------------------------------------------------------------
 # Telegram
@@ -57,102 +58,10 @@ class Call:
         return f"{self.method}{flag} {json.dumps(self.params, default=str)[:200]}"
 
 
-class _ApiError(Exception):
-    """An error answer in Telegram's format."""
-
-    def __init__(self, status: int, description: str, parameters: JSONDict | None = None):
-        super().__init__(description)
-        self.status = status
-        self.description = description
-        self.parameters = parameters
-
-
-_TG_FAULT_DESCRIPTIONS = {
-    400: "Bad Request",
-    401: "Unauthorized",
-    403: "Forbidden: bot was blocked by the user",
-    404: "Not Found",
-    409: "Conflict",
-    500: "Internal Server Error",
-    502: "Bad Gateway",
-}
-
-# Parameters whose form-encoded values must stay strings even if they look like JSON numbers.
-_TG_STRING_FIELDS = frozenset(
-    {
-        "text",
-        "caption",
-        "callback_query_id",
-        "inline_message_id",
-        "url",
-        "secret_token",
-        "parse_mode",
-        "ip_address",
-        "language_code",
-        "business_connection_id",
-        "message_effect_id",
-        "action",
-        "data",
-        "query",
-        "description",
-        "short_description",
-        "name",
-        "phone_number",
-        "first_name",
-        "last_name",
-        "title",
-        "address",
-        "vcard",
-    }
-)
-_TG_CHAT_ID_FIELDS = frozenset({"chat_id", "from_chat_id", "user_id"})
-_TG_JSON_FIELDS = frozenset(
-    {
-        "reply_markup",
-        "entities",
-        "caption_entities",
-        "allowed_updates",
-        "commands",
-        "scope",
-        "link_preview_options",
-        "reply_parameters",
-        "media",
-    }
-)
-_INT_RE = re.compile(r"-?\d+")
-
-
-def _decode_form_value(name: str, value: str) -> Any:
-    """Decode one form value the way the Bot API types it."""
-    if name in _TG_STRING_FIELDS:
-        return value
-    if name in _TG_CHAT_ID_FIELDS:
-        return int(value) if _INT_RE.fullmatch(value) else value
-    try:
-        decoded = json.loads(value)
-    except ValueError:
-        return value
-    if isinstance(decoded, dict | list | bool | int | float):
-        return decoded
-    return value
-
-
-def _normalise_json_params(params: JSONDict) -> JSONDict:
-    """Parse JSON-typed fields that arrived as JSON-encoded strings inside a JSON body."""
-    out = dict(params)
-    for key, value in params.items():
-        if key in _TG_JSON_FIELDS and isinstance(value, str):
-            with suppress(ValueError):
-                out[key] = json.loads(value)
-        elif key in _TG_CHAT_ID_FIELDS and isinstance(value, str) and _INT_RE.fullmatch(value):
-            out[key] = int(value)
-    return out
-
-
 Handler = Callable[[JSONDict], Awaitable[Any]]
 
 
-class TelegramEmulator:
+class TelegramEmulator(BotApiMethods):
     """Emulates the Telegram Bot API at ``/bot{token}/{method}``.
 
     Serve ``emu.app`` with :func:`running` and give PTB ``base_url=f"{url}/bot"``.  All calls are
@@ -391,62 +300,12 @@ class TelegramEmulator:
             fault.description or _TG_FAULT_DESCRIPTIONS.get(fault.status, "Internal Server Error"),
         )
 
-    @staticmethod
-    async def _read_params(request: web.Request) -> JSONDict:
-        params: JSONDict = {k: _decode_form_value(k, v) for k, v in request.query.items()}
-        if request.method not in ("POST", "PUT") or not request.body_exists:
-            return params
-        content_type = request.content_type
-        if content_type == "application/json":
-            try:
-                body = await request.json()
-            except ValueError:
-                raise _ApiError(400, "Bad Request: can't parse JSON") from None
-            if not isinstance(body, dict):
-                raise _ApiError(400, "Bad Request: JSON object expected")
-            params.update(_normalise_json_params(body))
-        elif content_type in ("application/x-www-form-urlencoded", "multipart/form-data"):
-            form = await request.post()
-            for key, value in form.items():
-                if isinstance(value, str):
-                    params[key] = _decode_form_value(key, value)
-                else:  # web.FileField
-                    params[key] = {
-                        "filename": value.filename,
-                        "content_type": value.content_type,
-                        "content": value.file.read(),
-                    }
-        return params
-
     # ---- parameter helpers ------------------------------------------------------------------
 
-    @staticmethod
-    def _chat_id(params: JSONDict) -> int:
-        chat_id = params.get("chat_id")
-        if chat_id in (None, ""):
-            raise _ApiError(400, "Bad Request: chat_id is empty")
-        if isinstance(chat_id, bool) or not isinstance(chat_id, int):
-            raise _ApiError(400, "Bad Request: chat not found")
-        return chat_id
-
-    @staticmethod
-    def _int_param(params: JSONDict, name: str) -> int:
-        value = params.get(name)
-        if value in (None, ""):
-            raise _ApiError(400, f"Bad Request: {name} is empty")
-        try:
-            return int(value)
-        except (TypeError, ValueError):
-            raise _ApiError(400, f"Bad Request: invalid {name} specified") from None
-
-    @staticmethod
-    def _markup(params: JSONDict) -> JSONDict | None:
-        markup = params.get("reply_markup")
-        if markup is None:
-            return None
-        if not isinstance(markup, dict):
-            raise _ApiError(400, "Bad Request: can't parse reply keyboard markup JSON object")
-        return markup
+    _read_params = staticmethod(read_params)
+    _chat_id = staticmethod(chat_id_param)
+    _int_param = staticmethod(int_param)
+    _markup = staticmethod(markup_param)
 
     def _public(self, message: JSONDict) -> JSONDict:
         """The Message as the API returns it: only inline keyboards are echoed back."""
@@ -468,173 +327,3 @@ class TelegramEmulator:
     def _commands_key(scope: JSONDict | None, language_code: str | None) -> tuple[str, str]:
         scope = scope or {"type": "default"}
         return json.dumps(scope, sort_keys=True), language_code or ""
-
-    # ---- methods ----------------------------------------------------------------------------
-
-    async def _get_me(self, _params: JSONDict) -> JSONDict:
-        return {
-            **self.bot_user,
-            "can_join_groups": True,
-            "can_read_all_group_messages": False,
-            "supports_inline_queries": False,
-            "can_connect_to_business": False,
-            "has_main_web_app": False,
-        }
-
-    async def _set_webhook(self, params: JSONDict) -> bool:
-        url = params.get("url")
-        if not url:
-            raise _ApiError(400, "Bad Request: bad webhook: URL must be provided")
-        self.webhook = dict(params)
-        if params.get("drop_pending_updates"):
-            self._updates.clear()
-        return True
-
-    async def _delete_webhook(self, params: JSONDict) -> bool:
-        self.webhook = None
-        if params.get("drop_pending_updates"):
-            self._updates.clear()
-        return True
-
-    async def _get_webhook_info(self, _params: JSONDict) -> JSONDict:
-        info: JSONDict = {
-            "url": self.webhook["url"] if self.webhook else "",
-            "has_custom_certificate": False,
-            "pending_update_count": len(self._updates),
-        }
-        if self.webhook:
-            info["max_connections"] = self.webhook.get("max_connections", 40)
-            if self.webhook.get("allowed_updates"):
-                info["allowed_updates"] = self.webhook["allowed_updates"]
-        return info
-
-    async def _set_my_commands(self, params: JSONDict) -> bool:
-        commands = params.get("commands")
-        if not isinstance(commands, list):
-            raise _ApiError(400, "Bad Request: can't parse commands JSON object")
-        key = self._commands_key(params.get("scope"), params.get("language_code"))
-        self._commands[key] = commands
-        return True
-
-    async def _get_my_commands(self, params: JSONDict) -> list[JSONDict]:
-        key = self._commands_key(params.get("scope"), params.get("language_code"))
-        return copy.deepcopy(self._commands.get(key, []))
-
-    async def _delete_my_commands(self, params: JSONDict) -> bool:
-        key = self._commands_key(params.get("scope"), params.get("language_code"))
-        self._commands.pop(key, None)
-        return True
-
-    async def _send_message(self, params: JSONDict) -> JSONDict:
-        chat_id = self._chat_id(params)
-        text = params.get("text")
-        if text is None or str(text).strip() == "":
-            raise _ApiError(400, "Bad Request: message text is empty")
-        text = str(text)
-        if len(text) > _MAX_TEXT_LENGTH:
-            raise _ApiError(400, "Bad Request: message is too long")
-        markup = self._markup(params)
-        message_id = self._last_message_id.get(chat_id, 0) + 1
-        self._last_message_id[chat_id] = message_id
-        message: JSONDict = {
-            "message_id": message_id,
-            "from": dict(self.bot_user),
-            "chat": chat_json(chat_id),
-            "date": int(time.time()),
-            "text": text,
-        }
-        entities = params.get("entities")
-        if isinstance(entities, list) and entities:
-            message["entities"] = entities
-        reply_to = params.get("reply_to_message_id")
-        reply_parameters = params.get("reply_parameters")
-        if isinstance(reply_parameters, dict):
-            reply_to = reply_parameters.get("message_id")
-        if reply_to is not None:
-            replied = self._messages.get(chat_id, {}).get(int(reply_to))
-            if replied is not None:
-                message["reply_to_message"] = self._public(replied)
-        if markup is not None:
-            message["reply_markup"] = markup
-        self._messages.setdefault(chat_id, {})[message_id] = message
-        return self._public(message)
-
-    async def _edit_message_text(self, params: JSONDict) -> JSONDict | bool:
-        text = params.get("text")
-        if text is None or str(text).strip() == "":
-            raise _ApiError(400, "Bad Request: message text is empty")
-        text = str(text)
-        if len(text) > _MAX_TEXT_LENGTH:
-            raise _ApiError(400, "Bad Request: message is too long")
-        markup = self._markup(params)
-        if params.get("inline_message_id"):
-            return True
-        message = self._find_message(params, "message to edit not found")
-        if message.get("text") == text and message.get("reply_markup") == markup:
-            raise _ApiError(400, _NOT_MODIFIED)
-        message["text"] = text
-        entities = params.get("entities")
-        if isinstance(entities, list) and entities:
-            message["entities"] = entities
-        else:
-            message.pop("entities", None)
-        self._set_markup(message, markup)
-        message["edit_date"] = int(time.time())
-        return self._public(message)
-
-    async def _edit_message_reply_markup(self, params: JSONDict) -> JSONDict | bool:
-        markup = self._markup(params)
-        if params.get("inline_message_id"):
-            return True
-        message = self._find_message(params, "message to edit not found")
-        if message.get("reply_markup") == markup:
-            raise _ApiError(400, _NOT_MODIFIED)
-        self._set_markup(message, markup)
-        message["edit_date"] = int(time.time())
-        return self._public(message)
-
-    @staticmethod
-    def _set_markup(message: JSONDict, markup: JSONDict | None) -> None:
-        # Like Telegram: an edit without reply_markup removes the inline keyboard.
-        if markup is None:
-            message.pop("reply_markup", None)
-        else:
-            message["reply_markup"] = markup
-
-    async def _answer_callback_query(self, params: JSONDict) -> bool:
-        if not params.get("callback_query_id"):
-            raise _ApiError(400, "Bad Request: query_id is empty")
-        return True
-
-    async def _delete_message(self, params: JSONDict) -> bool:
-        message = self._find_message(params, "message to delete not found")
-        del self._messages[message["chat"]["id"]][message["message_id"]]
-        return True
-
-    async def _send_chat_action(self, params: JSONDict) -> bool:
-        self._chat_id(params)
-        if not params.get("action"):
-            raise _ApiError(400, "Bad Request: action is empty")
-        return True
-
-    async def _get_updates(self, params: JSONDict) -> list[JSONDict]:
-        if self.webhook is not None:
-            raise _ApiError(
-                409,
-                "Conflict: can't use getUpdates method while webhook is active; "
-                "use deleteWebhook to delete the webhook first",
-            )
-        offset = int(params.get("offset") or 0)
-        limit = int(params.get("limit") or 100)
-        limit = max(1, min(limit, 100))
-        timeout = max(0.0, min(float(params.get("timeout") or 0), 50.0))
-        if offset < 0:
-            self._updates = self._updates[offset:]
-        elif offset > 0:
-            self._updates = [u for u in self._updates if u["update_id"] >= offset]
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout
-        # Polling (not an asyncio.Event) keeps the emulator free of any event-loop binding.
-        while not self._updates and not self._closing and loop.time() < deadline:  # noqa: ASYNC110
-            await asyncio.sleep(_POLL_INTERVAL)
-        return copy.deepcopy(self._updates[:limit])
