@@ -2,13 +2,15 @@
 
 `FakeUnitOfWork` is the whole "database": one object holds every table as a dict of small mutable
 rows, and every command a test runs gets the same object. Each port method mirrors
-`models/uow.py` (the same filters, the same fields written), so a rule that holds here holds there.
-When a port method is added to `dispatch.ports.UnitOfWork`, add it here next to its neighbours,
-copying the storage adapter's semantics, not what the core happens to need today.
+`models/uow.py` (the same filters, the same fields written), so the core decides here as it does
+on a real database, concurrency aside. When a port method is added to `dispatch.ports.UnitOfWork`,
+add it here next to its neighbours, copying the storage adapter's semantics, not what the core
+happens to need today; `test_fakes.py` pins the compare-and-set ones.
 
 What it leaves out: transactions (a command that raises keeps what it wrote before the raise; the
-core checks before its first write, and `RetryCommand` simply propagates) and reply codes.
-"""
+core checks before its first write, and `RetryCommand` simply propagates), reply codes, and the
+outbox. `events` and `history` accumulate over every command run on it: clear `events`, or
+compare lengths, to look at one command's."""
 
 from __future__ import annotations
 

@@ -211,6 +211,7 @@ async def test_cancelling_tells_the_fieldworker_of_an_accepted_job_through_their
         (1, WithdrawnBecause.CANCELLED)
     ]
     assert uow.emitted(JobCancelled) == []
+    # The request was withdrawn before the job was looked at: "no longer open", not JOB_CLOSED.
     late = await answer(uow, booking.job_id, 2, Action.ACCEPT)
     assert late.outcome is Outcome.CLOSED
 

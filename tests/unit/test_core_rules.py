@@ -137,6 +137,20 @@ async def test_each_job_of_a_two_service_booking_is_won_separately() -> None:
     assert uow.asked(drain, PENDING) == [1, 2], "the other job's requests are untouched"
 
 
+async def test_one_fieldworker_may_accept_both_jobs_of_one_appointment() -> None:
+    # Current behaviour, pinned: an accept does not re-check eligibility, so the fieldworker who
+    # won one job still wins the overlapping other one, which `assign` would refuse
+    # (`not_eligible`, schedule_conflict) without force.
+    uow = company(2, services=("plumb", "drain"))
+    plumb, drain = (await book(uow, "plumb", "drain")).job_ids
+    await answer(uow, plumb, 1, Action.ACCEPT)
+
+    result = await answer(uow, drain, 1, Action.ACCEPT)
+
+    assert result.outcome is Outcome.ASSIGNED
+    assert uow.jobs[plumb].fieldworker_id == uow.jobs[drain].fieldworker_id == 1
+
+
 # Accept, manual mode: acceptances are collected, staff confirm one.
 
 
@@ -278,6 +292,25 @@ async def test_pending_the_assigned_fieldworkers_request_puts_the_job_back_on_of
     [unassigned] = uow.emitted(JobUnassigned)
     assert (unassigned.fieldworker_id, unassigned.actor) == (1, STAFF)
     assert uow.asked(job_id, PENDING) == [1], "the others stay withdrawn"
+
+
+async def test_pending_a_request_withdrawn_from_a_taken_job_asks_someone_who_cannot_win() -> None:
+    # Current behaviour, pinned: `pend` does not check that the job is still open (unlike
+    # `send_requests`, which refuses with `job_not_open`), so fieldworker 2 is asked again for a
+    # job that stays with fieldworker 1, and their accept is then too late.
+    uow = company(2)
+    job_id = (await book(uow)).job_id
+    await answer(uow, job_id, 1, Action.ACCEPT)
+
+    result = await answer(uow, job_id, 2, Action.PEND, actor=STAFF)
+
+    assert result.outcome is Outcome.PENDED
+    assert uow.request_of(job_id, 2).status is PENDING
+    assert [e.fieldworker_id for e in uow.emitted(RequestPended)] == [2]
+    late = await answer(uow, job_id, 2, Action.ACCEPT)
+    assert late.outcome is Outcome.TAKEN
+    assert [e.fieldworker_id for e in uow.emitted(RequestRejectedLate)] == [2]
+    assert uow.jobs[job_id].fieldworker_id == 1
 
 
 async def test_pending_a_request_that_is_still_pending_changes_nothing() -> None:
