@@ -1,0 +1,525 @@
+"""An in-memory `dispatch.ports.UnitOfWork` and builders, to test the core without a database.
+
+`FakeUnitOfWork` is the whole "database": one object holds every table as a dict of small mutable
+rows, and every command a test runs gets the same object. Each port method mirrors
+`models/uow.py` (the same filters, the same fields written), so the core decides here as it does
+on a real database, concurrency aside. When a port method is added to `dispatch.ports.UnitOfWork`,
+add it here next to its neighbours, copying the storage adapter's semantics, not what the core
+happens to need today; `test_fakes.py` pins the compare-and-set ones.
+
+What it leaves out: transactions (a command that raises keeps what it wrote before the raise; the
+core checks before its first write, and `RetryCommand` simply propagates), reply codes, and the
+outbox. `events` and `history` accumulate over every command run on it: clear `events`, or
+compare lengths, to look at one command's."""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime, timedelta
+from typing import Any, TypeVar
+
+from dispatch import bookings, responding
+from dispatch.commands import Action, RespondResult
+from dispatch.events import Event
+from dispatch.model import (
+    Actor,
+    ActorKind,
+    BookingStatus,
+    Channel,
+    DispatchMode,
+    FieldworkerProfile,
+    HistoryAction,
+    Interval,
+    JobStatus,
+    Point,
+    RequestStatus,
+    can_move_request,
+)
+from dispatch.ports import BookingView, JobView, NewBooking, RequestView
+from dispatch.settings import CompanySettings
+
+E = TypeVar("E", bound=Event)
+
+#: Where the test company works, and when: the day before the first appointment.
+SITE = Point(52.52, 13.405)
+START = datetime(2026, 12, 1, 9, tzinfo=UTC)
+NOW = START - timedelta(days=1)
+STAFF = Actor(ActorKind.STAFF, 1, "Dora")
+
+
+@dataclass
+class FakeClock:
+    """A clock that only moves when a test moves it."""
+
+    at: datetime = NOW
+
+    def now(self) -> datetime:
+        """The current (fake) aware UTC time."""
+        return self.at
+
+    def advance(self, **delta: float) -> datetime:
+        """Move time forward by a `timedelta(**delta)` and return the new now."""
+        self.at += timedelta(**delta)
+        return self.at
+
+
+# The rows: the columns of `models/tables.py` that the core reads or writes.
+
+
+@dataclass
+class BookingRow:
+    """A stored booking; `new` keeps what it was created from (customer, address, notes)."""
+
+    id: int
+    new: NewBooking
+    status: BookingStatus = BookingStatus.OPEN
+
+    def view(self) -> BookingView:
+        """The booking as the core sees it."""
+        return BookingView(
+            self.id,
+            self.status,
+            self.new.dispatch_mode,
+            self.new.location,
+            frozenset(self.new.required_skills),
+            dict(self.new.custom_fields),
+        )
+
+
+@dataclass
+class JobRow:
+    """A stored job: one service of one appointment."""
+
+    id: int
+    booking_id: int
+    appointment: Interval
+    service_code: str
+    status: JobStatus = JobStatus.UNASSIGNED
+    fieldworker_id: int | None = None
+    assigned_at: datetime | None = None
+
+    def view(self) -> JobView:
+        """The job as the core sees it."""
+        return JobView(
+            self.id,
+            self.booking_id,
+            self.appointment,
+            self.service_code,
+            self.status,
+            self.fieldworker_id,
+        )
+
+
+@dataclass
+class RequestRow:
+    """A stored job request."""
+
+    id: int
+    job_id: int
+    booking_id: int
+    fieldworker_id: int
+    expires_at: datetime | None
+    status: RequestStatus = RequestStatus.PENDING
+    reason: str | None = None
+    responded_by_kind: ActorKind | None = None
+    responded_by_id: int | None = None
+    responded_at: datetime | None = None
+    channel: Channel | None = None
+
+    def view(self) -> RequestView:
+        """The request as the core sees it."""
+        return RequestView(
+            self.id, self.job_id, self.booking_id, self.fieldworker_id, self.status, self.reason
+        )
+
+
+@dataclass(frozen=True)
+class HistoryRow:
+    """One appended history row (statuses stored as strings, like the table)."""
+
+    booking_id: int
+    action: HistoryAction
+    actor: Actor
+    at: datetime
+    job_id: int | None = None
+    request_id: int | None = None
+    on_behalf_of: int | None = None
+    from_status: str | None = None
+    to_status: str | None = None
+    channel: Channel | None = None
+    details: Mapping[str, Any] = field(default_factory=dict)
+
+
+def _next_id(table: Mapping[int, object]) -> int:
+    return max(table, default=0) + 1
+
+
+class FakeUnitOfWork:
+    """`dispatch.ports.UnitOfWork` over plain dicts and lists; see the module docstring."""
+
+    def __init__(
+        self, settings: CompanySettings | None = None, clock: FakeClock | None = None
+    ) -> None:
+        self.clock = clock or FakeClock()
+        self.company_settings = settings or CompanySettings()
+        self.services: dict[str, frozenset[str]] = {}  # code -> required skills
+        self.fieldworkers: dict[int, FieldworkerProfile] = {}  # `busy` is filled on demand
+        self.unreachable: set[int] = set()  # fieldworkers with no usable channel
+        self.bookings: dict[int, BookingRow] = {}
+        self.jobs: dict[int, JobRow] = {}
+        self.requests: dict[int, RequestRow] = {}
+        self.history: list[HistoryRow] = []
+        self.events: list[Event] = []
+
+    # Setting up the company (what staff do through the API before dispatching).
+
+    def add_service(self, code: str, skills: Collection[str] = ()) -> None:
+        """A service the company offers, with the skills it requires."""
+        self.services[code] = frozenset(skills)
+
+    def add_fieldworker(self, *, reachable: bool = True, **profile: Any) -> int:
+        """A fieldworker from `FieldworkerProfile` fields (id assigned here); returns the id."""
+        fw_id = _next_id(self.fieldworkers)
+        profile.setdefault("name", f"Worker {fw_id}")
+        self.fieldworkers[fw_id] = FieldworkerProfile(id=fw_id, **profile)
+        if not reachable:
+            self.unreachable.add(fw_id)
+        return fw_id
+
+    # The port: time, events, settings.
+
+    def now(self) -> datetime:
+        """The clock's now."""
+        return self.clock.now()
+
+    def emit(self, event: Event) -> None:
+        """Record an event (the real adapter turns them into outbox rows)."""
+        self.events.append(event)
+
+    async def settings(self) -> CompanySettings:
+        """The company settings."""
+        return self.company_settings
+
+    # The port: bookings and jobs.
+
+    async def insert_booking(self, new: NewBooking) -> tuple[int, list[int]]:
+        """Store a booking and one job per (appointment, service), appointments first."""
+        booking_id = _next_id(self.bookings)
+        self.bookings[booking_id] = BookingRow(booking_id, new)
+        job_ids: list[int] = []
+        for slot in new.appointments:
+            for code in new.services:
+                job_id = _next_id(self.jobs)
+                self.jobs[job_id] = JobRow(job_id, booking_id, slot, code)
+                job_ids.append(job_id)
+        return booking_id, job_ids
+
+    async def get_booking(self, booking_id: int) -> BookingView | None:
+        """A booking, or None."""
+        row = self.bookings.get(booking_id)
+        return row.view() if row else None
+
+    async def set_booking_status(self, booking_id: int, status: BookingStatus) -> None:
+        """Change a booking's status (no-op for an unknown id, like an UPDATE)."""
+        if booking_id in self.bookings:
+            self.bookings[booking_id].status = status
+
+    async def jobs_of_booking(self, booking_id: int) -> list[JobView]:
+        """The booking's jobs by id."""
+        rows = sorted(self.jobs.values(), key=lambda j: j.id)
+        return [j.view() for j in rows if j.booking_id == booking_id]
+
+    async def get_job(self, job_id: int) -> JobView | None:
+        """A job, or None."""
+        row = self.jobs.get(job_id)
+        return row.view() if row else None
+
+    async def lock_job(self, job_id: int) -> JobView | None:
+        """The job, fresh (one writer at a time here, so there is nothing to wait for)."""
+        return await self.get_job(job_id)
+
+    async def move_job(
+        self,
+        job_id: int,
+        from_statuses: Collection[JobStatus],
+        to: JobStatus,
+        *,
+        fieldworker_id: int | None,
+        expect_fieldworker_id: int | None = None,
+        check_fieldworker: bool = False,
+    ) -> bool:
+        """Compare-and-set: only from `from_statuses` (and the expected fieldworker, if checked)."""
+        job = self.jobs.get(job_id)
+        if job is None or job.status not in from_statuses:
+            return False
+        # `check_fieldworker` with no expected id means "nobody holds it" (IS NULL).
+        if check_fieldworker and job.fieldworker_id != expect_fieldworker_id:
+            return False
+        job.status = to
+        job.fieldworker_id = fieldworker_id
+        if to is JobStatus.ASSIGNED:
+            job.assigned_at = self.now()
+        return True
+
+    async def assigned_job_ids(
+        self, fieldworker_id: int, start: datetime, end: datetime
+    ) -> list[int]:
+        """Ids of the fieldworker's assigned jobs starting in [start, end), soonest first."""
+        mine = [
+            j
+            for j in self.jobs.values()
+            if j.fieldworker_id == fieldworker_id
+            and j.status is JobStatus.ASSIGNED
+            and start <= j.appointment.start < end
+        ]
+        return [j.id for j in sorted(mine, key=lambda j: (j.appointment.start, j.id))]
+
+    # The port: job requests.
+
+    async def get_request(self, request_id: int) -> RequestView | None:
+        """A job request, or None."""
+        row = self.requests.get(request_id)
+        return row.view() if row else None
+
+    async def find_request(self, job_id: int, fieldworker_id: int) -> RequestView | None:
+        """One fieldworker's request for one job, or None."""
+        for row in self.requests.values():
+            if row.job_id == job_id and row.fieldworker_id == fieldworker_id:
+                return row.view()
+        return None
+
+    async def requests_of_job(self, job_id: int) -> list[RequestView]:
+        """Every request of a job by id."""
+        rows = sorted(self.requests.values(), key=lambda r: r.id)
+        return [r.view() for r in rows if r.job_id == job_id]
+
+    async def create_request(
+        self, job_id: int, booking_id: int, fieldworker_id: int, expires_at: datetime | None
+    ) -> RequestView:
+        """Insert a pending request; a second one for the same (job, fieldworker) is refused."""
+        if await self.find_request(job_id, fieldworker_id) is not None:
+            # The table's unique (job, fieldworker) constraint.
+            raise AssertionError(f"duplicate request for job {job_id}, fw {fieldworker_id}")
+        request_id = _next_id(self.requests)
+        row = RequestRow(request_id, job_id, booking_id, fieldworker_id, expires_at)
+        self.requests[request_id] = row
+        return row.view()
+
+    async def move_request(
+        self,
+        request_id: int,
+        from_statuses: Collection[RequestStatus],
+        to: RequestStatus,
+        *,
+        actor: Actor | None = None,
+        channel: Channel | None = None,
+        reason: str | None = None,
+        expires_at: datetime | None = None,
+    ) -> bool:
+        """Compare-and-set along `dispatch.model.REQUEST_MOVES`; writes what the adapter writes."""
+        illegal = [f for f in from_statuses if not can_move_request(f, to)]
+        if illegal:
+            raise ValueError(f"illegal request move {illegal[0].value} -> {to.value}")
+        row = self.requests.get(request_id)
+        if row is None or row.status not in from_statuses:
+            return False
+        row.status = to
+        row.reason = reason  # always written: a reopened request loses its old reason
+        row.responded_at = self.now()
+        if actor is not None:
+            row.responded_by_kind = actor.kind
+            row.responded_by_id = actor.id
+        if channel is not None:
+            row.channel = channel
+        if to is RequestStatus.PENDING:
+            row.expires_at = expires_at
+        return True
+
+    # The port: fieldworkers and services.
+
+    async def candidates(self, job: JobView) -> list[FieldworkerProfile]:
+        """Every fieldworker by id, `busy` holding their other assigned jobs overlapping `job`."""
+        busy: dict[int, list[Interval]] = {}
+        for other in self.jobs.values():
+            if (
+                other.id != job.id
+                and other.status is JobStatus.ASSIGNED
+                and other.fieldworker_id is not None
+                and other.appointment.overlaps(job.appointment)
+            ):
+                busy.setdefault(other.fieldworker_id, []).append(other.appointment)
+        return [
+            replace(profile, busy=tuple(busy.get(fw_id, ())))
+            for fw_id, profile in sorted(self.fieldworkers.items())
+        ]
+
+    async def reachable_fieldworkers(self, fieldworker_ids: Collection[int]) -> set[int]:
+        """Those of the ids that exist and are not marked unreachable."""
+        return {f for f in fieldworker_ids if f in self.fieldworkers and f not in self.unreachable}
+
+    async def fieldworker_exists(self, fieldworker_id: int) -> bool:
+        """True when the fieldworker exists."""
+        return fieldworker_id in self.fieldworkers
+
+    async def service_skills(self, service_code: str) -> frozenset[str] | None:
+        """The service's required skills, or None for an unknown code."""
+        return self.services.get(service_code)
+
+    # The port: history.
+
+    async def add_history(
+        self,
+        booking_id: int,
+        action: HistoryAction,
+        actor: Actor,
+        *,
+        job_id: int | None = None,
+        request_id: int | None = None,
+        on_behalf_of: int | None = None,
+        from_status: str | None = None,
+        to_status: str | None = None,
+        channel: Channel | None = None,
+        details: Mapping[str, Any] | None = None,
+    ) -> None:
+        """Append one history row."""
+        self.history.append(
+            HistoryRow(
+                booking_id,
+                action,
+                actor,
+                self.now(),
+                job_id=job_id,
+                request_id=request_id,
+                on_behalf_of=on_behalf_of,
+                from_status=str(from_status) if from_status is not None else None,
+                to_status=str(to_status) if to_status is not None else None,
+                channel=channel,
+                details=dict(details or {}),
+            )
+        )
+
+    # What a test looks at (not part of the port).
+
+    def request_of(self, job_id: int, fieldworker_id: int) -> RequestRow:
+        """The stored request of one fieldworker for one job (KeyError when there is none)."""
+        for row in self.requests.values():
+            if row.job_id == job_id and row.fieldworker_id == fieldworker_id:
+                return row
+        raise KeyError((job_id, fieldworker_id))
+
+    def asked(self, job_id: int, *statuses: RequestStatus) -> list[int]:
+        """Fieldworkers holding a request for the job (in those statuses, if given), by request."""
+        return [
+            r.fieldworker_id
+            for r in sorted(self.requests.values(), key=lambda r: r.id)
+            if r.job_id == job_id and (not statuses or r.status in statuses)
+        ]
+
+    def actions(self, *, job_id: int | None = None) -> list[HistoryAction]:
+        """History actions in the order they were recorded (of one job, if given)."""
+        return [h.action for h in self.history if job_id is None or h.job_id == job_id]
+
+    def rows(self, action: HistoryAction) -> list[HistoryRow]:
+        """The history rows of one action."""
+        return [h for h in self.history if h.action is action]
+
+    def emitted(self, kind: type[E]) -> list[E]:
+        """The events of one type, in emission order."""
+        return [e for e in self.events if isinstance(e, kind)]
+
+    def due_requests(self) -> list[int]:
+        """Pending requests whose deadline has passed, the sweep's order (`bot/app.py`)."""
+        due = [
+            r
+            for r in self.requests.values()
+            if r.status is RequestStatus.PENDING
+            and r.expires_at is not None
+            and r.expires_at <= self.now()
+        ]
+        return [r.id for r in sorted(due, key=lambda r: r.expires_at or self.now())]
+
+
+# Builders: a company and its bookings in one line each.
+
+
+def fieldworker(fw_id: int) -> Actor:
+    """A fieldworker acting for themself."""
+    return Actor(ActorKind.FIELDWORKER, fw_id, f"Worker {fw_id}")
+
+
+def near(point: Point, km: float) -> Point:
+    """A point about `km` north of `point` (a degree of latitude is about 111 km)."""
+    return Point(point.lat + km / 111.2, point.lon)
+
+
+def company(
+    fieldworkers: int = 3, *, services: Sequence[str] = ("plumb",), **settings: Any
+) -> FakeUnitOfWork:
+    """A company offering `services`, with fieldworkers 1..N offering them all near `SITE`.
+
+    Fieldworker i lives i * 100 m from the site, so nearest-first is id order. `settings` are
+    `CompanySettings` fields (validated).
+    """
+    uow = FakeUnitOfWork(CompanySettings.model_validate(settings))
+    for code in services:
+        uow.add_service(code)
+    for i in range(fieldworkers):
+        uow.add_fieldworker(services=frozenset(services), base_location=near(SITE, 0.1 * (i + 1)))
+    return uow
+
+
+@dataclass(frozen=True)
+class Booked:
+    """A booking created by `book`, with its jobs in creation order."""
+
+    id: int
+    job_ids: list[int]
+
+    @property
+    def job_id(self) -> int:
+        """The first (often the only) job."""
+        return self.job_ids[0]
+
+
+async def book(
+    uow: FakeUnitOfWork,
+    *services: str,
+    mode: DispatchMode = DispatchMode.AUTO,
+    start: datetime = START,
+    hours: float = 2,
+    fieldworker_id: int | None = None,
+    actor: Actor = STAFF,
+) -> Booked:
+    """Create a booking at `SITE` through `dispatch.bookings.create_booking` (default: `plumb`)."""
+    new = NewBooking(
+        customer_name="Cleo Customer",
+        customer_phone="+4915100000000",
+        customer_email=None,
+        address="Street 1",
+        location=SITE,
+        services=services or ("plumb",),
+        appointments=(Interval(start, start + timedelta(hours=hours)),),
+        dispatch_mode=mode,
+    )
+    booking_id = await bookings.create_booking(
+        uow, new, actor, Channel.API, fieldworker_id=fieldworker_id
+    )
+    return Booked(booking_id, [j.id for j in await uow.jobs_of_booking(booking_id)])
+
+
+async def answer(
+    uow: FakeUnitOfWork,
+    job_id: int,
+    fw_id: int,
+    action: Action,
+    *,
+    reason: str | None = None,
+    actor: Actor | None = None,
+) -> RespondResult:
+    """Fieldworker `fw_id` (or `actor` on their behalf) answers their request for the job."""
+    request = uow.request_of(job_id, fw_id)
+    channel = Channel.TELEGRAM if actor is None else Channel.API
+    return await responding.respond(
+        uow, request.id, action, actor or fieldworker(fw_id), channel, reason=reason
+    )

@@ -1,0 +1,249 @@
+"""Core rules for offering a job (who is asked), request expiry, and cancelling a booking."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+
+from dispatch import assignment, bookings, offering
+from dispatch.commands import Action, Outcome
+from dispatch.errors import NotFound
+from dispatch.events import (
+    AssignmentTimedOut,
+    BookingCancelled,
+    JobCancelled,
+    JobNobodyToAsk,
+    RequestWithdrawn,
+    WithdrawnBecause,
+)
+from dispatch.model import (
+    Actor,
+    BookingStatus,
+    Channel,
+    DispatchMode,
+    HistoryAction,
+    JobStatus,
+    RequestStatus,
+)
+from tests.unit.fakes import (
+    NOW,
+    SITE,
+    STAFF,
+    START,
+    FakeUnitOfWork,
+    answer,
+    book,
+    company,
+    near,
+)
+
+H = HistoryAction
+PENDING, EXPIRED, WITHDRAWN = (
+    RequestStatus.PENDING,
+    RequestStatus.EXPIRED,
+    RequestStatus.WITHDRAWN,
+)
+
+
+async def cancel(uow: FakeUnitOfWork, booking_id: int) -> bool:
+    return await bookings.cancel_booking(uow, booking_id, STAFF, Channel.API)
+
+
+# Who is asked.
+
+
+async def test_only_eligible_and_reachable_fieldworkers_are_asked_nearest_first() -> None:
+    uow = company(0)
+    far = uow.add_fieldworker(services=frozenset({"plumb"}), base_location=near(SITE, 40))
+    second = uow.add_fieldworker(services=frozenset({"plumb"}), base_location=near(SITE, 2))
+    other_trade = uow.add_fieldworker(services=frozenset({"paint"}), base_location=SITE)
+    silent = uow.add_fieldworker(services=frozenset({"plumb"}), base_location=SITE, reachable=False)
+    first = uow.add_fieldworker(services=frozenset({"plumb"}), base_location=near(SITE, 1))
+    uow.add_service("plumb")
+
+    job_id = (await book(uow)).job_id
+
+    assert uow.asked(job_id) == [first, second]
+    assert not {far, other_trade, silent} & set(uow.asked(job_id))
+
+
+async def test_a_fieldworker_already_busy_then_is_not_asked() -> None:
+    uow = company(3)
+    await book(uow, fieldworker_id=1)  # 09:00-11:00, assigned at creation
+    overlapping = (await book(uow, start=START + timedelta(hours=1))).job_id
+    later = (await book(uow, start=START + timedelta(hours=2))).job_id
+    assert uow.asked(overlapping) == [2, 3]
+    assert uow.asked(later) == [1, 2, 3], "touching appointments do not overlap"
+
+
+async def test_nobody_to_ask_is_announced() -> None:
+    uow = company(0)
+    uow.add_service("plumb")
+    job_id = (await book(uow)).job_id
+    assert uow.jobs[job_id].status is JobStatus.UNASSIGNED
+    assert [e.job_id for e in uow.emitted(JobNobodyToAsk)] == [job_id]
+
+
+async def test_a_request_carries_the_assignment_deadline() -> None:
+    uow = company(1, assignment_timeout_s=600)
+    job_id = (await book(uow)).job_id
+    assert uow.request_of(job_id, 1).expires_at == NOW + timedelta(seconds=600)
+
+
+async def test_the_system_never_asks_the_same_fieldworker_twice_but_staff_can() -> None:
+    uow = company(2)
+    booking = await book(uow)
+    await answer(uow, booking.job_id, 1, Action.DECLINE, reason="Too far")
+
+    assert await offering.rebroadcast(uow, booking.id, STAFF, Channel.API) == []
+
+    sent = await offering.send_requests(uow, [booking.job_id], [1, 2], STAFF, Channel.API)
+    assert sent.sent == [uow.request_of(booking.job_id, 1).id]
+    assert sent.skipped == {2: "already_pending"}
+    assert uow.asked(booking.job_id, PENDING) == [1, 2]
+
+
+# Expiry: the assignment timeout passes without an answer.
+
+
+async def test_an_unanswered_request_expires_when_its_deadline_passes() -> None:
+    uow = company(2)
+    job_id = (await book(uow)).job_id
+    assert uow.due_requests() == []
+    uow.clock.advance(seconds=900)
+    first, second = uow.due_requests()
+    uow.events.clear()
+
+    assert await offering.expire_request(uow, first)
+
+    assert uow.requests[first].status is EXPIRED
+    assert uow.jobs[job_id].status is JobStatus.OFFERED, "another request is still open"
+    [row] = uow.rows(H.REQUEST_EXPIRED)
+    assert (row.actor, row.details) == (Actor.system(), {"fieldworker_id": 1})
+    assert [e.because for e in uow.emitted(RequestWithdrawn)] == [WithdrawnBecause.EXPIRED]
+    assert H.TIMEOUT_ALERTED not in uow.actions()
+    assert not await offering.expire_request(uow, first), "only once"
+    assert uow.due_requests() == [second]
+
+
+async def test_when_the_last_open_request_expires_staff_are_alerted() -> None:
+    uow = company(2)
+    job_id = (await book(uow)).job_id
+    uow.clock.advance(minutes=20)
+
+    for request_id in uow.due_requests():
+        assert await offering.expire_request(uow, request_id)
+
+    assert uow.jobs[job_id].status is JobStatus.UNASSIGNED
+    [alert] = uow.rows(H.TIMEOUT_ALERTED)
+    assert (alert.from_status, alert.to_status, alert.details) == (
+        "offered",
+        "unassigned",
+        {"asked": 2},
+    )
+    assert [(e.job_id, e.asked) for e in uow.emitted(AssignmentTimedOut)] == [(job_id, 2)]
+
+
+async def test_an_answered_request_does_not_expire() -> None:
+    uow = company(2)
+    job_id = (await book(uow)).job_id
+    await answer(uow, job_id, 1, Action.ACCEPT)
+    uow.clock.advance(hours=1)
+    assert uow.due_requests() == []
+    assert not await offering.expire_request(uow, uow.request_of(job_id, 1).id)
+    assert uow.jobs[job_id].fieldworker_id == 1
+
+
+async def test_in_manual_mode_an_acceptance_keeps_the_job_on_offer_when_others_expire() -> None:
+    uow = company(2)
+    job_id = (await book(uow, mode=DispatchMode.MANUAL)).job_id
+    await offering.send_requests(uow, [job_id], [1, 2], STAFF, Channel.API)
+    await answer(uow, job_id, 1, Action.ACCEPT)
+    uow.clock.advance(minutes=15)
+
+    assert await offering.expire_request(uow, uow.request_of(job_id, 2).id)
+
+    assert uow.jobs[job_id].status is JobStatus.OFFERED
+    assert not uow.emitted(AssignmentTimedOut)
+
+
+async def test_without_an_assignment_timeout_requests_never_expire() -> None:
+    uow = company(1, assignment_timeout_s=0)
+    job_id = (await book(uow)).job_id
+    uow.clock.advance(days=30)
+    assert uow.request_of(job_id, 1).expires_at is None
+    assert uow.due_requests() == []
+
+
+# Cancelling a booking.
+
+
+async def test_cancelling_withdraws_every_open_request() -> None:
+    uow = company(3, services=("plumb", "drain"))
+    booking = await book(uow, "plumb", "drain")
+    uow.events.clear()
+
+    assert await cancel(uow, booking.id)
+
+    assert uow.bookings[booking.id].status is BookingStatus.CANCELLED
+    assert {uow.jobs[j].status for j in booking.job_ids} == {JobStatus.CANCELLED}
+    assert {r.status for r in uow.requests.values()} == {WITHDRAWN}
+    withdrawn = uow.emitted(RequestWithdrawn)
+    assert len(withdrawn) == 6
+    assert {e.because for e in withdrawn} == {WithdrawnBecause.CANCELLED}
+    assert uow.emitted(JobCancelled) == []
+    assert uow.actions()[-1] is H.BOOKING_CANCELLED
+    assert [e.booking_id for e in uow.emitted(BookingCancelled)] == [booking.id]
+
+
+async def test_cancelling_tells_the_fieldworker_of_an_accepted_job_through_their_request() -> None:
+    uow = company(2)
+    booking = await book(uow)
+    await answer(uow, booking.job_id, 1, Action.ACCEPT)
+    uow.events.clear()
+
+    await cancel(uow, booking.id)
+
+    mine = uow.request_of(booking.job_id, 1)
+    assert mine.status is WITHDRAWN
+    assert [(e.fieldworker_id, e.because) for e in uow.emitted(RequestWithdrawn)] == [
+        (1, WithdrawnBecause.CANCELLED)
+    ]
+    assert uow.emitted(JobCancelled) == []
+    # The request was withdrawn before the job was looked at: "no longer open", not JOB_CLOSED.
+    late = await answer(uow, booking.job_id, 2, Action.ACCEPT)
+    assert late.outcome is Outcome.CLOSED
+
+
+async def test_cancelling_a_directly_assigned_job_tells_its_fieldworker() -> None:
+    uow = company(2)
+    booking = await book(uow, fieldworker_id=1)
+    assert uow.asked(booking.job_id) == []
+
+    await cancel(uow, booking.id)
+
+    assert [(e.job_id, e.fieldworker_id) for e in uow.emitted(JobCancelled)] == [
+        (booking.job_id, 1)
+    ]
+    assert uow.jobs[booking.job_id].status is JobStatus.CANCELLED
+
+
+async def test_cancelling_twice_or_an_unknown_booking() -> None:
+    uow = company(1)
+    booking = await book(uow)
+    assert await cancel(uow, booking.id)
+    history, events = len(uow.history), len(uow.events)
+    assert not await cancel(uow, booking.id)
+    assert (len(uow.history), len(uow.events)) == (history, events)
+    with pytest.raises(NotFound):
+        await cancel(uow, 404)
+
+
+async def test_a_fieldworkers_assigned_jobs_in_a_window_soonest_first() -> None:
+    uow = company(1)
+    late = (await book(uow, fieldworker_id=1, start=START + timedelta(hours=5))).job_id
+    early = (await book(uow, fieldworker_id=1)).job_id
+    await book(uow, fieldworker_id=1, start=START + timedelta(days=1))
+    window = (START, START + timedelta(days=1))
+    assert await assignment.assigned_job_ids(uow, 1, *window) == [early, late]
