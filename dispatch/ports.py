@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Collection, Mapping
+from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from enum import StrEnum
 from typing import Any, Protocol, TypeVar
 
 from dispatch.events import Event
@@ -79,6 +80,28 @@ class NewBooking:
     required_skills: frozenset[str] = frozenset()
     custom_fields: Mapping[str, Any] = field(default_factory=dict)
     notes: str = ""
+
+
+class Identifier(StrEnum):
+    """What names one fieldworker from outside; the values are the API's field names."""
+
+    PHONE = "phone"
+    TELEGRAM_USER_ID = "telegram_user_id"
+    INVITE_CODE = "invite_code"
+
+
+@dataclass(frozen=True)
+class FieldworkerIdentity:
+    """How a fieldworker is recognised and reached on Telegram: what linking reads."""
+
+    id: int
+    name: str
+    phone: str | None
+    invite_code: str
+    telegram_user_id: int | None
+    telegram_chat_id: int | None
+    telegram_username: str | None
+    channels: tuple[str, ...]
 
 
 class TransactionRunner(Protocol):
@@ -216,6 +239,22 @@ class UnitOfWork(Protocol):
 
     async def fieldworker_exists(self, fieldworker_id: int) -> bool:
         """True when the fieldworker exists."""
+        ...
+
+    async def holder_of(
+        self, identifier: Identifier, value: str | int
+    ) -> FieldworkerIdentity | None:
+        """The fieldworker holding this phone, Telegram user id or invite code, or None."""
+        ...
+
+    async def set_telegram(
+        self, fieldworker_id: int, user_id: int | None, chat_id: int | None, username: str | None
+    ) -> None:
+        """Store the fieldworker's Telegram user id, chat id and username (all three at once)."""
+        ...
+
+    async def set_channels(self, fieldworker_id: int, channels: Sequence[str]) -> None:
+        """Store the channels the fieldworker is reached on, in order of preference."""
         ...
 
     async def service_skills(self, service_code: str) -> frozenset[str] | None:

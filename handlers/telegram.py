@@ -35,8 +35,9 @@ from telegram.ext import (
     filters,
 )
 
-from dispatch import commands, responding
+from dispatch import commands, linking, responding
 from dispatch.commands import Action, Outcome
+from dispatch.errors import DispatchError
 from dispatch.model import Actor, ActorKind, Channel, JobStatus, RequestStatus
 from handlers.context import ChatContext
 from models import tables as t
@@ -295,12 +296,15 @@ async def on_start(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         return
     fw = await fieldworker_for(user.id)
     if context.args:
-        code = context.args[0].strip()[:32]
-        target = await t.Fieldworker.get_or_none(invite_code=code)
-        if target is None:
+        code = context.args[0]
+        account = linking.TelegramAccount(user.id, message.chat.id, user.username)
+        try:
+            target = await _ctx(context).tx.run(
+                lambda uow: linking.link_by_invite_code(uow, code, account)
+            )
+        except DispatchError:
             await message.reply_text("That invite code is not valid. Ask staff for yours.")
             return
-        await _link(context, target, user.id, message.chat.id, user.username)
         await message.reply_text(
             f"Welcome, {target.name}! You will get job requests here.",
             reply_markup=ReplyKeyboardRemove(),
@@ -330,55 +334,39 @@ async def on_contact(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None
     if message is None or user is None or message.contact is None:
         return
     contact = message.contact
-    if contact.user_id != user.id:
-        await message.reply_text("Please share your own phone number with the button.")
-        return
     try:
         number = phonenumbers.parse("+" + contact.phone_number.lstrip("+"), None)
-        e164 = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+        phone: str | None = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
     except phonenumbers.NumberParseException:
-        await message.reply_text("I could not read that phone number.")
-        return
-    target = await t.Fieldworker.get_or_none(phone=e164)
-    if target is None:
+        phone = None
+    own = contact.user_id == user.id
+    account = linking.TelegramAccount(user.id, message.chat.id, user.username)
+    try:
+        target = await _ctx(context).tx.run(
+            lambda uow: linking.link_by_phone(uow, account, phone, own=own)
+        )
+    except DispatchError as exc:
+        text, remove_keyboard = CONTACT_REFUSALS[exc.code]
         await message.reply_text(
-            "No fieldworker has this phone number. Ask staff to add you, or use your "
-            "invite code with /start CODE.",
-            reply_markup=ReplyKeyboardRemove(),
+            text, reply_markup=ReplyKeyboardRemove() if remove_keyboard else None
         )
         return
-    await _link(context, target, user.id, message.chat.id, user.username)
     await message.reply_text(
         f"Welcome, {target.name}! You will get job requests here.",
         reply_markup=ReplyKeyboardRemove(),
     )
 
 
-async def _link(
-    context: ContextTypes.DEFAULT_TYPE,
-    fw: t.Fieldworker,
-    user_id: int,
-    chat_id: int,
-    username: str | None,
-) -> None:
-    async def link(uow: Any) -> None:
-        # A Telegram account belongs to one fieldworker: unlink it elsewhere first.
-        await (
-            t.Fieldworker.filter(telegram_user_id=user_id)
-            .exclude(id=fw.id)
-            .update(telegram_user_id=None, telegram_chat_id=None)
-        )
-        channels = list(fw.channels or [])
-        if "telegram" not in channels:
-            channels.append("telegram")
-        await t.Fieldworker.filter(id=fw.id).update(
-            telegram_user_id=user_id,
-            telegram_chat_id=chat_id,
-            telegram_username=(username or None),
-            channels=channels,
-        )
-
-    await _ctx(context).tx.run(link)
+#: How a refused shared contact is answered: error code -> (text, remove the phone button).
+CONTACT_REFUSALS = {
+    "not_own_phone": ("Please share your own phone number with the button.", False),
+    "invalid_phone": ("I could not read that phone number.", False),
+    "unknown_phone": (
+        "No fieldworker has this phone number. Ask staff to add you, or use your "
+        "invite code with /start CODE.",
+        True,
+    ),
+}
 
 
 async def _linked_fieldworker(update: Update) -> tuple[Any, t.Fieldworker] | None:

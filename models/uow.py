@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import secrets
-from collections.abc import Awaitable, Callable, Collection, Mapping
+from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, Protocol, TypeVar
 
@@ -35,7 +35,14 @@ from dispatch.model import (
     RequestStatus,
     can_move_request,
 )
-from dispatch.ports import BookingView, JobView, NewBooking, RequestView
+from dispatch.ports import (
+    BookingView,
+    FieldworkerIdentity,
+    Identifier,
+    JobView,
+    NewBooking,
+    RequestView,
+)
 from dispatch.reachability import ChannelsOn, Contact, is_reachable
 from dispatch.settings import CompanySettings
 from models import tables as t
@@ -382,6 +389,36 @@ class TortoiseUnitOfWork:
     async def fieldworker_exists(self, fieldworker_id: int) -> bool:
         """True when the fieldworker exists."""
         return await t.Fieldworker.filter(id=fieldworker_id).exists()
+
+    async def holder_of(
+        self, identifier: Identifier, value: str | int
+    ) -> FieldworkerIdentity | None:
+        """The fieldworker holding this phone, Telegram user id or invite code (unique columns)."""
+        fw = await t.Fieldworker.get_or_none(**{identifier.value: value})
+        if fw is None:
+            return None
+        return FieldworkerIdentity(
+            id=fw.id,
+            name=fw.name,
+            phone=fw.phone,
+            invite_code=fw.invite_code,
+            telegram_user_id=fw.telegram_user_id,
+            telegram_chat_id=fw.telegram_chat_id,
+            telegram_username=fw.telegram_username,
+            channels=tuple(fw.channels or ()),
+        )
+
+    async def set_telegram(
+        self, fieldworker_id: int, user_id: int | None, chat_id: int | None, username: str | None
+    ) -> None:
+        """Store the fieldworker's Telegram user id, chat id and username."""
+        await t.Fieldworker.filter(id=fieldworker_id).update(
+            telegram_user_id=user_id, telegram_chat_id=chat_id, telegram_username=username
+        )
+
+    async def set_channels(self, fieldworker_id: int, channels: Sequence[str]) -> None:
+        """Store the fieldworker's channels."""
+        await t.Fieldworker.filter(id=fieldworker_id).update(channels=list(channels))
 
     async def service_skills(self, service_code: str) -> frozenset[str] | None:
         """The service's required skills, or None for an unknown code."""

@@ -23,7 +23,6 @@ import hmac
 import json
 import logging
 import re
-import secrets
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -33,7 +32,7 @@ from aiohttp.typedefs import Middleware
 from pydantic import BaseModel, ValidationError
 from tortoise.exceptions import IntegrityError
 
-from dispatch import assignment, bookings, offering, responding
+from dispatch import assignment, bookings, linking, offering, responding
 from dispatch.commands import Action, BookingChanges, Outcome
 from dispatch.errors import Conflict, DispatchError, Forbidden, Invalid, NotFound
 from dispatch.model import (
@@ -601,27 +600,6 @@ async def check_services_exist(codes: Sequence[str], field: str = "services") ->
             raise ApiError(422, "unknown_service", f"no service with code {code!r}", f"{field}.{i}")
 
 
-async def check_fieldworker_unique(columns: Mapping[str, Any], exclude_id: int | None) -> None:
-    """409 when another fieldworker already has this phone or Telegram user id."""
-    for key in ("phone", "telegram_user_id"):
-        value = columns.get(key)
-        if value is None:
-            continue
-        query = t.Fieldworker.filter(**{key: value})
-        if exclude_id is not None:
-            query = query.exclude(id=exclude_id)
-        if await query.exists():
-            raise ApiError(409, "duplicate", f"another fieldworker already has {key} {value}", key)
-
-
-async def new_invite_code() -> str:
-    """A fresh, unused invite code for `/start CODE`."""
-    while True:
-        code = secrets.token_urlsafe(6)
-        if not await t.Fieldworker.filter(invite_code=code).exists():
-            return code
-
-
 async def create_fieldworker(call: Call) -> web.StreamResponse:
     """Add a fieldworker; the answer carries the `invite_code` for linking Telegram."""
     body: s.FieldworkerIn = call.body
@@ -630,8 +608,10 @@ async def create_fieldworker(call: Call) -> web.StreamResponse:
 
     async def work(uow: TortoiseUnitOfWork) -> t.Fieldworker:
         await check_services_exist(body.services)
-        await check_fieldworker_unique(columns, None)
-        return await t.Fieldworker.create(**columns, invite_code=await new_invite_code())
+        await linking.check_identifiers_free(
+            uow, None, phone=columns.get("phone"), telegram_user_id=columns.get("telegram_user_id")
+        )
+        return await t.Fieldworker.create(**columns, invite_code=await linking.new_invite_code(uow))
 
     return _json(s.FieldworkerOut, _fieldworker_out(await call.ctx.tx.run(work)), 201)
 
@@ -658,9 +638,15 @@ async def patch_fieldworker(call: Call) -> web.StreamResponse:
         fw = await _fieldworker_or_404(fieldworker_id)
         if "services" in changes:
             await check_services_exist(changes["services"])
-        await check_fieldworker_unique(columns, fieldworker_id)
-        if "telegram_user_id" in columns and columns["telegram_user_id"] != fw.telegram_user_id:
-            # The linked chat belonged to the previous Telegram account.
+        await linking.check_identifiers_free(
+            uow,
+            fieldworker_id,
+            phone=columns.get("phone"),
+            telegram_user_id=columns.get("telegram_user_id"),
+        )
+        if "telegram_user_id" in columns and not linking.edit_keeps_chat(
+            fw.telegram_user_id, columns["telegram_user_id"]
+        ):
             fw.telegram_chat_id = None
             fw.telegram_username = None
         for key, value in columns.items():

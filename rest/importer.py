@@ -42,6 +42,8 @@ from pydantic import BaseModel, TypeAdapter, ValidationError
 from shapely.geometry import MultiPolygon, mapping, shape
 from shapely.ops import unary_union
 
+from dispatch import linking
+from dispatch.errors import DispatchError
 from models import tables as t
 from models.uow import TortoiseUnitOfWork, Transactions
 from rest import schemas as s
@@ -49,10 +51,8 @@ from rest import schemas as s
 # Reused as they are, so an imported row is checked and stored exactly like an API body.
 from rest.api import (
     ApiError,
-    check_fieldworker_unique,
     check_services_exist,
     fieldworker_columns,
-    new_invite_code,
     no_constants,
 )
 
@@ -402,7 +402,7 @@ def _prepare_fieldworkers(path: Path, report: ImportReport) -> Writer:
     async def write(company_timezone: str) -> None:
         async def work(uow: TortoiseUnitOfWork) -> tuple[list[str], int, int]:
             return await _write_fieldworkers(
-                parsed, list(phones), company_timezone, blocked=bool(report.errors)
+                uow, parsed, list(phones), company_timezone, blocked=bool(report.errors)
             )
 
         problems, report.created, report.updated = await Transactions().run(work)
@@ -412,7 +412,12 @@ def _prepare_fieldworkers(path: Path, report: ImportReport) -> Writer:
 
 
 async def _write_fieldworkers(
-    parsed: Sequence[_FieldworkerRow], phones: list[str], company_timezone: str, *, blocked: bool
+    uow: TortoiseUnitOfWork,
+    parsed: Sequence[_FieldworkerRow],
+    phones: list[str],
+    company_timezone: str,
+    *,
+    blocked: bool,
 ) -> tuple[list[str], int, int]:
     """Check the rows against the database, then write them all; nothing when a row has a
     problem or the file already had some (`blocked`).
@@ -430,8 +435,13 @@ async def _write_fieldworkers(
         try:
             if row.body.services:
                 await check_services_exist(row.body.services)
-            await check_fieldworker_unique(columns, fw.id if fw is not None else None)
-        except ApiError as exc:
+            await linking.check_identifiers_free(
+                uow,
+                fw.id if fw is not None else None,
+                phone=columns.get("phone"),
+                telegram_user_id=columns.get("telegram_user_id"),
+            )
+        except (ApiError, DispatchError) as exc:
             problems.append(_problem(row.where, exc.field, exc.message))
             continue
         plan.append((fw, columns))
@@ -440,11 +450,13 @@ async def _write_fieldworkers(
     created = updated = 0
     for fw, columns in plan:
         if fw is None:
-            await t.Fieldworker.create(**columns, invite_code=await new_invite_code())
+            await t.Fieldworker.create(**columns, invite_code=await linking.new_invite_code(uow))
             created += 1
             continue
-        if "telegram_user_id" in columns and columns["telegram_user_id"] != fw.telegram_user_id:
-            # Same rule as PATCH /fieldworkers/{id}: the linked chat was the old account's.
+        if "telegram_user_id" in columns and not linking.edit_keeps_chat(
+            fw.telegram_user_id, columns["telegram_user_id"]
+        ):
+            # Same rule as PATCH /fieldworkers/{id}.
             fw.telegram_chat_id = None
             fw.telegram_username = None
         for key, value in columns.items():

@@ -50,10 +50,10 @@ async def assign(uow: FakeUnitOfWork, job_id: int, fw_id: int, *, force: bool = 
 
 
 async def unassign(
-    uow: FakeUnitOfWork, job_id: int, *, reason: str = "Off sick", redispatch: bool = True
+    uow: FakeUnitOfWork, job_id: int, *, reason: str = "Off sick", rebroadcast: bool = True
 ) -> list[int] | None:
     return await assignment.unassign(
-        uow, job_id, STAFF, Channel.API, reason=reason, redispatch=redispatch
+        uow, job_id, STAFF, Channel.API, reason=reason, rebroadcast=rebroadcast
     )
 
 
@@ -260,7 +260,7 @@ async def test_unassign_without_redispatch_or_of_an_unassigned_job() -> None:
     assert await unassign(uow, job_id) is None, "nothing assigned: nothing changes"
     await answer(uow, job_id, 1, Action.ACCEPT)
 
-    assert await unassign(uow, job_id, redispatch=False) == []
+    assert await unassign(uow, job_id, rebroadcast=False) == []
 
     assert uow.jobs[job_id].status is JobStatus.UNASSIGNED
     assert uow.asked(job_id, PENDING) == []

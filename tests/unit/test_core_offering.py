@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
 import pytest
 
 from dispatch import assignment, bookings, offering
 from dispatch.commands import Action, Outcome
-from dispatch.errors import NotFound
+from dispatch.errors import Invalid, NotFound
 from dispatch.events import (
     AssignmentTimedOut,
     BookingCancelled,
@@ -240,10 +241,29 @@ async def test_cancelling_twice_or_an_unknown_booking() -> None:
         await cancel(uow, 404)
 
 
-async def test_a_fieldworkers_assigned_jobs_in_a_window_soonest_first() -> None:
+class OneUnitOfWork:
+    """A transaction runner over the fake: every command runs on the same unit of work."""
+
+    def __init__(self, uow: FakeUnitOfWork) -> None:
+        self.uow = uow
+
+    async def run(self, fn: Any) -> Any:
+        return await fn(self.uow)
+
+
+async def test_unassign_range_takes_the_window_soonest_first_and_leaves_the_rest() -> None:
     uow = company(1)
     late = (await book(uow, fieldworker_id=1, start=START + timedelta(hours=5))).job_id
     early = (await book(uow, fieldworker_id=1)).job_id
-    await book(uow, fieldworker_id=1, start=START + timedelta(days=1))
+    next_day = (await book(uow, fieldworker_id=1, start=START + timedelta(days=1))).job_id
     window = (START, START + timedelta(days=1))
-    assert await assignment.assigned_job_ids(uow, 1, *window) == [early, late]
+    done = await assignment.unassign_range(
+        OneUnitOfWork(uow), 1, *window, STAFF, Channel.API, reason="Off sick"
+    )
+    assert [r.job_id for r in done] == [early, late]
+    assert all(r.sent is not None and r.refused is None for r in done)
+    assert uow.jobs[next_day].fieldworker_id == 1, "a job outside the window stays theirs"
+    with pytest.raises(Invalid):
+        await assignment.unassign_range(
+            OneUnitOfWork(uow), 1, window[1], window[0], STAFF, Channel.API, reason="x"
+        )
