@@ -32,6 +32,7 @@ from dispatch.commands import Action, Outcome
 from dispatch.errors import DispatchError
 from dispatch.model import Actor, DispatchMode, HistoryAction, Permission
 from models import tables as t
+from models.access import role_named, staff_by_telegram_id, staff_may
 from models.uow import TortoiseUnitOfWork, Transactions
 
 from . import operations as ops
@@ -53,7 +54,6 @@ from .parsing import (
     parse_request,
     parse_respond,
 )
-from .permissions import has_permission, permissions_of, staff_for
 from .texts import (
     STAFF_ONLY,
     excluded_words,
@@ -431,12 +431,12 @@ def command_handler(
         if message is None or user is None:
             return
         args = list(context.args or [])
-        staff = await staff_for(user.id)
+        staff = await staff_by_telegram_id(user.id)
         if staff is None:
             await message.reply_text(STAFF_ONLY)
             return
         app = _ctx(context)
-        if not await has_permission(staff, command.permission):
+        if not await staff_may(staff, command.permission):
             booking_id = booking_id_of(args) if command.takes_booking else None
             await record_refusal(
                 app, staff, command.permission, f"/{command.name}", booking_id, args
@@ -460,10 +460,10 @@ async def on_help(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     message, user = update.effective_message, update.effective_user
     if message is None or user is None:
         return
-    staff = await staff_for(user.id)
+    staff = await staff_by_telegram_id(user.id)
     if staff is None:
         return  # fieldworkers and strangers: the fieldworker /help (group 1) answers
-    await message.reply_text(help_text(staff, await permissions_of(staff)))
+    await message.reply_text(help_text(staff, (await role_named(staff.role)).permissions))
     raise ApplicationHandlerStop
 
 
@@ -483,7 +483,7 @@ async def _press(query: CallbackQuery, app: StaffContext) -> str:
     parsed = parse_callback(query.data or "")
     if parsed is None:
         return "This button is not valid any more."
-    staff = await staff_for(query.from_user.id)
+    staff = await staff_by_telegram_id(query.from_user.id)
     if staff is None:
         return STAFF_ONLY
     if isinstance(parsed, ForceAssign):
@@ -494,7 +494,7 @@ async def _press(query: CallbackQuery, app: StaffContext) -> str:
 async def _press_force_assign(
     query: CallbackQuery, app: StaffContext, staff: t.Staff, press: ForceAssign
 ) -> str:
-    if not await has_permission(staff, Permission.ASSIGN):
+    if not await staff_may(staff, Permission.ASSIGN):
         await record_refusal(
             app, staff, Permission.ASSIGN, ASSIGN_ANYWAY, press.booking_id, [query.data or ""]
         )
@@ -524,7 +524,7 @@ async def _press_page(
         booking_id = press.arg
     elif press.view == "a":
         booking_id = await t.Job.filter(id=press.arg).values_list("booking_id", flat=True).first()
-    if not await has_permission(staff, Permission.VIEW):
+    if not await staff_may(staff, Permission.VIEW):
         await record_refusal(
             app, staff, Permission.VIEW, "page button", booking_id, [query.data or ""]
         )

@@ -23,6 +23,7 @@ from bot.config import Config
 from bot.context import CTX, AppContext
 from bot.inbound import TelegramIntake, poll_updates
 from models import tables as t
+from models.access import bootstrap_owners, ensure_default_roles
 from models.db import close_db, init_db
 from models.uow import Transactions
 from notifications.render import OutboxRenderer
@@ -36,16 +37,6 @@ INBOUND_RETENTION = timedelta(days=7)
 
 def _public(config: Config, path: str) -> str | None:
     return config.public_url.rstrip("/") + path if config.public_url else None
-
-
-async def bootstrap_owners(config: Config) -> None:
-    """Every TELEGRAM_ADMIN_IDS user is staff with role `owner`."""
-    for user_id in config.telegram_admin_ids:
-        staff = await t.Staff.get_or_none(telegram_user_id=user_id)
-        if staff is None:
-            await t.Staff.create(name=f"Owner {user_id}", telegram_user_id=user_id, role="owner")
-        elif staff.role != "owner":
-            await t.Staff.filter(id=staff.id).update(role="owner")
 
 
 def build_telegram(config: Config, app_ctx: AppContext) -> Any:
@@ -150,7 +141,7 @@ def build_app(config: Config) -> web.Application:
     """The whole service as one aiohttp application (routes, start-up and clean-up)."""
     from handlers.context import CHAT, ChatContext
     from handlers.sms import sms_inbound, sms_status
-    from rest.api import ApiContext, create_api, ensure_default_roles
+    from rest.api import ApiContext, create_api
 
     renderer = OutboxRenderer(
         telegram_enabled=config.telegram_enabled,
@@ -180,7 +171,7 @@ def build_app(config: Config) -> web.Application:
     async def lifecycle(app: web.Application) -> Any:
         await init_db(config.database_url)
         await ensure_default_roles()
-        await bootstrap_owners(config)
+        await bootstrap_owners(config.telegram_admin_ids)
         background: list[asyncio.Task[Any]] = []
         stop = asyncio.Event()
         bot = application = twilio = None

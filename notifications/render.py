@@ -12,9 +12,10 @@ from zoneinfo import ZoneInfo
 
 from dispatch import events as ev
 from dispatch.eligibility import haversine_km
-from dispatch.model import Actor, ActorKind, Channel, HistoryAction, Permission, Point
+from dispatch.model import Actor, ActorKind, Channel, HistoryAction, Point
 from dispatch.reachability import ChannelsOn, message_channel
 from models import tables as t
+from models.access import alert_chats
 from models.uow import TortoiseUnitOfWork, contact_of
 from notifications.templates import render
 
@@ -417,16 +418,3 @@ class OutboxRenderer:
                 booking_id=ctx["booking_id"],
                 payload={"method": "send"},
             )
-
-
-async def alert_chats() -> list[int]:
-    """Telegram ids of staff who receive alerts: every owner, and roles allowing `assign` whose
-    `receives_alerts` is on (CONTRACT §5)."""
-    roles = await t.Role.all()
-    alerting = {
-        r.name
-        for r in roles
-        if r.name == "owner" or (r.receives_alerts and Permission.ASSIGN.value in r.permissions)
-    } | {"owner"}
-    staff = await t.Staff.filter(role__in=sorted(alerting), telegram_user_id__not_isnull=True)
-    return [s.telegram_user_id for s in staff if s.telegram_user_id is not None]

@@ -32,7 +32,7 @@ from aiohttp.typedefs import Middleware
 from pydantic import BaseModel, ValidationError
 from tortoise.exceptions import IntegrityError
 
-from dispatch import assignment, bookings, linking, offering, responding
+from dispatch import access, assignment, bookings, linking, offering, responding
 from dispatch.commands import Action, BookingChanges, Outcome
 from dispatch.errors import Conflict, DispatchError, Forbidden, Invalid, NotFound
 from dispatch.model import (
@@ -50,6 +50,7 @@ from dispatch.model import (
 from dispatch.ports import NewBooking
 from dispatch.settings import CompanySettings
 from models import tables as t
+from models.access import save_role, staff_by_id, staff_may
 from models.uow import TortoiseUnitOfWork, Transactions, load_settings
 from rest import schemas as s
 
@@ -57,24 +58,6 @@ log = logging.getLogger(__name__)
 
 #: The integrator calling with the API token and no `actor_staff_id`: full rights.
 API_ACTOR = Actor(ActorKind.SYSTEM, None, "api")
-
-OWNER_ROLE = "owner"
-ALL_PERMISSIONS: tuple[str, ...] = tuple(p.value for p in Permission)
-
-#: Roles every installation has: name -> (permissions, receives_alerts).
-DEFAULT_ROLES: dict[str, tuple[tuple[str, ...], bool]] = {
-    OWNER_ROLE: (ALL_PERMISSIONS, True),
-    "dispatcher": (
-        (
-            Permission.RESPOND_ON_BEHALF.value,
-            Permission.ASSIGN.value,
-            Permission.SEND_REQUESTS.value,
-            Permission.VIEW.value,
-        ),
-        True,
-    ),
-    "viewer": ((Permission.VIEW.value,), False),
-}
 
 _OPEN_STATUSES = frozenset(s.value for s in OPEN_JOB_STATUSES)
 _CLOSED_JOB_STATUSES = frozenset({JobStatus.CANCELLED.value, JobStatus.COMPLETED.value})
@@ -266,7 +249,7 @@ class Call:
         """403 unless the acting staff member's role has `permission` (the token has all)."""
         if self.staff is None or permission in self.checked:
             return
-        if permission.value not in await role_permissions(self.staff.role):
+        if not await staff_may(self.staff, permission):
             await self._refuse(permission)
         self.checked.add(permission)
 
@@ -368,20 +351,12 @@ async def resolve_actor(staff_id: int | None) -> tuple[Actor, t.Staff | None]:
     """The staff member named by `actor_staff_id`, or the integrator (API token)."""
     if staff_id is None:
         return API_ACTOR, None
-    staff = await t.Staff.get_or_none(id=staff_id)
+    staff = await staff_by_id(staff_id)
     if staff is None:
         raise ApiError(
             422, "unknown_staff", f"no staff member with id {staff_id}", "actor_staff_id"
         )
     return Actor(ActorKind.STAFF, staff.id, staff.name), staff
-
-
-async def role_permissions(role_name: str) -> frozenset[str]:
-    """A role's permissions, read fresh (`owner` has all, an unknown role none)."""
-    if role_name == OWNER_ROLE:
-        return frozenset(ALL_PERMISSIONS)
-    role = await t.Role.get_or_none(name=role_name)
-    return frozenset(role.permissions or ()) if role is not None else frozenset()
 
 
 def _endpoint(ctx: ApiContext, route: Route) -> Callable[[web.Request], Awaitable[Any]]:
@@ -736,10 +711,10 @@ async def patch_staff(call: Call) -> web.StreamResponse:
 
 
 def _role_out(row: t.Role) -> dict[str, Any]:
-    permissions = ALL_PERMISSIONS if row.name == OWNER_ROLE else row.permissions or []
+    role = access.role_from_stored(row.name, row.permissions, row.receives_alerts)
     return {
         "name": row.name,
-        "permissions": [p for p in ALL_PERMISSIONS if p in permissions],
+        "permissions": [p.value for p in access.in_order(role.permissions)],
         "receives_alerts": row.receives_alerts,
     }
 
@@ -762,41 +737,13 @@ async def put_role(call: Call) -> web.StreamResponse:
     """Create or replace a role. `owner` keeps every permission (409 on a reduction)."""
     name = call.request.match_info["name"]
     body: s.RoleIn = call.body
-    permissions = [p.value for p in body.permissions]
-    if name == OWNER_ROLE and set(permissions) != set(ALL_PERMISSIONS):
-        raise ApiError(
-            409,
-            "owner_has_all_permissions",
-            "the owner role always has every permission and cannot be reduced",
-            "permissions",
-        )
+    access.check_new_permissions(name, body.permissions)
 
     async def work(uow: TortoiseUnitOfWork) -> tuple[t.Role, bool]:
-        row, created = await t.Role.get_or_create(
-            name=name,
-            defaults={"permissions": permissions, "receives_alerts": body.receives_alerts},
-        )
-        if not created:
-            row.permissions = permissions
-            row.receives_alerts = body.receives_alerts
-            await row.save()
-        return row, created
+        return await save_role(name, body.permissions, body.receives_alerts)
 
     row, created = await call.ctx.tx.run(work)
     return _json(s.RoleOut, _role_out(row), 201 if created else 200)
-
-
-async def ensure_default_roles() -> None:
-    """Create the roles `owner`, `dispatcher` and `viewer` when missing (safe to run often).
-
-    An existing `dispatcher` or `viewer` keeps what staff made of it; `owner` always gets every
-    permission back.
-    """
-    for name, (permissions, alerts) in DEFAULT_ROLES.items():
-        await t.Role.get_or_create(
-            name=name, defaults={"permissions": list(permissions), "receives_alerts": alerts}
-        )
-    await t.Role.filter(name=OWNER_ROLE).update(permissions=list(ALL_PERMISSIONS))
 
 
 # -- bookings -------------------------------------------------------------------------------------

@@ -20,8 +20,9 @@ from dispatch.eligibility import haversine_km
 from dispatch.model import Point
 from dispatch.settings import CompanySettings
 from models import tables as t
+from models.access import ensure_default_roles
 from models.uow import Transactions
-from rest.api import ROUTES, ApiContext, create_api, ensure_default_roles
+from rest.api import ROUTES, ApiContext, create_api
 
 TOKEN = "t"
 API = "/api/v1"
