@@ -33,7 +33,8 @@ from dispatch.errors import DispatchError
 from dispatch.model import Actor, DispatchMode, HistoryAction, Permission
 from models import tables as t
 from models.access import role_named, staff_by_telegram_id, staff_may
-from models.uow import TortoiseUnitOfWork, Transactions
+from models.transactions import Transactions
+from models.uow import TortoiseUnitOfWork
 
 from . import operations as ops
 from . import views

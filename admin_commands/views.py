@@ -15,7 +15,8 @@ from zoneinfo import ZoneInfo
 from dispatch import offering
 from dispatch.model import EligibilityResult, JobStatus
 from models import tables as t
-from models.uow import TortoiseUnitOfWork, Transactions
+from models.transactions import Transactions
+from models.uow import TortoiseUnitOfWork
 from notifications.render import format_when
 
 from .operations import open_job_ids

@@ -32,7 +32,7 @@ from dispatch.model import (
 from dispatch.ports import NewBooking
 from models import tables as t
 from models.db import close_db, init_db
-from models.uow import Transactions
+from models.transactions import Transactions
 
 START = datetime(2026, 12, 1, 9, tzinfo=UTC)
 SQUARE = {

@@ -19,7 +19,7 @@ from telegram import Bot
 from emulators import TelegramEmulator, running
 from models import tables as t
 from models.db import close_db, init_db
-from models.uow import utcnow
+from models.views import utcnow
 from notifications.sender import OutboxSender
 from notifications.telegram_transport import AiohttpRequest
 

@@ -25,7 +25,7 @@ from bot.inbound import TelegramIntake, poll_updates
 from models import tables as t
 from models.access import bootstrap_owners, ensure_default_roles
 from models.db import close_db, init_db
-from models.uow import Transactions
+from models.transactions import Transactions
 from notifications.render import OutboxRenderer
 from notifications.sender import OutboxSender
 
@@ -116,7 +116,7 @@ async def metrics(request: web.Request) -> web.Response:
 async def sweep(app_ctx: AppContext) -> None:
     """Due deadlines: expire unanswered requests; re-run updates a crash left unprocessed."""
     from dispatch import offering
-    from models.uow import utcnow
+    from models.views import utcnow
 
     due = (
         await t.JobRequest.filter(status="pending", expires_at__lte=utcnow())

@@ -9,7 +9,7 @@ from aiohttp import web
 
 from bot.config import Config
 from bot.inbound import TelegramIntake
-from models.uow import Transactions
+from models.transactions import Transactions
 
 
 @dataclass

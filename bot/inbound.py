@@ -18,7 +18,7 @@ from tortoise.expressions import Q
 
 from models import tables as t
 from models.inbound import MAX_ATTEMPTS, claim, finish, record
-from models.uow import utcnow
+from models.views import utcnow
 
 log = logging.getLogger(__name__)
 

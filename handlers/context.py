@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from aiohttp import web
 
-from models.uow import Transactions
+from models.transactions import Transactions
 
 
 @dataclass(frozen=True)

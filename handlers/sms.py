@@ -23,7 +23,7 @@ from dispatch.model import Actor, ActorKind, Channel
 from handlers.context import CHAT, ChatContext
 from models import tables as t
 from models.inbound import claim, finish, record
-from models.uow import load_settings
+from models.views import load_settings
 
 log = logging.getLogger(__name__)
 

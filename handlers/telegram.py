@@ -41,7 +41,7 @@ from dispatch.errors import DispatchError
 from dispatch.model import Actor, ActorKind, Channel, JobStatus, RequestStatus
 from handlers.context import ChatContext
 from models import tables as t
-from models.uow import load_settings
+from models.views import load_settings
 from notifications.render import attending_keyboard, format_when, reason_keyboard, request_keyboard
 
 log = logging.getLogger(__name__)

@@ -15,7 +15,7 @@ from tortoise.exceptions import IntegrityError
 from tortoise.expressions import Q
 
 from models import tables as t
-from models.uow import utcnow
+from models.views import utcnow
 
 log = logging.getLogger(__name__)
 

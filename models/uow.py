@@ -1,33 +1,25 @@
-"""The tortoise implementation of `dispatch.ports.UnitOfWork`, and the transaction runner.
+"""The tortoise implementation of `dispatch.ports.UnitOfWork`: one transaction's reads and writes.
 
-`Transactions.run(fn)` opens one database transaction, gives `fn` a unit of work, lets the outbox
-writer turn the emitted events into notification rows in that same transaction, commits, and wakes
-the sender. A transient conflict (SQLite busy, PostgreSQL deadlock or serialisation failure, or the
-core's own `RetryCommand`) rolls back and runs `fn` again on fresh rows.
+Every write the core makes is a compare-and-set (`move_job`, `move_request`) whose row count says
+whether this call changed the row; the job row is always locked first.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import secrets
-from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
-from datetime import UTC, datetime
-from typing import Any, Protocol, TypeVar
+from collections.abc import Collection, Mapping, Sequence
+from datetime import datetime
+from typing import Any
 
-from tortoise.exceptions import IntegrityError, OperationalError, TransactionManagementError
 from tortoise.expressions import F
-from tortoise.transactions import in_transaction
 
-from dispatch.errors import RetryCommand
 from dispatch.events import Event
 from dispatch.model import (
     Actor,
     BookingStatus,
     Channel,
-    DispatchMode,
     FieldworkerProfile,
-    FieldworkerStatus,
     HistoryAction,
     Interval,
     JobStatus,
@@ -43,93 +35,18 @@ from dispatch.ports import (
     NewBooking,
     RequestView,
 )
-from dispatch.reachability import ChannelsOn, Contact, is_reachable
+from dispatch.reachability import ChannelsOn, is_reachable
 from dispatch.settings import CompanySettings
 from models import tables as t
+from models.views import (
+    _booking_view,
+    _request_view,
+    contact_of,
+    fieldworker_profile,
+    load_settings,
+)
 
 log = logging.getLogger(__name__)
-T = TypeVar("T")
-
-_TRANSIENT = ("database is locked", "deadlock detected", "could not serialize", "busy")
-
-
-def utcnow() -> datetime:
-    """The current aware UTC time."""
-    return datetime.now(UTC)
-
-
-class OutboxWriter(Protocol):
-    """Turns a unit of work's events into outbox rows, inside its transaction."""
-
-    async def write(self, uow: TortoiseUnitOfWork) -> None:
-        """Render and store the messages the events cause."""
-        ...
-
-
-async def load_settings() -> CompanySettings:
-    """The company settings (defaults until someone saves them)."""
-    row = await t.CompanySettingsRow.get_or_none(id=1)
-    return CompanySettings.model_validate(row.data) if row else CompanySettings()
-
-
-def fieldworker_profile(fw: t.Fieldworker, busy: tuple[Interval, ...] = ()) -> FieldworkerProfile:
-    """The eligibility view of a stored fieldworker."""
-    location = Point(fw.base_lat, fw.base_lon) if fw.base_lat is not None else None
-    hours = None
-    if fw.working_hours is not None:
-        hours = {day: [tuple(s) for s in shifts] for day, shifts in fw.working_hours.items()}
-    return FieldworkerProfile(
-        id=fw.id,
-        name=fw.name,
-        status=FieldworkerStatus(fw.status),
-        services=frozenset(fw.services or ()),
-        skills=frozenset(fw.skills or ()),
-        custom_fields=fw.custom_fields or {},
-        base_location=location,
-        territories=fw.territories,
-        working_hours=hours,  # type: ignore[arg-type]
-        time_off=tuple(
-            Interval(datetime.fromisoformat(o["start"]), datetime.fromisoformat(o["end"]))
-            for o in fw.time_off or ()
-        ),
-        timezone=fw.timezone,
-        busy=busy,
-    )
-
-
-def contact_of(fw: t.Fieldworker) -> Contact:
-    """How a stored fieldworker can be reached, as the core sees it."""
-    return Contact(
-        channels=tuple(fw.channels or ()),
-        telegram_chat_id=fw.telegram_chat_id,
-        phone=fw.phone,
-        sms_opt_out=fw.sms_opt_out,
-    )
-
-
-def _booking_view(b: t.Booking) -> BookingView:
-    return BookingView(
-        id=b.id,
-        status=BookingStatus(b.status),
-        dispatch_mode=DispatchMode(b.dispatch_mode),
-        location=Point(b.lat, b.lon),
-        required_skills=frozenset(b.required_skills or ()),
-        custom_fields=b.custom_fields or {},
-        address=b.address,
-        notes=b.notes,
-    )
-
-
-def _request_view(r: t.JobRequest) -> RequestView:
-    return RequestView(
-        r.id,
-        r.job_id,
-        r.booking_id,
-        r.fieldworker_id,
-        RequestStatus(r.status),
-        r.reason,
-        r.reply_code,
-    )
 
 
 class TortoiseUnitOfWork:
@@ -455,56 +372,3 @@ class TortoiseUnitOfWork:
             channel=channel.value if channel else None,
             details=dict(details or {}),
         )
-
-
-def is_transient(exc: BaseException) -> bool:
-    """True for a lock or serialisation conflict that a fresh attempt can get past."""
-    if isinstance(exc, RetryCommand):
-        return True
-    if isinstance(exc, OperationalError | TransactionManagementError) and not isinstance(
-        exc, IntegrityError
-    ):
-        text = str(exc).lower()
-        return any(word in text for word in _TRANSIENT)
-    return False
-
-
-class Transactions:
-    """Runs commands in one transaction each, with the outbox written before commit."""
-
-    def __init__(
-        self,
-        outbox: OutboxWriter | None = None,
-        *,
-        sms_enabled: bool = False,
-        telegram_enabled: bool = True,
-        clock: Callable[[], datetime] = utcnow,
-        on_commit: Callable[[], None] | None = None,
-        attempts: int = 8,
-    ) -> None:
-        self.outbox = outbox
-        self.channels_on = ChannelsOn(telegram=telegram_enabled, sms=sms_enabled)
-        self.clock = clock
-        self.on_commit = on_commit
-        self.attempts = attempts
-
-    async def run(self, fn: Callable[[TortoiseUnitOfWork], Awaitable[T]]) -> T:
-        """Run `fn` in one transaction; retry it on a transient conflict."""
-        delay = 0.01
-        for attempt in range(1, self.attempts + 1):
-            try:
-                async with in_transaction():
-                    uow = TortoiseUnitOfWork(self.clock(), self.channels_on)
-                    result = await fn(uow)
-                    if self.outbox is not None and uow.events:
-                        await self.outbox.write(uow)
-                if self.on_commit is not None and uow.events:
-                    self.on_commit()
-                return result
-            except Exception as exc:
-                if attempt == self.attempts or not is_transient(exc):
-                    raise
-                log.debug("transient conflict (attempt %d): %s", attempt, exc)
-                await asyncio.sleep(delay + secrets.randbelow(10) / 1000)
-                delay = min(delay * 2, 0.5)
-        raise AssertionError("unreachable")

@@ -16,7 +16,8 @@ from dispatch.model import Actor, ActorKind, Channel, HistoryAction, Point
 from dispatch.reachability import ChannelsOn, message_channel
 from models import tables as t
 from models.access import alert_chats
-from models.uow import TortoiseUnitOfWork, contact_of
+from models.uow import TortoiseUnitOfWork
+from models.views import contact_of
 from notifications.templates import render
 
 WITHDRAWN_TEMPLATES = {

@@ -20,7 +20,7 @@ from prometheus_client import Counter
 from tortoise.expressions import Q
 
 from models import tables as t
-from models.uow import utcnow
+from models.views import utcnow
 
 log = logging.getLogger(__name__)
 

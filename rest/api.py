@@ -51,7 +51,9 @@ from dispatch.ports import NewBooking
 from dispatch.settings import CompanySettings
 from models import tables as t
 from models.access import save_role, staff_by_id, staff_may
-from models.uow import TortoiseUnitOfWork, Transactions, load_settings
+from models.transactions import Transactions
+from models.uow import TortoiseUnitOfWork
+from models.views import load_settings
 from rest import schemas as s
 
 log = logging.getLogger(__name__)

@@ -45,7 +45,8 @@ from shapely.ops import unary_union
 from dispatch import linking
 from dispatch.errors import DispatchError
 from models import tables as t
-from models.uow import TortoiseUnitOfWork, Transactions
+from models.transactions import Transactions
+from models.uow import TortoiseUnitOfWork
 from rest import schemas as s
 
 # Reused as they are, so an imported row is checked and stored exactly like an API body.

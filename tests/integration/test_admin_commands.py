@@ -34,7 +34,7 @@ from emulators import Call, TelegramEmulator, make_callback_update, make_message
 from handlers import telegram as fieldworker_chat
 from handlers.context import ChatContext
 from models import tables as t
-from models.uow import Transactions
+from models.transactions import Transactions
 from notifications.telegram_transport import AiohttpRequest
 
 START = datetime(2026, 12, 1, 9, tzinfo=UTC)

@@ -21,7 +21,7 @@ from dispatch.model import Point
 from dispatch.settings import CompanySettings
 from models import tables as t
 from models.access import ensure_default_roles
-from models.uow import Transactions
+from models.transactions import Transactions
 from rest.api import ROUTES, ApiContext, create_api
 
 TOKEN = "t"

@@ -12,7 +12,7 @@ from dispatch.errors import DispatchError
 from dispatch.model import Actor, ActorKind, Channel, DispatchMode, Interval, Point
 from dispatch.ports import NewBooking
 from models import tables as t
-from models.uow import Transactions
+from models.transactions import Transactions
 from notifications.render import OutboxRenderer
 
 START = datetime(2026, 12, 1, 9, tzinfo=UTC)

@@ -15,7 +15,7 @@ from dispatch.commands import Action
 from dispatch.model import Actor, ActorKind, Channel, DispatchMode, Interval, Point
 from dispatch.ports import NewBooking
 from models import tables as t
-from models.uow import Transactions
+from models.transactions import Transactions
 
 N = 20
 START = datetime(2026, 12, 1, 9, tzinfo=UTC)
@@ -93,7 +93,7 @@ from dispatch.commands import Action
 from dispatch.model import Actor, ActorKind, Channel
 from models.db import init_db, close_db
 from models import tables as t
-from models.uow import Transactions
+from models.transactions import Transactions
 
 async def main(url, ids, go_file):
     await init_db(url, migrate=False)

@@ -11,7 +11,8 @@ from dispatch import linking
 from dispatch.errors import Conflict, Forbidden, Invalid, NotFound
 from dispatch.linking import TelegramAccount
 from models import tables as t
-from models.uow import TortoiseUnitOfWork, Transactions
+from models.transactions import Transactions
+from models.uow import TortoiseUnitOfWork
 
 T = TypeVar("T")
 ANA_PHONE = "+14155552671"
