@@ -6,6 +6,9 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from dispatch.model import DEFAULT_DECLINE_REASONS, OTHER_REASON, DispatchMode
 
+#: A reason button carries its index in its callback data, so the list is bounded.
+MAX_DECLINE_REASONS = 20
+
 
 class CustomerNotify(BaseModel):
     """Which customer SMS updates are sent."""
@@ -31,7 +34,9 @@ class CompanySettings(BaseModel):
     customer_notify: CustomerNotify = Field(default_factory=CustomerNotify)
     auto_rebroadcast_on_cancel: bool = True
     decline_reasons: list[str] = Field(
-        default_factory=lambda: list(DEFAULT_DECLINE_REASONS), min_length=1, max_length=20
+        default_factory=lambda: list(DEFAULT_DECLINE_REASONS),
+        min_length=1,
+        max_length=MAX_DECLINE_REASONS,
     )
 
     @field_validator("decline_reasons")

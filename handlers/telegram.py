@@ -3,17 +3,13 @@
 Handlers parse and answer; the dispatch core decides. Conversation state ("awaiting a typed decline
 reason") lives in the `conversation` table, never in PTB's memory, so any process can continue it.
 
-Callback data (at most 64 bytes, validated on arrival):
-`a:<request>` accept · `d:<request>` decline (asks the reason) ·
-`r:<request>:<n>` decline with the n-th configured reason (`0`: none, when reasons are optional) ·
-`b:<request>` back to Accept/Decline · `n:<job>` No longer attending (asks the reason) ·
-`x:<job>:<n>` no longer attending with the n-th reason · `k:<job>` back.
+Buttons (`a:`/`d:`/`r:`/`b:` on a request, `n:`/`x:`/`k:` on an assigned job) are packed and
+validated in `notifications.callbacks`.
 """
 
 from __future__ import annotations
 
 import logging
-import re
 from typing import Any
 
 import phonenumbers
@@ -41,11 +37,17 @@ from dispatch.model import Actor, ActorKind, Channel, JobStatus, RequestStatus
 from handlers.context import ChatContext
 from models import tables as t
 from models.uow import load_settings
-from notifications.render import attending_keyboard, format_when, reason_keyboard, request_keyboard
+from notifications.callbacks import NOT_STAFF_DATA, JobPress, Op, RequestPress, unpack
+from notifications.keyboards import (
+    attending_keyboard,
+    attending_reason_keyboard,
+    reason_keyboard,
+    request_keyboard,
+)
+from notifications.render import format_when
 
 log = logging.getLogger(__name__)
 
-CALLBACK_RE = re.compile(r"^(?P<op>[adbrnxk]):(?P<rid>\d{1,10})(?::(?P<idx>\d{1,2}))?$")
 STATE_DECLINE_REASON = "decline_reason"
 STATE_CANCEL_REASON = "cancel_reason"
 
@@ -97,25 +99,24 @@ async def on_callback(update: Update, context: ContextTypes.DEFAULT_TYPE) -> Non
     """A button press: validate, check it is theirs, act, and always answer the query."""
     query = update.callback_query
     assert query is not None
-    match = CALLBACK_RE.match(query.data or "")
-    if match is None:
+    press = unpack(query.data or "")
+    if not isinstance(press, RequestPress | JobPress):
         await query.answer("This button is not valid any more.")
         return
-    op, target = match["op"], int(match["rid"])
-    idx = int(match["idx"]) if match["idx"] is not None else None
     fw = await fieldworker_for(query.from_user.id)
     if fw is None:
         await query.answer("Your Telegram account is not linked to a fieldworker. Send /start.")
         return
-    if op in "nxk":
-        await _on_attendance_button(query, context, fw, op, target, idx)
+    if isinstance(press, JobPress):
+        await _on_attendance_button(query, context, fw, press)
         return
-    request = await t.JobRequest.get_or_none(id=target)
+    rid = press.request_id
+    request = await t.JobRequest.get_or_none(id=rid)
     if request is None or request.fieldworker_id != fw.id:
         await query.answer("This request is not for you, or it no longer exists.")
         return
-    app, rid = _ctx(context), target
-    if op == "a":
+    app = _ctx(context)
+    if press.op is Op.ACCEPT:
         result = await app.tx.run(
             lambda uow: responding.respond(uow, rid, Action.ACCEPT, _actor(fw), Channel.TELEGRAM)
         )
@@ -125,17 +126,17 @@ async def on_callback(update: Update, context: ContextTypes.DEFAULT_TYPE) -> Non
         await query.answer(ANSWERS[Outcome.CLOSED])
         return
     settings = await load_settings()
-    if op == "b":
+    if press.op is Op.DECLINE_BACK:
         await query.answer()
         await _edit_markup(query, request_keyboard(rid))
         return
-    reasons = reason_keyboard(rid, settings.decline_reasons, settings.decline_reason_required)
-    if op == "d":
+    keyboard = reason_keyboard(rid, settings.decline_reasons, settings.decline_reason_required)
+    if press.op is Op.DECLINE:
         await query.answer("Why are you declining?")
-        await _edit_markup(query, reasons)
+        await _edit_markup(query, keyboard)
         return
-    # op == "r": a reason button.
-    picked = await _picked_reason(query, settings, idx, reasons)
+    # Op.DECLINE_REASON: a reason button.
+    picked = await _picked_reason(query, settings, press.index, keyboard)
     if picked is _ASK_AGAIN:
         return
     if picked is _TYPE_IT:
@@ -189,31 +190,28 @@ async def _ask_typed_reason(
 
 
 async def _on_attendance_button(
-    query: Any,
-    context: ContextTypes.DEFAULT_TYPE,
-    fw: t.Fieldworker,
-    op: str,
-    job_id: int,
-    idx: int | None,
+    query: Any, context: ContextTypes.DEFAULT_TYPE, fw: t.Fieldworker, press: JobPress
 ) -> None:
     """`n:` No longer attending (asks the reason), `x:` a reason, `k:` back."""
+    job_id = press.job_id
     job = await t.Job.get_or_none(id=job_id)
     if job is None or job.fieldworker_id != fw.id or job.status != JobStatus.ASSIGNED.value:
         await query.answer("This job is no longer assigned to you.")
         return
     settings = await load_settings()
-    if op == "k":
+    if press.op is Op.NOT_ATTENDING_BACK:
         await query.answer()
         await _edit_markup(query, attending_keyboard(job_id))
         return
-    reasons = reason_keyboard(
-        job_id, settings.decline_reasons, settings.decline_reason_required, pick="x", back="k"
+    keyboard = attending_reason_keyboard(
+        job_id, settings.decline_reasons, settings.decline_reason_required
     )
-    if op == "n":
+    if press.op is Op.NOT_ATTENDING:
         await query.answer("Why can't you attend?")
-        await _edit_markup(query, reasons)
+        await _edit_markup(query, keyboard)
         return
-    picked = await _picked_reason(query, settings, idx, reasons)
+    # Op.NOT_ATTENDING_REASON: a reason button.
+    picked = await _picked_reason(query, settings, press.index, keyboard)
     if picked is _ASK_AGAIN:
         return
     if picked is _TYPE_IT:
@@ -457,7 +455,7 @@ def register(application: Application, chat: ChatContext) -> None:  # type: igno
     """Add the fieldworker handlers (group 1: admin commands in group 0 answer first)."""
     application.bot_data["chat"] = chat
     private = filters.ChatType.PRIVATE
-    application.add_handler(CallbackQueryHandler(on_callback, pattern=CALLBACK_RE_ANY), group=1)
+    application.add_handler(CallbackQueryHandler(on_callback, pattern=NOT_STAFF_DATA), group=1)
     application.add_handler(CommandHandler("start", on_start, filters=private), group=1)
     application.add_handler(CommandHandler("jobs", on_jobs, filters=private), group=1)
     application.add_handler(CommandHandler("requests", on_requests, filters=private), group=1)
@@ -466,7 +464,3 @@ def register(application: Application, chat: ChatContext) -> None:  # type: igno
     application.add_handler(
         MessageHandler(private & filters.TEXT & ~filters.COMMAND, on_text), group=1
     )
-
-
-#: Fieldworker buttons, plus anything unknown so every press is answered.
-CALLBACK_RE_ANY = re.compile(r"^(?![sp]:)")
