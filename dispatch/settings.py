@@ -49,21 +49,6 @@ class CompanySettings(BaseModel):
             raise ValueError("decline reasons must be distinct")
         return cleaned
 
-    def resolve_reason(self, text: str) -> str | None:
-        """Map a typed or numbered answer to a configured reason; None when it names none.
-
-        `2` picks the second reason; a reason's own text (any letter case) picks it. Free text
-        that is not a configured reason is kept by the caller as an `Other` reason, not here.
-        """
-        answer = text.strip()
-        if answer.isdigit():
-            index = int(answer) - 1
-            return self.decline_reasons[index] if 0 <= index < len(self.decline_reasons) else None
-        for reason in self.decline_reasons:
-            if reason.casefold() == answer.casefold():
-                return reason
-        return None
-
     def is_other(self, reason: str) -> bool:
         """True for the reason that asks for a typed explanation."""
         return reason.casefold() == OTHER_REASON.casefold()

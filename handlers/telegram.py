@@ -4,7 +4,8 @@ Handlers parse and answer; the dispatch core decides. Conversation state ("await
 reason") lives in the `conversation` table, never in PTB's memory, so any process can continue it.
 
 Buttons (`a:`/`d:`/`r:`/`b:` on a request, `n:`/`x:`/`k:` on an assigned job) are packed and
-validated in `notifications.callbacks`.
+validated in `notifications.callbacks`; which reason a press or a typed reply names is decided by
+`dispatch.reasons`.
 """
 
 from __future__ import annotations
@@ -31,9 +32,10 @@ from telegram.ext import (
     filters,
 )
 
-from dispatch import commands, responding
+from dispatch import commands, reasons, responding
 from dispatch.commands import Action, Outcome
 from dispatch.model import Actor, ActorKind, Channel, JobStatus, RequestStatus
+from dispatch.reasons import Pick, ReasonAnswer
 from handlers.context import ChatContext
 from models import tables as t
 from models.uow import load_settings
@@ -136,10 +138,11 @@ async def on_callback(update: Update, context: ContextTypes.DEFAULT_TYPE) -> Non
         await _edit_markup(query, keyboard)
         return
     # Op.DECLINE_REASON: a reason button.
-    picked = await _picked_reason(query, settings, press.index, keyboard)
-    if picked is _ASK_AGAIN:
+    assert press.index is not None
+    answer = reasons.from_button(settings, press.index)
+    if await _asked_again(query, answer, keyboard):
         return
-    if picked is _TYPE_IT:
+    if answer.pick is Pick.OTHER:
         await _ask_typed_reason(
             query,
             context,
@@ -150,32 +153,22 @@ async def on_callback(update: Update, context: ContextTypes.DEFAULT_TYPE) -> Non
         return
     result = await app.tx.run(
         lambda uow: responding.respond(
-            uow, rid, Action.DECLINE, _actor(fw), Channel.TELEGRAM, reason=picked
+            uow, rid, Action.DECLINE, _actor(fw), Channel.TELEGRAM, reason=answer.reason
         )
     )
     await query.answer(ANSWERS.get(result.outcome, "Done."))
 
 
-_ASK_AGAIN = object()  # the press was answered; nothing else to do
-_TYPE_IT = object()  # "Other": a typed reason is needed
-
-
-async def _picked_reason(
-    query: Any, settings: Any, idx: int | None, keyboard: dict[str, Any]
-) -> Any:
-    """The configured reason a reason button names, None for "no reason", or a marker."""
-    assert idx is not None
-    if idx == 0:
-        if settings.decline_reason_required:
-            await query.answer("Please pick a reason.")
-            return _ASK_AGAIN
-        return None
-    if idx > len(settings.decline_reasons):
+async def _asked_again(query: Any, answer: ReasonAnswer, keyboard: dict[str, Any]) -> bool:
+    """Answer a reason press that names no usable reason; True when it did (nothing to record)."""
+    if answer.pick is Pick.REQUIRED:
+        await query.answer("Please pick a reason.")
+        return True
+    if answer.pick is Pick.ASK_AGAIN:
         await query.answer("The list of reasons changed; please choose again.")
         await _edit_markup(query, keyboard)
-        return _ASK_AGAIN
-    reason = settings.decline_reasons[idx - 1]
-    return _TYPE_IT if settings.is_other(reason) else reason
+        return True
+    return False
 
 
 async def _ask_typed_reason(
@@ -211,10 +204,11 @@ async def _on_attendance_button(
         await _edit_markup(query, keyboard)
         return
     # Op.NOT_ATTENDING_REASON: a reason button.
-    picked = await _picked_reason(query, settings, press.index, keyboard)
-    if picked is _ASK_AGAIN:
+    assert press.index is not None
+    answer = reasons.from_button(settings, press.index)
+    if await _asked_again(query, answer, keyboard):
         return
-    if picked is _TYPE_IT:
+    if answer.pick is Pick.OTHER:
         await _ask_typed_reason(
             query,
             context,
@@ -225,7 +219,7 @@ async def _on_attendance_button(
         return
     result = await _ctx(context).tx.run(
         lambda uow: responding.no_longer_attending(
-            uow, job_id, fw.id, _actor(fw), Channel.TELEGRAM, reason=picked
+            uow, job_id, fw.id, _actor(fw), Channel.TELEGRAM, reason=answer.reason
         )
     )
     await query.answer(ANSWERS.get(result.outcome, "Done."))
