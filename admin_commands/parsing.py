@@ -2,12 +2,8 @@
 
 Every parser takes the words after the command (PTB's `context.args`) and returns a frozen
 dataclass, or raises `UsageError`; the handler then answers with the command's usage line and
-changes nothing. Callback data of the admin buttons is built and validated here too (at most 64
-bytes, CONTRACT §5 / DESIGN "compact id"):
-
-- `s:<booking>:<fieldworker>`: "Assign anyway" (assign with force)
-- `p:<view>:<arg>:<page>`: a page of a long list; views `u` unassigned (arg 0), `h` history
-  (arg booking id), `a` available fieldworkers (arg job id)
+changes nothing. The admin buttons ("Assign anyway" `s:`, list pages `p:`) are packed and
+validated in `notifications.callbacks`; `parse_callback` keeps only those presses.
 """
 
 from __future__ import annotations
@@ -19,15 +15,13 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-#: Ids live in 32-bit integer columns: a larger one cannot exist (and PostgreSQL rejects it).
-MAX_ID = 2**31 - 1
+from notifications.callbacks import MAX_ID, ForceAssign, PageRef, unpack
+
 PAGE_SIZE = 10
 #: Telegram usernames are 5-32 characters; accept any plausible spelling, the lookup decides.
 _USERNAME = re.compile(r"@([A-Za-z0-9_]{1,64})")
 _ID = re.compile(r"#?([0-9]{1,10})")
 _DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
-_FORCE_ASSIGN = re.compile(r"s:([0-9]{1,10}):([0-9]{1,10})")
-_PAGE = re.compile(r"p:([uha]):([0-9]{1,10}):([0-9]{1,5})")
 
 #: The usage line of every admin command, in the order `/help` lists them.
 USAGE: dict[str, str] = {
@@ -100,23 +94,6 @@ class ReassignArgs:
     fieldworker: FieldworkerRef
     first_day: date
     last_day: date
-
-
-@dataclass(frozen=True)
-class ForceAssign:
-    """The "Assign anyway" button."""
-
-    booking_id: int
-    fieldworker_id: int
-
-
-@dataclass(frozen=True)
-class PageRef:
-    """A "Prev"/"Next" button: which list, of what, which page (from 1)."""
-
-    view: str
-    arg: int
-    page: int
 
 
 # -- single values -------------------------------------------------------------------------------
@@ -267,30 +244,10 @@ def day_range(first: date, last: date, timezone: str) -> tuple[datetime, datetim
 # -- buttons -------------------------------------------------------------------------------------
 
 
-def force_assign_data(booking_id: int, fieldworker_id: int) -> str:
-    """Callback data of "Assign anyway"."""
-    return f"s:{booking_id}:{fieldworker_id}"
-
-
-def page_data(view: str, arg: int, page: int) -> str:
-    """Callback data of a page button."""
-    return f"p:{view}:{arg}:{page}"
-
-
 def parse_callback(data: str) -> ForceAssign | PageRef | None:
-    """An admin button's data, or None when it is not valid (stale, forged, malformed)."""
-    match = _FORCE_ASSIGN.fullmatch(data)
-    if match is not None:
-        booking_id, fieldworker_id = int(match[1]), int(match[2])
-        if 1 <= booking_id <= MAX_ID and 1 <= fieldworker_id <= MAX_ID:
-            return ForceAssign(booking_id, fieldworker_id)
-        return None
-    match = _PAGE.fullmatch(data)
-    if match is not None:
-        arg, page = int(match[2]), int(match[3])
-        if arg <= MAX_ID and page >= 1:
-            return PageRef(match[1], arg, page)
-    return None
+    """An admin button's press, or None when `data` is not one (stale, forged, malformed)."""
+    press = unpack(data)
+    return press if isinstance(press, ForceAssign | PageRef) else None
 
 
 @dataclass(frozen=True)

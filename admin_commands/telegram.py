@@ -5,7 +5,7 @@ command and every button press reads the sender's staff row and role afresh. Ref
 and, when the first argument is a booking id, recorded as a `permission_refused` history row on
 that booking. Anyone who is not staff gets one short note and nothing else. Replies are plain text.
 
-Buttons (callback data, validated on arrival, see `admin_commands.parsing`): `s:<booking>:<fw>`
+Buttons (callback data packed and validated in `notifications.callbacks`): `s:<booking>:<fw>`
 "Assign anyway" and `p:<view>:<arg>:<page>` list pages; answered always, edited in place.
 """
 
@@ -35,18 +35,16 @@ from models import tables as t
 from models.access import role_named, staff_by_telegram_id, staff_may
 from models.transactions import Transactions
 from models.uow import TortoiseUnitOfWork
+from notifications.callbacks import STAFF_DATA, ForceAssign, PageRef, PageView, pack
 
 from . import operations as ops
 from . import views
 from .parsing import (
     USAGE,
     FieldworkerRef,
-    ForceAssign,
-    PageRef,
     UsageError,
     booking_id_of,
     day_range,
-    force_assign_data,
     parse_booking,
     parse_booking_fieldworker,
     parse_callback,
@@ -65,8 +63,6 @@ from .texts import (
 
 log = logging.getLogger(__name__)
 
-#: The admin buttons; the fieldworker callback handler ignores exactly these prefixes.
-CALLBACK_PATTERN = r"^[sp]:"
 ASSIGN_ANYWAY = "Assign anyway"
 
 Buttons = Sequence[Sequence[tuple[str, str]]]
@@ -259,7 +255,7 @@ async def assign(inv: Invocation) -> Reply:
         if not excluded:
             lines.append(exc.message)
         lines.append("Nothing was changed.")
-        button = (ASSIGN_ANYWAY, force_assign_data(booking.id, fw.id))
+        button = (ASSIGN_ANYWAY, pack(ForceAssign(booking.id, fw.id)))
         return Reply("\n".join(lines), [[button]])
     return Reply(_assigned_text(booking.id, fw, results, forced=False))
 
@@ -521,9 +517,9 @@ async def _press_page(
     query: CallbackQuery, app: StaffContext, staff: t.Staff, press: PageRef
 ) -> str:
     booking_id: int | None = None
-    if press.view == "h":
+    if press.view is PageView.HISTORY:
         booking_id = press.arg
-    elif press.view == "a":
+    elif press.view is PageView.AVAILABLE:
         booking_id = await t.Job.filter(id=press.arg).values_list("booking_id", flat=True).first()
     if not await staff_may(staff, Permission.VIEW):
         await record_refusal(
@@ -531,9 +527,9 @@ async def _press_page(
         )
         return refusal_text(staff, Permission.VIEW)
     tz = app.timezone
-    if press.view == "u":
+    if press.view is PageView.UNASSIGNED:
         page = await views.unassigned_page(press.page, tz)
-    elif press.view == "h":
+    elif press.view is PageView.HISTORY:
         page = await views.history_page(press.arg, press.page, tz)
     else:
         page = await views.available_page(app.tx, press.arg, press.page, tz)
@@ -559,4 +555,4 @@ def register(
             CommandHandler(command.name, command_handler(command), filters=private), group=0
         )
     application.add_handler(CommandHandler("help", on_help, filters=private), group=0)
-    application.add_handler(CallbackQueryHandler(on_callback, pattern=CALLBACK_PATTERN), group=0)
+    application.add_handler(CallbackQueryHandler(on_callback, pattern=STAFF_DATA), group=0)

@@ -17,10 +17,11 @@ from dispatch.model import EligibilityResult, JobStatus
 from models import tables as t
 from models.transactions import Transactions
 from models.uow import TortoiseUnitOfWork
+from notifications.callbacks import PageRef, pack
 from notifications.render import format_when
 
 from .operations import open_job_ids
-from .parsing import page_data, page_window
+from .parsing import page_window
 from .texts import excluded_words, fieldworker_label
 
 #: Telegram refuses longer messages; leave room for a header.
@@ -49,9 +50,9 @@ def _nav(
 ) -> list[list[tuple[str, str]]]:
     row: list[tuple[str, str]] = []
     if has_prev:
-        row.append((PREV, page_data(view, arg, page - 1)))
+        row.append((PREV, pack(PageRef(view, arg, page - 1))))
     if has_next:
-        row.append((NEXT, page_data(view, arg, page + 1)))
+        row.append((NEXT, pack(PageRef(view, arg, page + 1))))
     return [row] if row else []
 
 

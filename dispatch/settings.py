@@ -6,6 +6,9 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from dispatch.model import DEFAULT_DECLINE_REASONS, OTHER_REASON, DispatchMode
 
+#: A reason button carries its index in its callback data, so the list is bounded.
+MAX_DECLINE_REASONS = 20
+
 
 class CustomerNotify(BaseModel):
     """Which customer SMS updates are sent."""
@@ -31,7 +34,9 @@ class CompanySettings(BaseModel):
     customer_notify: CustomerNotify = Field(default_factory=CustomerNotify)
     auto_rebroadcast_on_cancel: bool = True
     decline_reasons: list[str] = Field(
-        default_factory=lambda: list(DEFAULT_DECLINE_REASONS), min_length=1, max_length=20
+        default_factory=lambda: list(DEFAULT_DECLINE_REASONS),
+        min_length=1,
+        max_length=MAX_DECLINE_REASONS,
     )
 
     @field_validator("decline_reasons")
@@ -43,21 +48,6 @@ class CompanySettings(BaseModel):
         if len({r.casefold() for r in cleaned}) != len(cleaned):
             raise ValueError("decline reasons must be distinct")
         return cleaned
-
-    def resolve_reason(self, text: str) -> str | None:
-        """Map a typed or numbered answer to a configured reason; None when it names none.
-
-        `2` picks the second reason; a reason's own text (any letter case) picks it. Free text
-        that is not a configured reason is kept by the caller as an `Other` reason, not here.
-        """
-        answer = text.strip()
-        if answer.isdigit():
-            index = int(answer) - 1
-            return self.decline_reasons[index] if 0 <= index < len(self.decline_reasons) else None
-        for reason in self.decline_reasons:
-            if reason.casefold() == answer.casefold():
-                return reason
-        return None
 
     def is_other(self, reason: str) -> bool:
         """True for the reason that asks for a typed explanation."""

@@ -16,10 +16,11 @@ from xml.sax.saxutils import escape
 
 from aiohttp import web
 
-from dispatch import commands, replies, responding
+from dispatch import commands, reasons, replies, responding
 from dispatch.commands import Action, Outcome
 from dispatch.errors import DispatchError
 from dispatch.model import Actor, ActorKind, Channel
+from dispatch.reasons import Pick
 from handlers.context import CHAT, ChatContext
 from models import tables as t
 from models.inbound import claim, finish, record
@@ -213,15 +214,12 @@ async def _with_reason(
 ) -> str:
     """Record `step` with the reason in `text`; ask for one (numbered) when it is missing."""
     settings = await load_settings()
-    reason: str | None = None
-    if text:
-        reason = settings.resolve_reason(text)
-        if reason is None:
-            if from_prompt and text.isdigit():
-                return _reason_prompt(settings.decline_reasons, bad=True)
-            reason = text[:500]  # free text is an "Other" reason in the fieldworker's words
-        elif settings.is_other(reason):
-            reason = None  # "Other" alone says nothing: ask for their words
+    answer = reasons.from_reply(settings, text, answering_prompt=from_prompt)
+    if answer.pick is Pick.ASK_AGAIN:
+        return _reason_prompt(settings.decline_reasons, bad=True)
+    # A missing reason goes to the command too: it answers a closed request as such before it asks
+    # for one (REASON_REQUIRED), and then this chat's next reply is awaited as the reason.
+    reason = answer.reason
 
     async def act(uow: Any) -> commands.RespondResult:
         await t.Conversation.filter(channel="sms", address=fw.phone).delete()

@@ -3,17 +3,14 @@
 Handlers parse and answer; the dispatch core decides. Conversation state ("awaiting a typed decline
 reason") lives in the `conversation` table, never in PTB's memory, so any process can continue it.
 
-Callback data (at most 64 bytes, validated on arrival):
-`a:<request>` accept · `d:<request>` decline (asks the reason) ·
-`r:<request>:<n>` decline with the n-th configured reason (`0`: none, when reasons are optional) ·
-`b:<request>` back to Accept/Decline · `n:<job>` No longer attending (asks the reason) ·
-`x:<job>:<n>` no longer attending with the n-th reason · `k:<job>` back.
+Buttons (`a:`/`d:`/`r:`/`b:` on a request, `n:`/`x:`/`k:` on an assigned job) are packed and
+validated in `notifications.callbacks`; which reason a press or a typed reply names is decided by
+`dispatch.reasons`.
 """
 
 from __future__ import annotations
 
 import logging
-import re
 from typing import Any
 
 import phonenumbers
@@ -35,18 +32,25 @@ from telegram.ext import (
     filters,
 )
 
-from dispatch import commands, linking, responding
+from dispatch import commands, linking, reasons, responding
 from dispatch.commands import Action, Outcome
 from dispatch.errors import DispatchError
 from dispatch.model import Actor, ActorKind, Channel, JobStatus, RequestStatus
+from dispatch.reasons import Pick, ReasonAnswer
 from handlers.context import ChatContext
 from models import tables as t
 from models.views import load_settings
-from notifications.render import attending_keyboard, format_when, reason_keyboard, request_keyboard
+from notifications.callbacks import NOT_STAFF_DATA, JobPress, Op, RequestPress, unpack
+from notifications.keyboards import (
+    attending_keyboard,
+    attending_reason_keyboard,
+    reason_keyboard,
+    request_keyboard,
+)
+from notifications.render import format_when
 
 log = logging.getLogger(__name__)
 
-CALLBACK_RE = re.compile(r"^(?P<op>[adbrnxk]):(?P<rid>\d{1,10})(?::(?P<idx>\d{1,2}))?$")
 STATE_DECLINE_REASON = "decline_reason"
 STATE_CANCEL_REASON = "cancel_reason"
 
@@ -98,25 +102,24 @@ async def on_callback(update: Update, context: ContextTypes.DEFAULT_TYPE) -> Non
     """A button press: validate, check it is theirs, act, and always answer the query."""
     query = update.callback_query
     assert query is not None
-    match = CALLBACK_RE.match(query.data or "")
-    if match is None:
+    press = unpack(query.data or "")
+    if not isinstance(press, RequestPress | JobPress):
         await query.answer("This button is not valid any more.")
         return
-    op, target = match["op"], int(match["rid"])
-    idx = int(match["idx"]) if match["idx"] is not None else None
     fw = await fieldworker_for(query.from_user.id)
     if fw is None:
         await query.answer("Your Telegram account is not linked to a fieldworker. Send /start.")
         return
-    if op in "nxk":
-        await _on_attendance_button(query, context, fw, op, target, idx)
+    if isinstance(press, JobPress):
+        await _on_attendance_button(query, context, fw, press)
         return
-    request = await t.JobRequest.get_or_none(id=target)
+    rid = press.request_id
+    request = await t.JobRequest.get_or_none(id=rid)
     if request is None or request.fieldworker_id != fw.id:
         await query.answer("This request is not for you, or it no longer exists.")
         return
-    app, rid = _ctx(context), target
-    if op == "a":
+    app = _ctx(context)
+    if press.op is Op.ACCEPT:
         result = await app.tx.run(
             lambda uow: responding.respond(uow, rid, Action.ACCEPT, _actor(fw), Channel.TELEGRAM)
         )
@@ -126,20 +129,21 @@ async def on_callback(update: Update, context: ContextTypes.DEFAULT_TYPE) -> Non
         await query.answer(ANSWERS[Outcome.CLOSED])
         return
     settings = await load_settings()
-    if op == "b":
+    if press.op is Op.DECLINE_BACK:
         await query.answer()
         await _edit_markup(query, request_keyboard(rid))
         return
-    reasons = reason_keyboard(rid, settings.decline_reasons, settings.decline_reason_required)
-    if op == "d":
+    keyboard = reason_keyboard(rid, settings.decline_reasons, settings.decline_reason_required)
+    if press.op is Op.DECLINE:
         await query.answer("Why are you declining?")
-        await _edit_markup(query, reasons)
+        await _edit_markup(query, keyboard)
         return
-    # op == "r": a reason button.
-    picked = await _picked_reason(query, settings, idx, reasons)
-    if picked is _ASK_AGAIN:
+    # Op.DECLINE_REASON: a reason button.
+    assert press.index is not None
+    answer = reasons.from_button(settings, press.index)
+    if await _asked_again(query, answer, keyboard):
         return
-    if picked is _TYPE_IT:
+    if answer.pick is Pick.OTHER:
         await _ask_typed_reason(
             query,
             context,
@@ -150,32 +154,22 @@ async def on_callback(update: Update, context: ContextTypes.DEFAULT_TYPE) -> Non
         return
     result = await app.tx.run(
         lambda uow: responding.respond(
-            uow, rid, Action.DECLINE, _actor(fw), Channel.TELEGRAM, reason=picked
+            uow, rid, Action.DECLINE, _actor(fw), Channel.TELEGRAM, reason=answer.reason
         )
     )
     await query.answer(ANSWERS.get(result.outcome, "Done."))
 
 
-_ASK_AGAIN = object()  # the press was answered; nothing else to do
-_TYPE_IT = object()  # "Other": a typed reason is needed
-
-
-async def _picked_reason(
-    query: Any, settings: Any, idx: int | None, keyboard: dict[str, Any]
-) -> Any:
-    """The configured reason a reason button names, None for "no reason", or a marker."""
-    assert idx is not None
-    if idx == 0:
-        if settings.decline_reason_required:
-            await query.answer("Please pick a reason.")
-            return _ASK_AGAIN
-        return None
-    if idx > len(settings.decline_reasons):
+async def _asked_again(query: Any, answer: ReasonAnswer, keyboard: dict[str, Any]) -> bool:
+    """Answer a reason press that names no usable reason; True when it did (nothing to record)."""
+    if answer.pick is Pick.REQUIRED:
+        await query.answer("Please pick a reason.")
+        return True
+    if answer.pick is Pick.ASK_AGAIN:
         await query.answer("The list of reasons changed; please choose again.")
         await _edit_markup(query, keyboard)
-        return _ASK_AGAIN
-    reason = settings.decline_reasons[idx - 1]
-    return _TYPE_IT if settings.is_other(reason) else reason
+        return True
+    return False
 
 
 async def _ask_typed_reason(
@@ -190,34 +184,32 @@ async def _ask_typed_reason(
 
 
 async def _on_attendance_button(
-    query: Any,
-    context: ContextTypes.DEFAULT_TYPE,
-    fw: t.Fieldworker,
-    op: str,
-    job_id: int,
-    idx: int | None,
+    query: Any, context: ContextTypes.DEFAULT_TYPE, fw: t.Fieldworker, press: JobPress
 ) -> None:
     """`n:` No longer attending (asks the reason), `x:` a reason, `k:` back."""
+    job_id = press.job_id
     job = await t.Job.get_or_none(id=job_id)
     if job is None or job.fieldworker_id != fw.id or job.status != JobStatus.ASSIGNED.value:
         await query.answer("This job is no longer assigned to you.")
         return
     settings = await load_settings()
-    if op == "k":
+    if press.op is Op.NOT_ATTENDING_BACK:
         await query.answer()
         await _edit_markup(query, attending_keyboard(job_id))
         return
-    reasons = reason_keyboard(
-        job_id, settings.decline_reasons, settings.decline_reason_required, pick="x", back="k"
+    keyboard = attending_reason_keyboard(
+        job_id, settings.decline_reasons, settings.decline_reason_required
     )
-    if op == "n":
+    if press.op is Op.NOT_ATTENDING:
         await query.answer("Why can't you attend?")
-        await _edit_markup(query, reasons)
+        await _edit_markup(query, keyboard)
         return
-    picked = await _picked_reason(query, settings, idx, reasons)
-    if picked is _ASK_AGAIN:
+    # Op.NOT_ATTENDING_REASON: a reason button.
+    assert press.index is not None
+    answer = reasons.from_button(settings, press.index)
+    if await _asked_again(query, answer, keyboard):
         return
-    if picked is _TYPE_IT:
+    if answer.pick is Pick.OTHER:
         await _ask_typed_reason(
             query,
             context,
@@ -228,7 +220,7 @@ async def _on_attendance_button(
         return
     result = await _ctx(context).tx.run(
         lambda uow: responding.no_longer_attending(
-            uow, job_id, fw.id, _actor(fw), Channel.TELEGRAM, reason=picked
+            uow, job_id, fw.id, _actor(fw), Channel.TELEGRAM, reason=answer.reason
         )
     )
     await query.answer(ANSWERS.get(result.outcome, "Done."))
@@ -445,7 +437,7 @@ def register(application: Application, chat: ChatContext) -> None:  # type: igno
     """Add the fieldworker handlers (group 1: admin commands in group 0 answer first)."""
     application.bot_data["chat"] = chat
     private = filters.ChatType.PRIVATE
-    application.add_handler(CallbackQueryHandler(on_callback, pattern=CALLBACK_RE_ANY), group=1)
+    application.add_handler(CallbackQueryHandler(on_callback, pattern=NOT_STAFF_DATA), group=1)
     application.add_handler(CommandHandler("start", on_start, filters=private), group=1)
     application.add_handler(CommandHandler("jobs", on_jobs, filters=private), group=1)
     application.add_handler(CommandHandler("requests", on_requests, filters=private), group=1)
@@ -454,7 +446,3 @@ def register(application: Application, chat: ChatContext) -> None:  # type: igno
     application.add_handler(
         MessageHandler(private & filters.TEXT & ~filters.COMMAND, on_text), group=1
     )
-
-
-#: Fieldworker buttons, plus anything unknown so every press is answered.
-CALLBACK_RE_ANY = re.compile(r"^(?![sp]:)")

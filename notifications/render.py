@@ -18,6 +18,7 @@ from models import tables as t
 from models.access import alert_chats
 from models.uow import TortoiseUnitOfWork
 from models.views import contact_of
+from notifications.keyboards import attending_keyboard, request_keyboard
 from notifications.templates import render
 
 WITHDRAWN_TEMPLATES = {
@@ -29,39 +30,6 @@ WITHDRAWN_TEMPLATES = {
 }
 #: Withdrawals also worth an SMS (a taken request is not: the next reply is answered anyway).
 SMS_WITHDRAWALS = {ev.WithdrawnBecause.NOT_SELECTED, ev.WithdrawnBecause.CANCELLED}
-
-
-def request_keyboard(request_id: int) -> dict[str, Any]:
-    """The Accept / Decline buttons of a job request (compact, validated callback data)."""
-    return {
-        "inline_keyboard": [
-            [
-                {"text": "Accept ✅", "callback_data": f"a:{request_id}"},
-                {"text": "Decline ❌", "callback_data": f"d:{request_id}"},
-            ]
-        ]
-    }
-
-
-def attending_keyboard(job_id: int) -> dict[str, Any]:
-    """The button under an assigned job's message (CONTRACT §5)."""
-    return {"inline_keyboard": [[{"text": "No longer attending", "callback_data": f"n:{job_id}"}]]}
-
-
-def reason_keyboard(
-    target: int, reasons: list[str], required: bool, *, pick: str = "r", back: str = "b"
-) -> dict[str, Any]:
-    """One button per configured reason (`<pick>:<target>:<n>`, n from 1; 0: no reason) and Back.
-
-    Declines use `r:`/`b:` on a request id; "no longer attending" uses `x:`/`k:` on a job id.
-    """
-    rows = [
-        [{"text": r, "callback_data": f"{pick}:{target}:{i}"}] for i, r in enumerate(reasons, 1)
-    ]
-    if not required:
-        rows.append([{"text": "No reason", "callback_data": f"{pick}:{target}:0"}])
-    rows.append([{"text": "↩ Back", "callback_data": f"{back}:{target}"}])
-    return {"inline_keyboard": rows}
 
 
 def format_when(start: datetime, end: datetime, tz: str) -> str:

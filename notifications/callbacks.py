@@ -1,0 +1,204 @@
+"""Callback data of every inline button, defined once: typed presses, `pack` and `unpack`.
+
+Telegram hands a button's `callback_data` back unchanged when it is pressed, possibly long after
+the message was sent, so this text format is a wire format: buttons on messages already sent must
+keep working. Never change what a kind of press packs to; add new ops instead. At most 64 bytes
+(Telegram's limit), ASCII digits only, every id within a 32-bit serial column; anything else is
+stale, forged or malformed and unpacks to None.
+
+Fieldworker buttons (`handlers.telegram`):
+`a:<request>` accept · `d:<request>` decline (shows the reasons) ·
+`r:<request>:<n>` decline with the n-th configured reason (`0`: none, when reasons are optional) ·
+`b:<request>` back to Accept/Decline · `n:<job>` No longer attending (shows the reasons) ·
+`x:<job>:<n>` no longer attending with the n-th reason · `k:<job>` back.
+
+Staff buttons (`admin_commands.telegram`):
+`s:<booking>:<fieldworker>` "Assign anyway" (assign with force) ·
+`p:<view>:<arg>:<page>` a page of a long list; views `u` unassigned (arg 0), `h` history (arg: the
+booking id), `a` available fieldworkers (arg: the job id).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import ClassVar
+
+from dispatch.settings import MAX_DECLINE_REASONS
+
+#: Telegram refuses callback data longer than this (in UTF-8 bytes).
+MAX_DATA_BYTES = 64
+#: Ids live in 32-bit serial columns: a larger one cannot exist (and PostgreSQL rejects it).
+MAX_ID = 2**31 - 1
+#: Pages are numbered from 1; five digits is far beyond any list a chat can page through.
+MAX_PAGE = 99_999
+#: A number in callback data: ASCII digits (`[0-9]`, not `\d`, which also matches Arabic-Indic and
+#: other digits that `int()` accepts), no sign, no leading zero: each value has one spelling.
+_NUMBER = re.compile(r"0|[1-9][0-9]{0,9}")
+
+
+class Op(StrEnum):
+    """What a button does: the text before the first `:` of its callback data."""
+
+    ACCEPT = "a"
+    DECLINE = "d"
+    DECLINE_REASON = "r"
+    DECLINE_BACK = "b"
+    NOT_ATTENDING = "n"
+    NOT_ATTENDING_REASON = "x"
+    NOT_ATTENDING_BACK = "k"
+    ASSIGN_ANYWAY = "s"
+    PAGE = "p"
+
+
+#: Presses about a job request, and about an assigned job ("No longer attending").
+REQUEST_OPS = frozenset({Op.ACCEPT, Op.DECLINE, Op.DECLINE_REASON, Op.DECLINE_BACK})
+JOB_OPS = frozenset({Op.NOT_ATTENDING, Op.NOT_ATTENDING_REASON, Op.NOT_ATTENDING_BACK})
+#: The presses that carry a reason's index.
+REASON_OPS = frozenset({Op.DECLINE_REASON, Op.NOT_ATTENDING_REASON})
+STAFF_OPS = frozenset({Op.ASSIGN_ANYWAY, Op.PAGE})
+
+_STAFF_PREFIX = "|".join(sorted(STAFF_OPS))
+#: Routing for PTB's `CallbackQueryHandler`: staff buttons go to the admin handlers; everything
+#: else, unknown data included, to the fieldworker handler, so that every press is answered.
+STAFF_DATA = re.compile(rf"^(?:{_STAFF_PREFIX}):")
+NOT_STAFF_DATA = re.compile(rf"^(?!(?:{_STAFF_PREFIX}):)")
+
+
+def _check_id(value: int, what: str) -> None:
+    if not 1 <= value <= MAX_ID:
+        raise ValueError(f"{what} {value} is out of range")
+
+
+def _check_index(op: Op, index: int | None) -> None:
+    if op in REASON_OPS:
+        if index is None or not 0 <= index <= MAX_DECLINE_REASONS:
+            raise ValueError(f"reason index {index} is out of range")
+    elif index is not None:
+        raise ValueError(f"{op!r} carries no reason index")
+
+
+@dataclass(frozen=True)
+class RequestPress:
+    """A button under a job request: Accept, Decline, a decline reason (`index`), Back."""
+
+    op: Op
+    request_id: int
+    #: With `DECLINE_REASON` only: the n-th configured reason from 1; 0 is "No reason".
+    index: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.op not in REQUEST_OPS:
+            raise ValueError(f"{self.op!r} is not a request button")
+        _check_id(self.request_id, "request id")
+        _check_index(self.op, self.index)
+
+
+@dataclass(frozen=True)
+class JobPress:
+    """A button under an assigned job: No longer attending, a reason (`index`), Back."""
+
+    op: Op
+    job_id: int
+    #: With `NOT_ATTENDING_REASON` only: the n-th configured reason from 1; 0 is "No reason".
+    index: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.op not in JOB_OPS:
+            raise ValueError(f"{self.op!r} is not a job button")
+        _check_id(self.job_id, "job id")
+        _check_index(self.op, self.index)
+
+
+@dataclass(frozen=True)
+class ForceAssign:
+    """The "Assign anyway" button."""
+
+    op: ClassVar[Op] = Op.ASSIGN_ANYWAY
+    booking_id: int
+    fieldworker_id: int
+
+    def __post_init__(self) -> None:
+        _check_id(self.booking_id, "booking id")
+        _check_id(self.fieldworker_id, "fieldworker id")
+
+
+class PageView(StrEnum):
+    """The long lists a page button can show."""
+
+    UNASSIGNED = "u"  # arg 0
+    HISTORY = "h"  # arg: booking id
+    AVAILABLE = "a"  # arg: job id
+
+
+@dataclass(frozen=True)
+class PageRef:
+    """A "Prev"/"Next" button: which list, of what, which page (from 1)."""
+
+    op: ClassVar[Op] = Op.PAGE
+    view: PageView
+    arg: int
+    page: int
+
+    def __post_init__(self) -> None:
+        # Accept the view's letter too, so `PageRef("h", 42, 2) == PageRef(PageView.HISTORY, ...)`.
+        object.__setattr__(self, "view", PageView(self.view))
+        if self.view is PageView.UNASSIGNED:
+            if self.arg != 0:
+                raise ValueError("the unassigned list takes no argument")
+        else:
+            _check_id(self.arg, f"{self.view.name.lower()} argument")
+        if not 1 <= self.page <= MAX_PAGE:
+            raise ValueError(f"page {self.page} is out of range")
+
+
+#: Every button press the product can receive.
+Press = RequestPress | JobPress | ForceAssign | PageRef
+
+
+def pack(press: Press) -> str:
+    """The callback data of a button (at most 64 bytes)."""
+    fields: tuple[object, ...]
+    if isinstance(press, RequestPress):
+        fields = (press.request_id, press.index)
+    elif isinstance(press, JobPress):
+        fields = (press.job_id, press.index)
+    elif isinstance(press, ForceAssign):
+        fields = (press.booking_id, press.fieldworker_id)
+    else:
+        fields = (press.view.value, press.arg, press.page)
+    data = ":".join([press.op.value, *(str(f) for f in fields if f is not None)])
+    assert len(data.encode()) <= MAX_DATA_BYTES, data
+    return data
+
+
+def _number(text: str) -> int:
+    if _NUMBER.fullmatch(text) is None:
+        raise ValueError(f"{text!r} is not a number")
+    return int(text)
+
+
+def unpack(data: str) -> Press | None:
+    """The press `data` names, or None when it is not valid (stale, forged, malformed)."""
+    if len(data) > MAX_DATA_BYTES or not data.isascii():
+        return None
+    head, _, rest = data.partition(":")
+    fields = rest.split(":")
+    try:
+        op = Op(head)
+        if op is Op.PAGE:
+            if len(fields) != 3:
+                return None
+            return PageRef(PageView(fields[0]), _number(fields[1]), _number(fields[2]))
+        numbers = [_number(field) for field in fields]
+        if len(numbers) != (2 if op in REASON_OPS or op is Op.ASSIGN_ANYWAY else 1):
+            return None
+        if op is Op.ASSIGN_ANYWAY:
+            return ForceAssign(numbers[0], numbers[1])
+        index = numbers[1] if op in REASON_OPS else None
+        if op in REQUEST_OPS:
+            return RequestPress(op, numbers[0], index)
+        return JobPress(op, numbers[0], index)
+    except ValueError:  # an unknown op or view, a bad number, or a value out of range
+        return None

@@ -1,0 +1,66 @@
+"""The fieldworker's inline keyboards, as Bot API `reply_markup` JSON (stored in outbox rows).
+
+Button data comes from `notifications.callbacks`, the one place that knows its format.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from notifications.callbacks import JobPress, Op, Press, RequestPress, pack
+
+
+def _button(text: str, press: Press) -> dict[str, str]:
+    return {"text": text, "callback_data": pack(press)}
+
+
+def request_keyboard(request_id: int) -> dict[str, Any]:
+    """The Accept / Decline buttons of a job request."""
+    return {
+        "inline_keyboard": [
+            [
+                _button("Accept ✅", RequestPress(Op.ACCEPT, request_id)),
+                _button("Decline ❌", RequestPress(Op.DECLINE, request_id)),
+            ]
+        ]
+    }
+
+
+def attending_keyboard(job_id: int) -> dict[str, Any]:
+    """The button under an assigned job's message (CONTRACT §5)."""
+    return {
+        "inline_keyboard": [[_button("No longer attending", JobPress(Op.NOT_ATTENDING, job_id))]]
+    }
+
+
+def _reason_keyboard(
+    reasons: Sequence[str], required: bool, pick: Callable[[int], Press], back: Press
+) -> dict[str, Any]:
+    rows = [[_button(reason, pick(i))] for i, reason in enumerate(reasons, 1)]
+    if not required:
+        rows.append([_button("No reason", pick(0))])
+    rows.append([_button("↩ Back", back)])
+    return {"inline_keyboard": rows}
+
+
+def reason_keyboard(request_id: int, reasons: Sequence[str], required: bool) -> dict[str, Any]:
+    """Why decline a request: one button per configured reason, "No reason" when optional, Back."""
+    return _reason_keyboard(
+        reasons,
+        required,
+        lambda i: RequestPress(Op.DECLINE_REASON, request_id, i),
+        RequestPress(Op.DECLINE_BACK, request_id),
+    )
+
+
+def attending_reason_keyboard(
+    job_id: int, reasons: Sequence[str], required: bool
+) -> dict[str, Any]:
+    """Why no longer attend a job: the same reasons as a decline, and Back."""
+    return _reason_keyboard(
+        reasons,
+        required,
+        lambda i: JobPress(Op.NOT_ATTENDING_REASON, job_id, i),
+        JobPress(Op.NOT_ATTENDING_BACK, job_id),
+    )

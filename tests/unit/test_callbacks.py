@@ -1,0 +1,213 @@
+"""Callback data: every kind of press packs to today's wire format and back; bad data is refused."""
+
+from __future__ import annotations
+
+import pytest
+
+from dispatch.settings import MAX_DECLINE_REASONS
+from notifications.callbacks import (
+    MAX_DATA_BYTES,
+    MAX_ID,
+    MAX_PAGE,
+    NOT_STAFF_DATA,
+    STAFF_DATA,
+    ForceAssign,
+    JobPress,
+    Op,
+    PageRef,
+    PageView,
+    Press,
+    RequestPress,
+    pack,
+    unpack,
+)
+from notifications.keyboards import (
+    attending_keyboard,
+    attending_reason_keyboard,
+    reason_keyboard,
+    request_keyboard,
+)
+
+#: Every kind of press with the exact data buttons already sent carry.
+WIRE: list[tuple[Press, str]] = [
+    (RequestPress(Op.ACCEPT, 17), "a:17"),
+    (RequestPress(Op.DECLINE, 17), "d:17"),
+    (RequestPress(Op.DECLINE_REASON, 17, 3), "r:17:3"),
+    (RequestPress(Op.DECLINE_REASON, 17, 0), "r:17:0"),
+    (RequestPress(Op.DECLINE_BACK, 17), "b:17"),
+    (JobPress(Op.NOT_ATTENDING, 9), "n:9"),
+    (JobPress(Op.NOT_ATTENDING_REASON, 9, 5), "x:9:5"),
+    (JobPress(Op.NOT_ATTENDING_REASON, 9, 0), "x:9:0"),
+    (JobPress(Op.NOT_ATTENDING_BACK, 9), "k:9"),
+    (ForceAssign(42, 7), "s:42:7"),
+    (PageRef(PageView.UNASSIGNED, 0, 2), "p:u:0:2"),
+    (PageRef(PageView.HISTORY, 42, 1), "p:h:42:1"),
+    (PageRef(PageView.AVAILABLE, 8, 3), "p:a:8:3"),
+]
+
+
+@pytest.mark.parametrize(("press", "data"), WIRE, ids=[data for _, data in WIRE])
+def test_every_kind_round_trips_in_the_wire_format(press: Press, data: str) -> None:
+    assert pack(press) == data
+    assert unpack(data) == press
+
+
+def test_every_op_and_view_is_covered() -> None:
+    assert {press.op for press, _ in WIRE} == set(Op)
+    assert {press.view for press, _ in WIRE if isinstance(press, PageRef)} == set(PageView)
+
+
+def test_largest_values_round_trip_within_64_bytes() -> None:
+    largest: list[Press] = [
+        RequestPress(Op.DECLINE_REASON, MAX_ID, MAX_DECLINE_REASONS),
+        JobPress(Op.NOT_ATTENDING_REASON, MAX_ID, MAX_DECLINE_REASONS),
+        ForceAssign(MAX_ID, MAX_ID),
+        PageRef(PageView.HISTORY, MAX_ID, MAX_PAGE),
+    ]
+    for press in largest:
+        data = pack(press)
+        assert len(data.encode()) <= MAX_DATA_BYTES
+        assert unpack(data) == press
+
+
+def test_a_page_view_may_be_given_by_its_letter() -> None:
+    assert PageRef("h", 42, 2) == PageRef(PageView.HISTORY, 42, 2)  # type: ignore[arg-type]
+    assert pack(PageRef("u", 0, 1)) == "p:u:0:1"  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        "a:\u0661\u0662",  # Arabic-Indic digits: `int()` takes them, `\d` matches them
+        "a:12\u0663",
+        "r:5:\u0661",
+        "x:5:²",  # superscript two: `str.isdigit()` is True, `int()` fails
+        "s:\uff14\uff12:7",  # fullwidth digits
+        "p:h:\u0664\u0662:1",
+    ],
+)
+def test_unicode_digits_are_refused(data: str) -> None:
+    assert unpack(data) is None
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        f"a:{MAX_ID + 1}",
+        f"n:{MAX_ID + 1}",
+        f"r:{MAX_ID + 1}:1",
+        f"s:{MAX_ID + 1}:1",
+        f"s:1:{MAX_ID + 1}",
+        f"p:h:{MAX_ID + 1}:1",
+        "a:99999999999",  # eleven digits
+        "a:0",
+        "k:0",
+        "s:0:7",
+        "p:a:0:1",
+        f"r:1:{MAX_DECLINE_REASONS + 1}",
+        "x:1:99",
+        f"p:u:0:{MAX_PAGE + 1}",
+        "p:u:0:0",
+        "p:u:3:1",  # the unassigned list has no argument
+    ],
+)
+def test_out_of_range_values_are_refused(data: str) -> None:
+    assert unpack(data) is None
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        "",
+        "a",
+        "a:",
+        ":1",
+        "a:1:",
+        "a::1",
+        "A:1",
+        "q:1",
+        "accept:7",
+        "a:1:2",  # accept carries no reason
+        "n:4:1",
+        "r:5",  # a reason button without its index
+        "x:5",
+        "s:42",
+        "s:42:7:1",
+        "p:x:1:1",
+        "p:h:1",
+        "p:h:1:1:1",
+        "p::1:1",
+        "a: 1",
+        "a:+1",
+        "a:-1",
+        "a:01",  # each value has one spelling
+        "r:5:03",
+        "a:1.0",
+        "a:1\n",
+        "p:u:0:2\n",
+        "a:1 ",
+        "a:1\x00",
+        "s:1:2" + "0" * 80,
+        "p:h:1:1" + " " * 64,
+    ],
+)
+def test_malformed_data_is_refused(data: str) -> None:
+    assert unpack(data) is None
+
+
+def test_invalid_presses_cannot_be_built() -> None:
+    with pytest.raises(ValueError):
+        RequestPress(Op.NOT_ATTENDING, 1)
+    with pytest.raises(ValueError):
+        JobPress(Op.ACCEPT, 1)
+    with pytest.raises(ValueError):
+        RequestPress(Op.DECLINE_REASON, 1)
+    with pytest.raises(ValueError):
+        RequestPress(Op.ACCEPT, 1, 2)
+    with pytest.raises(ValueError):
+        ForceAssign(1, MAX_ID + 1)
+    with pytest.raises(ValueError):
+        PageRef("z", 1, 1)  # type: ignore[arg-type]
+
+
+def test_routing_sends_staff_buttons_to_staff_and_everything_else_to_fieldworkers() -> None:
+    for press, data in WIRE:
+        staff = isinstance(press, ForceAssign | PageRef)
+        assert bool(STAFF_DATA.match(data)) is staff
+        assert bool(NOT_STAFF_DATA.match(data)) is not staff
+    for unknown in ("", "zzz", "accept:7", "S:1:2"):
+        assert NOT_STAFF_DATA.match(unknown) and not STAFF_DATA.match(unknown)
+
+
+def _data(markup: dict[str, list[list[dict[str, str]]]]) -> list[str]:
+    return [button["callback_data"] for row in markup["inline_keyboard"] for button in row]
+
+
+def test_keyboards_carry_the_wire_format() -> None:
+    assert request_keyboard(17) == {
+        "inline_keyboard": [
+            [
+                {"text": "Accept ✅", "callback_data": "a:17"},
+                {"text": "Decline ❌", "callback_data": "d:17"},
+            ]
+        ]
+    }
+    assert attending_keyboard(9) == {
+        "inline_keyboard": [[{"text": "No longer attending", "callback_data": "n:9"}]]
+    }
+    reasons = ["Too far", "Other"]
+    assert _data(reason_keyboard(17, reasons, True)) == ["r:17:1", "r:17:2", "b:17"]
+    optional = reason_keyboard(17, reasons, False)
+    assert _data(optional) == ["r:17:1", "r:17:2", "r:17:0", "b:17"]
+    assert [row[0]["text"] for row in optional["inline_keyboard"]] == [
+        "Too far",
+        "Other",
+        "No reason",
+        "↩ Back",
+    ]
+    assert _data(attending_reason_keyboard(9, reasons, False)) == [
+        "x:9:1",
+        "x:9:2",
+        "x:9:0",
+        "k:9",
+    ]
