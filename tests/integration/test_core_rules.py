@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from dispatch import assignment, bookings, offering, responding
+from dispatch import assignment, offering, responding
 from dispatch.commands import Action
 from dispatch.errors import DispatchError
 from dispatch.model import Actor, ActorKind, Channel, DispatchMode
@@ -19,22 +19,11 @@ def tx() -> Transactions:
     return transactions(outbox=True)
 
 
-async def seed(mode: DispatchMode = DispatchMode.AUTO, *, fieldworker_id: int | None = None) -> int:
+async def seed(mode: DispatchMode = DispatchMode.AUTO) -> int:
     """Plumbing, three plumbers on Telegram chats 100-102, and one booking made by staff."""
     await add_service()
     await add_fieldworkers(3, telegram=100)
-    return await create_booking(tx(), mode, actor=STAFF, fieldworker_id=fieldworker_id)
-
-
-async def test_cancelling_a_directly_assigned_job_tells_the_fieldworker(db: str) -> None:
-    booking_id = await seed(fieldworker_id=1)
-    assert (await t.Job.get()).fieldworker_id == 1
-    assert await t.JobRequest.all().count() == 0, "assigned at creation: nobody else asked"
-    await tx().run(lambda uow: bookings.cancel_booking(uow, booking_id, STAFF, Channel.API))
-    job = await t.Job.get()
-    assert job.status == "cancelled"
-    told = await t.Notification.filter(recipient="100", template="request_cancelled")
-    assert len(told) == 1 and "cancelled" in told[0].body
+    return await create_booking(tx(), mode, actor=STAFF)
 
 
 async def test_send_requests_refuses_an_unknown_fieldworker_before_writing(db: str) -> None:
