@@ -377,10 +377,11 @@ async def test_reassign_moves_the_job_between_fieldworkers(service: Service) -> 
     assert job["status"] == "assigned" and job["fieldworker_id"] == ben
 
     await wait_sent(s, CHAT, "no longer yours")
+    # Ben is notified: a new message, not only a silent edit of his old, withdrawn request.
+    # Awaited before Ben sends /jobs, whose reply is the next message to his chat.
+    await wait_sent(s, CHAT + 1, "assigned")
     messages = await s.sms.wait_for(CUSTOMER, count=2)
     assert "Ben" in messages[1]["body"], "the customer hears who comes now"
-    # Ben's "assigned" message is sent by the outbox; wait for it so it is not taken for the reply.
-    await wait_sent(s, CHAT + 1, "You have been assigned")
     assert listed in (await command(s, CHAT + 1, "/jobs")).params["text"]
     mine = (await command(s, CHAT, "/jobs")).params["text"]
     assert listed not in mine and "no assigned jobs" in mine
@@ -390,9 +391,6 @@ async def test_reassign_moves_the_job_between_fieldworkers(service: Service) -> 
     assert rows[0]["actor"]["id"] == w.dispatcher["id"] and rows[0]["channel"] == "telegram"
     assert rows[0]["details"]["fieldworker_id"] == ben
     assert rows[0]["details"]["previous_fieldworker_id"] == anna
-
-    # Ben is notified: a new message, not only a silent edit of his old, withdrawn request.
-    await wait_sent(s, CHAT + 1, "assigned")
 
 
 async def test_ineligible_assignment_needs_assign_anyway(service: Service) -> None:

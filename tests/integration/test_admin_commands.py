@@ -27,18 +27,22 @@ from admin_commands.parsing import (
     parse_reassign,
     parse_respond,
 )
-from dispatch import bookings
-from dispatch.model import Actor, Channel, DispatchMode, Interval, Point
-from dispatch.ports import NewBooking
+from dispatch.model import DispatchMode, Point
 from emulators import Call, TelegramEmulator, make_callback_update, make_message_update, running
 from handlers import telegram as fieldworker_chat
 from handlers.context import ChatContext
 from models import tables as t
 from models.transactions import Transactions
 from notifications.telegram_transport import AiohttpRequest
+from tests.factories import (
+    START,
+    add_fieldworker,
+    add_role,
+    add_service,
+    add_staff,
+    create_booking,
+)
 
-START = datetime(2026, 12, 1, 9, tzinfo=UTC)
-HERE = Point(52.52, 13.40)  # Berlin
 DANA, VIC, OWEN, STRANGER = 501, 502, 503, 999  # Telegram user ids
 ALL_PERMISSIONS = ["respond_on_behalf", "assign", "send_requests", "manage_settings", "view"]
 
@@ -141,59 +145,27 @@ class World:
 
 
 async def seed() -> World:
-    await t.Role.create(name="owner", permissions=ALL_PERMISSIONS, receives_alerts=True)
-    await t.Role.create(
-        name="dispatcher",
-        permissions=["respond_on_behalf", "assign", "send_requests", "view"],
+    """Three roles, a dispatcher, a viewer and an owner; two plumbers near the job, one far off."""
+    await add_role("owner", ALL_PERMISSIONS, receives_alerts=True)
+    await add_role(
+        "dispatcher",
+        ["respond_on_behalf", "assign", "send_requests", "view"],
         receives_alerts=True,
     )
-    await t.Role.create(name="viewer", permissions=["view"])
-    dana = await t.Staff.create(name="Dana Dispatcher", telegram_user_id=DANA, role="dispatcher")
-    vic = await t.Staff.create(name="Vic Viewer", telegram_user_id=VIC, role="viewer")
-    await t.Staff.create(name="Owen Owner", telegram_user_id=OWEN, role="owner")
-    await t.Service.create(code="plumb", name="Plumbing")
-
-    async def worker(name: str, n: int, lat: float, lon: float, **kw: Any) -> t.Fieldworker:
-        return await t.Fieldworker.create(
-            name=name,
-            channels=["telegram"],
-            telegram_user_id=600 + n,
-            telegram_chat_id=600 + n,
-            services=["plumb"],
-            base_lat=lat,
-            base_lon=lon,
-            invite_code=f"code{n}",
-            **kw,
-        )
-
-    ann = await worker("Ann Smith", 1, 52.53, 13.41, telegram_username="AnnS")
-    bob = await worker("Bob Brown", 2, 52.50, 13.45, telegram_username="bobb")
-    fay = await worker("Fay Far", 3, 48.14, 11.58)  # Munich: outside the 25 km radius
+    await add_role("viewer", ["view"])
+    dana = await add_staff("Dana Dispatcher", telegram=DANA, role="dispatcher")
+    vic = await add_staff("Vic Viewer", telegram=VIC, role="viewer")
+    await add_staff("Owen Owner", telegram=OWEN, role="owner")
+    await add_service()
+    ann = await add_fieldworker(
+        "Ann Smith", telegram=601, at=Point(52.53, 13.41), telegram_username="AnnS"
+    )
+    bob = await add_fieldworker(
+        "Bob Brown", telegram=602, at=Point(52.50, 13.45), telegram_username="bobb"
+    )
+    # Munich: outside the 25 km radius.
+    fay = await add_fieldworker("Fay Far", telegram=603, at=Point(48.14, 11.58))
     return World(dana, vic, ann, bob, fay)
-
-
-async def make_booking(
-    tx: Transactions,
-    mode: DispatchMode = DispatchMode.AUTO,
-    *,
-    starts: tuple[datetime, ...] = (START,),
-    fieldworker_id: int | None = None,
-) -> int:
-    new = NewBooking(
-        "Carol Client",
-        "+4915112345678",
-        None,
-        "Alexanderplatz 1",
-        HERE,
-        ("plumb",),
-        tuple(Interval(s, s + timedelta(hours=2)) for s in starts),
-        mode,
-    )
-    return await tx.run(
-        lambda uow: bookings.create_booking(
-            uow, new, Actor.system(), Channel.API, fieldworker_id=fieldworker_id
-        )
-    )
 
 
 async def request_of(booking_id: int, fw: t.Fieldworker) -> t.JobRequest:
@@ -204,7 +176,7 @@ async def test_viewer_is_refused_and_nothing_changes(
     tg: Harness, caplog: pytest.LogCaptureFixture
 ) -> None:
     w = await seed()
-    b = await make_booking(tg.app_ctx.tx)
+    b = await create_booking(tg.app_ctx.tx)
     before = await t.History.filter(booking_id=b).count()
 
     with caplog.at_level(logging.WARNING, logger="admin_commands.telegram"):
@@ -225,7 +197,7 @@ async def test_viewer_is_refused_and_nothing_changes(
 
 async def test_accept_for_assigns_on_behalf(tg: Harness) -> None:
     w = await seed()
-    b = await make_booking(tg.app_ctx.tx)
+    b = await create_booking(tg.app_ctx.tx)
 
     reply = await tg.text(DANA, f"/accept_for {b} {w.ann.id}")
 
@@ -246,7 +218,7 @@ async def test_accept_for_assigns_on_behalf(tg: Harness) -> None:
 
 async def test_usage_errors_and_unknowns_change_nothing(tg: Harness) -> None:
     w = await seed()
-    b = await make_booking(tg.app_ctx.tx)
+    b = await create_booking(tg.app_ctx.tx)
     rows = await t.History.all().count()
 
     no_reason = await tg.text(DANA, f"/decline_for {b} {w.ann.id}")
@@ -266,7 +238,7 @@ async def test_usage_errors_and_unknowns_change_nothing(tg: Harness) -> None:
 
 async def test_decline_for_by_username_records_the_reason(tg: Harness) -> None:
     w = await seed()
-    b = await make_booking(tg.app_ctx.tx)
+    b = await create_booking(tg.app_ctx.tx)
 
     reply = await tg.text(DANA, f"/decline_for {b} @anns Too far today")  # stored as "AnnS"
 
@@ -279,7 +251,7 @@ async def test_decline_for_by_username_records_the_reason(tg: Harness) -> None:
 
 async def test_pend_returns_an_accepted_request_to_pending(tg: Harness) -> None:
     w = await seed()
-    b = await make_booking(tg.app_ctx.tx)
+    b = await create_booking(tg.app_ctx.tx)
     await tg.text(DANA, f"/accept_for {b} {w.ann.id}")
     assert (await request_of(b, w.ann)).status == "accepted"
 
@@ -300,7 +272,7 @@ async def test_pend_returns_an_accepted_request_to_pending(tg: Harness) -> None:
 
 async def test_assign_ineligible_offers_assign_anyway(tg: Harness) -> None:
     w = await seed()
-    b = await make_booking(tg.app_ctx.tx, DispatchMode.MANUAL)
+    b = await create_booking(tg.app_ctx.tx, DispatchMode.MANUAL)
 
     sent = await tg.send(DANA, f"/assign {b} {w.fay.id}")
 
@@ -328,7 +300,7 @@ async def test_assign_ineligible_offers_assign_anyway(tg: Harness) -> None:
 
 async def test_assign_eligible_assigns_at_once(tg: Harness) -> None:
     w = await seed()
-    b = await make_booking(tg.app_ctx.tx, DispatchMode.MANUAL)
+    b = await create_booking(tg.app_ctx.tx, DispatchMode.MANUAL)
     reply = await tg.send(DANA, f"/assign {b} @bobb")
     assert "assigned to Bob Brown" in reply.params["text"] and not buttons(reply)
     job = await t.Job.get(booking_id=b)
@@ -337,10 +309,8 @@ async def test_assign_eligible_assigns_at_once(tg: Harness) -> None:
 
 async def test_request_sends_and_reports_skipped(tg: Harness) -> None:
     w = await seed()
-    uma = await t.Fieldworker.create(
-        name="Uma Unlinked", services=["plumb"], base_lat=52.5, base_lon=13.4, invite_code="uma"
-    )
-    b = await make_booking(tg.app_ctx.tx, DispatchMode.MANUAL)
+    uma = await add_fieldworker("Uma Unlinked", at=Point(52.5, 13.4))
+    b = await create_booking(tg.app_ctx.tx, DispatchMode.MANUAL)
     assert "not found" in await tg.text(DANA, f"/request {b} {w.ann.id} 99999")
     assert await t.JobRequest.filter(booking_id=b).count() == 0
 
@@ -361,7 +331,7 @@ async def test_request_sends_and_reports_skipped(tg: Harness) -> None:
 async def test_available_lists_eligible_and_reasons(tg: Harness) -> None:
     w = await seed()
     await t.Fieldworker.filter(id=w.bob.id).update(status="inactive")
-    b = await make_booking(tg.app_ctx.tx, DispatchMode.MANUAL)
+    b = await create_booking(tg.app_ctx.tx, DispatchMode.MANUAL)
 
     reply = await tg.text(VIC, f"/available {b}")
 
@@ -373,7 +343,7 @@ async def test_available_lists_eligible_and_reasons(tg: Harness) -> None:
 
 async def test_booking_history_and_rebroadcast(tg: Harness) -> None:
     w = await seed()
-    b = await make_booking(tg.app_ctx.tx)
+    b = await create_booking(tg.app_ctx.tx)
     await tg.text(DANA, f"/decline_for {b} {w.ann.id} Personal")
 
     summary = await tg.text(VIC, f"/booking {b}")
@@ -389,15 +359,7 @@ async def test_booking_history_and_rebroadcast(tg: Harness) -> None:
     assert "pending→declined" in declined and "reason: Personal" in declined
 
     # A new eligible fieldworker joins: rebroadcast asks only them.
-    cy = await t.Fieldworker.create(
-        name="Cy New",
-        channels=["telegram"],
-        telegram_chat_id=700,
-        services=["plumb"],
-        base_lat=52.52,
-        base_lon=13.40,
-        invite_code="cy",
-    )
+    cy = await add_fieldworker("Cy New", telegram=700)
     assert "Cy New" in await tg.text(DANA, f"/rebroadcast {b}")
     assert (await request_of(b, cy)).status == "pending"
     assert "nobody new to ask" in await tg.text(DANA, f"/rebroadcast {b}")
@@ -406,7 +368,7 @@ async def test_booking_history_and_rebroadcast(tg: Harness) -> None:
 async def test_unassigned_is_paged(tg: Harness) -> None:
     await seed()
     starts = tuple(START + timedelta(days=12 - i) for i in range(12))  # created newest first
-    b = await make_booking(tg.app_ctx.tx, DispatchMode.MANUAL, starts=starts)
+    b = await create_booking(tg.app_ctx.tx, DispatchMode.MANUAL, starts=starts)
     jobs = (
         await t.Job.filter(booking_id=b).order_by("appointment__start").values_list("id", flat=True)
     )
@@ -434,7 +396,7 @@ async def test_unassigned_is_paged(tg: Harness) -> None:
 
 async def test_strangers_and_fieldworkers_get_the_short_note(tg: Harness) -> None:
     w = await seed()
-    b = await make_booking(tg.app_ctx.tx)
+    b = await create_booking(tg.app_ctx.tx)
     note = "This command is for staff."
     assert await tg.text(STRANGER, f"/booking {b}") == note
     assert await tg.text(600 + 1, f"/accept_for {b} {w.ann.id}") == note  # Ann herself
@@ -448,7 +410,7 @@ async def test_strangers_and_fieldworkers_get_the_short_note(tg: Harness) -> Non
 
 async def test_role_change_applies_to_the_next_command(tg: Harness) -> None:
     w = await seed()
-    b = await make_booking(tg.app_ctx.tx)
+    b = await create_booking(tg.app_ctx.tx)
     assert (await tg.text(VIC, f"/accept_for {b} {w.ann.id}")).startswith("Refused")
 
     await t.Staff.filter(id=w.vic.id).update(role="dispatcher")
@@ -462,25 +424,17 @@ async def test_role_change_applies_to_the_next_command(tg: Harness) -> None:
 async def test_reassign_all_takes_jobs_in_range_and_dispatches_again(tg: Harness) -> None:
     w = await seed()
     tx = tg.app_ctx.tx
-    via_accept = await make_booking(tx, starts=(START,))  # 1 Dec, asked Ann and Bob
+    via_accept = await create_booking(tx, starts=(START,))  # 1 Dec, asked Ann and Bob
     await tg.text(DANA, f"/accept_for {via_accept} {w.ann.id}")  # Bob's request withdrawn
-    direct = await make_booking(tx, starts=(START + timedelta(days=1),), fieldworker_id=w.ann.id)
-    manual = await make_booking(
+    direct = await create_booking(tx, starts=(START + timedelta(days=1),), fieldworker_id=w.ann.id)
+    manual = await create_booking(
         tx,
         DispatchMode.MANUAL,
         starts=(START + timedelta(days=1, hours=4),),
         fieldworker_id=w.ann.id,
     )
-    later = await make_booking(tx, starts=(START + timedelta(days=3),), fieldworker_id=w.ann.id)
-    cy = await t.Fieldworker.create(
-        name="Cy New",
-        channels=["telegram"],
-        telegram_chat_id=700,
-        services=["plumb"],
-        base_lat=52.52,
-        base_lon=13.40,
-        invite_code="cy",
-    )
+    later = await create_booking(tx, starts=(START + timedelta(days=3),), fieldworker_id=w.ann.id)
+    cy = await add_fieldworker("Cy New", telegram=700)
 
     reply = await tg.text(DANA, "/reassign_all @anns 2026-12-01 2026-12-02")
 

@@ -2,64 +2,28 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
-
 import pytest
 
-from dispatch import assignment, bookings, offering, responding
+from dispatch import assignment, offering, responding
 from dispatch.commands import Action
 from dispatch.errors import DispatchError
-from dispatch.model import Actor, ActorKind, Channel, DispatchMode, Interval, Point
-from dispatch.ports import NewBooking
+from dispatch.model import Actor, ActorKind, Channel, DispatchMode
 from models import tables as t
 from models.transactions import Transactions
-from notifications.render import OutboxRenderer
+from tests.factories import add_fieldworkers, add_service, create_booking, transactions
 
-START = datetime(2026, 12, 1, 9, tzinfo=UTC)
 STAFF = Actor(ActorKind.STAFF, 1, "Dora")
 
 
 def tx() -> Transactions:
-    renderer = OutboxRenderer(telegram_enabled=True, sms_enabled=True, company_timezone="UTC")
-    return Transactions(renderer, sms_enabled=True)
+    return transactions(outbox=True)
 
 
-async def seed(mode: DispatchMode = DispatchMode.AUTO, **options: object) -> int:
-    await t.Service.create(code="plumb", name="Plumbing")
-    for i in range(3):
-        await t.Fieldworker.create(
-            name=f"Worker {i}",
-            channels=["telegram"],
-            telegram_chat_id=100 + i,
-            services=["plumb"],
-            base_lat=52.5,
-            base_lon=13.4,
-            invite_code=f"c{i}",
-        )
-    new = NewBooking(
-        "Cleo Customer",
-        "+4915100000000",
-        None,
-        "Street 1",
-        Point(52.5, 13.4),
-        ("plumb",),
-        (Interval(START, START + timedelta(hours=2)),),
-        mode,
-    )
-    return await tx().run(
-        lambda uow: bookings.create_booking(uow, new, STAFF, Channel.API, **options)  # type: ignore[arg-type]
-    )
-
-
-async def test_cancelling_a_directly_assigned_job_tells_the_fieldworker(db: str) -> None:
-    booking_id = await seed(fieldworker_id=1)
-    assert (await t.Job.get()).fieldworker_id == 1
-    assert await t.JobRequest.all().count() == 0, "assigned at creation: nobody else asked"
-    await tx().run(lambda uow: bookings.cancel_booking(uow, booking_id, STAFF, Channel.API))
-    job = await t.Job.get()
-    assert job.status == "cancelled"
-    told = await t.Notification.filter(recipient="100", template="request_cancelled")
-    assert len(told) == 1 and "cancelled" in told[0].body
+async def seed(mode: DispatchMode = DispatchMode.AUTO) -> int:
+    """Plumbing, three plumbers on Telegram chats 100-102, and one booking made by staff."""
+    await add_service()
+    await add_fieldworkers(3, telegram=100)
+    return await create_booking(tx(), mode, actor=STAFF)
 
 
 async def test_send_requests_refuses_an_unknown_fieldworker_before_writing(db: str) -> None:

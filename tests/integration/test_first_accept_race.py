@@ -7,46 +7,23 @@ import asyncio
 import json
 import subprocess
 import sys
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from dispatch import bookings, responding
+from dispatch import responding
 from dispatch.commands import Action
-from dispatch.model import Actor, ActorKind, Channel, DispatchMode, Interval, Point
-from dispatch.ports import NewBooking
+from dispatch.model import Actor, ActorKind, Channel
 from models import tables as t
 from models.transactions import Transactions
+from tests.factories import add_fieldworkers, add_service, create_booking
 
 N = 20
-START = datetime(2026, 12, 1, 9, tzinfo=UTC)
 
 
 async def seed_booking(n: int = N) -> list[int]:
     """One job broadcast to `n` Telegram-linked fieldworkers; returns the request ids."""
-    await t.Service.create(code="plumb", name="Plumbing")
-    for i in range(n):
-        await t.Fieldworker.create(
-            name=f"Worker {i}",
-            channels=["telegram"],
-            telegram_chat_id=1000 + i,
-            services=["plumb"],
-            base_lat=52.5,
-            base_lon=13.4,
-            invite_code=f"code{i}",
-        )
-    new = NewBooking(
-        "C",
-        None,
-        None,
-        "Street 1",
-        Point(52.5, 13.4),
-        ("plumb",),
-        (Interval(START, START + timedelta(hours=2)),),
-        DispatchMode.AUTO,
-    )
-    await Transactions().run(
-        lambda uow: bookings.create_booking(uow, new, Actor.system(), Channel.API)
-    )
+    await add_service()
+    await add_fieldworkers(n, telegram=1000)
+    await create_booking()
     ids = list(await t.JobRequest.all().order_by("id").values_list("id", flat=True))
     assert len(ids) == n
     return ids

@@ -20,6 +20,7 @@ import pytest
 
 from models import tables as t
 from rest.importer import ImportFileError, import_file, prepare_import
+from tests.factories import add_fieldworker, add_service
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -47,17 +48,9 @@ def write_geojson(path: Path, features: Sequence[tuple[dict[str, Any], dict[str,
     return path
 
 
-async def add_services(*codes: str) -> None:
-    """Services with these codes."""
-    for code in codes:
-        await t.Service.create(code=code, name=code.title(), required_skills=[])
-
-
-async def add_fieldworker(phone: str, **columns: Any) -> t.Fieldworker:
-    """A stored fieldworker."""
-    return await t.Fieldworker.create(
-        name=columns.pop("name", "Old Name"), phone=phone, invite_code=f"inv{phone}", **columns
-    )
+async def stored(phone: str, **columns: Any) -> t.Fieldworker:
+    """A fieldworker the import finds in the database: a name and a phone, no services, no base."""
+    return await add_fieldworker("Old Name", phone=phone, at=None, services=(), **columns)
 
 
 async def counts() -> tuple[int, int]:
@@ -87,8 +80,8 @@ async def test_services_created(db: str, tmp_path: Path) -> None:
 
 
 async def test_services_upsert_by_code(db: str, tmp_path: Path) -> None:
-    await t.Service.create(code="plumb", name="Old", required_skills=["gas-cert"])
-    await t.Service.create(code="paint", name="Old paint", required_skills=["brush"])
+    await add_service("plumb", "Old", skills=["gas-cert"])
+    await add_service("paint", "Old paint", skills=["brush"])
     path = write_csv(
         tmp_path / "services.csv",
         [
@@ -141,7 +134,8 @@ HOURS = {"mon": [["08:00", "17:00"]], "tue": [["22:00", "06:00"]]}
 
 
 async def test_fieldworkers_created(db: str, tmp_path: Path) -> None:
-    await add_services("plumb", "clean")
+    await add_service()
+    await add_service("clean", "Cleaning")
     path = write_csv(
         tmp_path / "fw.csv",
         [
@@ -191,8 +185,8 @@ async def test_fieldworkers_created(db: str, tmp_path: Path) -> None:
 
 
 async def test_fieldworkers_upsert_by_phone(db: str, tmp_path: Path) -> None:
-    await add_services("plumb")
-    old = await add_fieldworker(
+    await add_service()
+    old = await stored(
         PHONE_A,
         email="old@example.com",
         telegram_user_id=5,
@@ -234,7 +228,7 @@ async def test_fieldworkers_duplicate_phone_in_file(db: str, tmp_path: Path) -> 
 
 
 async def test_fieldworker_telegram_id_taken_in_database(db: str, tmp_path: Path) -> None:
-    await add_fieldworker(PHONE_B, telegram_user_id=42)
+    await stored(PHONE_B, telegram_user_id=42)
     path = write_csv(
         tmp_path / "fw.csv",
         [["name", "phone", "telegram_user_id"], ["Ana", PHONE_A, "42"]],
@@ -260,8 +254,8 @@ async def test_fieldworker_telegram_id_taken_in_database(db: str, tmp_path: Path
 async def test_fieldworkers_one_bad_row_writes_nothing(
     db: str, tmp_path: Path, bad_row: list[str], expected: str
 ) -> None:
-    await add_services("plumb")
-    await add_fieldworker(PHONE_A)
+    await add_service()
+    await stored(PHONE_A)
     before = await counts()
     path = write_csv(
         tmp_path / "fw.csv",
@@ -281,7 +275,7 @@ async def test_fieldworkers_one_bad_row_writes_nothing(
 
 async def test_every_bad_row_is_reported(db: str, tmp_path: Path) -> None:
     """Row checks and database checks both run, so one pass lists every problem, in line order."""
-    await add_services("plumb")
+    await add_service()
     path = write_csv(
         tmp_path / "fw.csv",
         [
@@ -309,9 +303,9 @@ async def test_every_bad_row_is_reported(db: str, tmp_path: Path) -> None:
 
 
 async def test_territories_set_and_merged(db: str, tmp_path: Path) -> None:
-    ana = await add_fieldworker(PHONE_A)
-    bo = await add_fieldworker(PHONE_B, territories=SQUARE)
-    cy = await add_fieldworker("+12025550143", territories=SQUARE)
+    ana = await stored(PHONE_A)
+    bo = await stored(PHONE_B, territories=SQUARE)
+    cy = await stored("+12025550143", territories=SQUARE)
     path = write_geojson(
         tmp_path / "areas.geojson",
         [
@@ -351,8 +345,8 @@ async def test_territories_set_and_merged(db: str, tmp_path: Path) -> None:
 async def test_territories_one_bad_feature_writes_nothing(
     db: str, tmp_path: Path, features: list[tuple[dict[str, Any], dict[str, Any]]], expected: str
 ) -> None:
-    ana = await add_fieldworker(PHONE_A)
-    await add_fieldworker(PHONE_B)
+    ana = await stored(PHONE_A)
+    await stored(PHONE_B)
     features = [(g, {k: (ana.id if v == "ID" else v) for k, v in p.items()}) for g, p in features]
     report = await import_file("territories", write_geojson(tmp_path / "a.geojson", features))
     assert report.errors and report.errors[0].startswith(expected), report.errors

@@ -1,39 +1,27 @@
-"""Durable intake: an update is recorded before it acts, deduplicated, and retried when a handler
-fails (PTB swallows handler exceptions, so the intake must notice them itself)."""
+"""Bug (fixed in c35a2ef): a Telegram update whose handler failed was marked done, not retried.
+
+PTB catches a handler's exception, hands it to the error handlers and returns normally, so the
+durable intake never saw the failure: it marked the update `done` and the fieldworker's press or
+message was silently lost (e.g. when the database stayed locked past every retry). Now the intake's
+own error handler notes the failure; the update stays `new` and the sweep runs it again (at most
+three attempts), while a redelivery of the same update is still not acted on twice.
+"""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import timedelta
 from typing import Any
 
-import pytest
-from telegram.ext import Application, ApplicationBuilder, MessageHandler, filters
+from telegram.ext import MessageHandler, filters
 
 from bot.inbound import TelegramIntake
-from emulators import TelegramEmulator, make_message_update, running
+from emulators import make_message_update
 from models import tables as t
-from notifications.telegram_transport import AiohttpRequest
+from tests.regressions.conftest import Telegram
 
 
-@pytest.fixture
-async def application(db: str) -> AsyncIterator[Application]:  # type: ignore[type-arg]
-    emu = TelegramEmulator()
-    async with running(emu.app) as url:
-        app = (
-            ApplicationBuilder()
-            .token("1:TEST")
-            .base_url(f"{url}/bot")
-            .request(AiohttpRequest())
-            .get_updates_request(AiohttpRequest())
-            .updater(None)
-            .build()
-        )
-        async with app:
-            yield app
-
-
-async def test_a_failed_handler_leaves_the_update_for_recovery(application: Any) -> None:
+async def test_a_failed_handler_leaves_the_update_for_recovery(telegram: Telegram) -> None:
+    application = telegram.application
     seen: list[str] = []
 
     async def flaky(update: Any, context: Any) -> None:
