@@ -12,8 +12,7 @@ Buttons (callback data packed and validated in `notifications.callbacks`): `s:<b
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from telegram import CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup, Update
@@ -27,96 +26,39 @@ from telegram.ext import (
     filters,
 )
 
-from dispatch import assignment, responding
-from dispatch.commands import Action, Outcome
+from dispatch import assignment
 from dispatch.errors import DispatchError
-from dispatch.model import Actor, DispatchMode, HistoryAction, Permission
+from dispatch.model import Permission
 from models import tables as t
 from models.access import role_named, staff_by_telegram_id, staff_may
-from models.transactions import Transactions
-from models.uow import TortoiseUnitOfWork
-from notifications.callbacks import STAFF_DATA, ForceAssign, PageRef, PageView, pack
+from notifications.callbacks import STAFF_DATA, ForceAssign, PageRef, PageView
 
 from . import operations as ops
 from . import views
+from .commands import (
+    ASSIGN_ANYWAY,
+    COMMANDS,
+    AdminCommand,
+    Buttons,
+    Invocation,
+    Reply,
+    StaffContext,
+    assigned_text,
+    help_text,
+    record_refusal,
+    refusal_text,
+)
 from .parsing import (
-    USAGE,
     FieldworkerRef,
     UsageError,
     booking_id_of,
-    day_range,
-    parse_booking,
-    parse_booking_fieldworker,
     parse_callback,
-    parse_no_args,
-    parse_reassign,
-    parse_request,
-    parse_respond,
 )
 from .texts import (
     STAFF_ONLY,
-    excluded_words,
-    fieldworker_label,
-    outcome_words,
-    skip_words,
 )
 
 log = logging.getLogger(__name__)
-
-ASSIGN_ANYWAY = "Assign anyway"
-
-Buttons = Sequence[Sequence[tuple[str, str]]]
-
-
-@dataclass(frozen=True)
-class Reply:
-    """A command's answer: plain text and optional rows of `(label, callback data)` buttons."""
-
-    text: str
-    buttons: Buttons = ()
-
-
-@dataclass(frozen=True)
-class StaffContext:
-    """What the staff commands need at run time, given by the app factory."""
-
-    tx: Transactions
-    timezone: str
-
-
-@dataclass(frozen=True)
-class Invocation:
-    """One admin command as received: who, with which words, in which running service."""
-
-    app: StaffContext
-    staff: t.Staff
-    args: list[str]
-
-    @property
-    def actor(self) -> Actor:
-        """The staff member as the history actor."""
-        return ops.staff_actor(self.staff)
-
-    @property
-    def timezone(self) -> str:
-        """The company's zone for dates and times in texts."""
-        return self.app.timezone
-
-
-@dataclass(frozen=True)
-class AdminCommand:
-    """An admin command: its name, the permission it needs, what it does, one line of help."""
-
-    name: str
-    permission: Permission
-    run: Callable[[Invocation], Awaitable[Reply]]
-    summary: str
-    takes_booking: bool = True
-
-    @property
-    def usage(self) -> str:
-        """The usage line shown on an argument error."""
-        return USAGE[self.name]
 
 
 def _ctx(context: ContextTypes.DEFAULT_TYPE) -> StaffContext:
@@ -130,278 +72,6 @@ def _markup(buttons: Buttons) -> InlineKeyboardMarkup | None:
         if row
     ]
     return InlineKeyboardMarkup(rows) if rows else None
-
-
-def refusal_text(staff: t.Staff, permission: Permission) -> str:
-    """What a staff member without the permission is told."""
-    return (
-        f"Refused: your role ({staff.role}) does not allow {permission.value}. Nothing was changed."
-    )
-
-
-async def record_refusal(
-    app: StaffContext,
-    staff: t.Staff,
-    permission: Permission,
-    what: str,
-    booking_id: int | None,
-    args: Sequence[str] = (),
-) -> None:
-    """Log a refused command and, for an existing booking, add a `permission_refused` row."""
-    log.warning(
-        "permission refused: staff %s (%s, role %s) lacks %s for %s",
-        staff.id,
-        staff.name,
-        staff.role,
-        permission.value,
-        what,
-    )
-    if booking_id is None:
-        return
-    actor = ops.staff_actor(staff)
-
-    async def record(uow: TortoiseUnitOfWork) -> None:
-        if await uow.get_booking(booking_id) is None:
-            return
-        await uow.add_history(
-            booking_id,
-            HistoryAction.PERMISSION_REFUSED,
-            actor,
-            channel=ops.CHANNEL,
-            details={
-                "command": what,
-                "permission": permission.value,
-                "role": staff.role,
-                "text": " ".join(args)[:200],
-            },
-        )
-
-    await app.tx.run(record)
-
-
-# -- respond on behalf ---------------------------------------------------------------------------
-
-
-async def _respond(inv: Invocation, action: str, verb: str) -> Reply:
-    args = parse_respond(inv.args, action=action)
-    booking = await ops.get_booking(args.booking_id)
-    fw = await ops.resolve_fieldworker(args.fieldworker)
-    actor = inv.actor
-    results = await inv.app.tx.run(
-        lambda uow: responding.respond_for_fieldworker(
-            uow,
-            booking.id,
-            fw.id,
-            Action(action),
-            actor,
-            ops.CHANNEL,
-            job_ids=args.job_ids or None,
-            reason=args.reason,
-        )
-    )
-    lines = [f"{verb} for {fieldworker_label(fw)} in booking {booking.id}:"]
-    lines += [f"• job {r.job_id}: {outcome_words(r.outcome)}" for r in results]
-    if action == "decline" and any(r.outcome is Outcome.DECLINED for r in results):
-        lines.append(f"Reason: {args.reason}")
-    return Reply("\n".join(lines))
-
-
-async def accept_for(inv: Invocation) -> Reply:
-    """`/accept_for BOOKING FIELDWORKER [JOB...]`."""
-    return await _respond(inv, "accept", "Accept")
-
-
-async def decline_for(inv: Invocation) -> Reply:
-    """`/decline_for BOOKING FIELDWORKER REASON...`."""
-    return await _respond(inv, "decline", "Decline")
-
-
-async def pend(inv: Invocation) -> Reply:
-    """`/pend BOOKING FIELDWORKER [JOB...]`."""
-    return await _respond(inv, "pend", "Back to pending")
-
-
-# -- assign, request, rebroadcast, reassign ------------------------------------------------------
-
-
-def _assigned_text(
-    booking_id: int, fw: t.Fieldworker, results: list[tuple[int, bool]], forced: bool
-) -> str:
-    how = " (eligibility overridden)" if forced else ""
-    lines = [f"Booking {booking_id} assigned to {fieldworker_label(fw)}{how}:"]
-    lines += [
-        f"• job {job_id}: {'assigned' if changed else 'already theirs'}"
-        for job_id, changed in results
-    ]
-    return "\n".join(lines)
-
-
-async def assign(inv: Invocation) -> Reply:
-    """`/assign BOOKING FIELDWORKER`; an ineligible fieldworker gets an "Assign anyway" button."""
-    args = parse_booking_fieldworker(inv.args)
-    booking = await ops.get_booking(args.booking_id)
-    fw = await ops.resolve_fieldworker(args.fieldworker)
-    actor = inv.actor
-    try:
-        results = await inv.app.tx.run(
-            lambda uow: assignment.assign_booking(uow, booking.id, fw.id, actor, ops.CHANNEL)
-        )
-    except DispatchError as exc:
-        if exc.code != "not_eligible":
-            raise
-        excluded = await inv.app.tx.run(lambda uow: ops.exclusions_for(uow, booking.id, fw.id))
-        lines = [f"{fieldworker_label(fw)} is not eligible for booking {booking.id}:"]
-        lines += [f"• job {job_id}: {excluded_words(e)}" for job_id, e in excluded.items()]
-        if not excluded:
-            lines.append(exc.message)
-        lines.append("Nothing was changed.")
-        button = (ASSIGN_ANYWAY, pack(ForceAssign(booking.id, fw.id)))
-        return Reply("\n".join(lines), [[button]])
-    return Reply(_assigned_text(booking.id, fw, results, forced=False))
-
-
-async def request(inv: Invocation) -> Reply:
-    """`/request BOOKING FIELDWORKER...`: ask them for every open job of the booking."""
-    args = parse_request(inv.args)
-    booking = await ops.get_booking(args.booking_id)
-    people: dict[int, t.Fieldworker] = {}
-    for ref in args.fieldworkers:
-        fw = await ops.resolve_fieldworker(ref)
-        people.setdefault(fw.id, fw)
-    actor = inv.actor
-    report = await inv.app.tx.run(
-        lambda uow: ops.request_booking(uow, booking.id, list(people), actor)
-    )
-    lines = [f"Booking {booking.id}: {len(report.sent)} request(s) sent."]
-    lines += [
-        f"• {fieldworker_label(people.get(fw_id), fw_id)}: job {job_id}"
-        for fw_id, job_id in report.sent
-    ]
-    if report.skipped:
-        lines.append("Not sent:")
-        lines += [
-            f"• {fieldworker_label(people.get(fw_id), fw_id)}: {skip_words(why)}"
-            for fw_id, why in report.skipped.items()
-        ]
-    return Reply("\n".join(lines))
-
-
-async def rebroadcast(inv: Invocation) -> Reply:
-    """`/rebroadcast BOOKING`: ask eligible fieldworkers not asked yet."""
-    args = parse_booking(inv.args)
-    booking = await ops.get_booking(args.booking_id)
-    actor = inv.actor
-    asked = await inv.app.tx.run(lambda uow: ops.rebroadcast_booking(uow, booking.id, actor))
-    if not asked:
-        return Reply(f"Booking {booking.id}: nobody new to ask.")
-    people = await views.fieldworker_rows(asked)
-    names = ", ".join(fieldworker_label(people.get(i), i) for i in asked)
-    return Reply(f"Booking {booking.id}: asked {len(asked)} more fieldworker(s): {names}")
-
-
-async def reassign_all(inv: Invocation) -> Reply:
-    """`/reassign_all FIELDWORKER FROM TO`: unassign their jobs in the range, dispatch again."""
-    args = parse_reassign(inv.args)
-    fw = await ops.resolve_fieldworker(args.fieldworker)
-    start, end = day_range(args.first_day, args.last_day, inv.timezone)
-    span = f"{args.first_day.isoformat()} to {args.last_day.isoformat()}"
-    done = await assignment.unassign_range(
-        inv.app.tx, fw.id, start, end, inv.actor, ops.CHANNEL, reason=ops.REASSIGN_REASON
-    )
-    if not done:
-        return Reply(f"{fieldworker_label(fw)} has no assigned jobs from {span}.")
-    lines = [f"Reassigning {len(done)} job(s) of {fieldworker_label(fw)} from {span}:"]
-    for r in done:
-        if r.refused is not None or r.dispatch_mode is None:
-            why = r.refused.message if r.refused else "unknown"
-            lines.append(f"• job {r.job_id}: not changed ({why})")
-            continue
-        lines.append(
-            f"• job {r.job_id} (booking {r.booking_id}): {_reassign_words(r.sent, r.dispatch_mode)}"
-        )
-    return Reply(views.clip("\n".join(lines)))
-
-
-def _reassign_words(sent: list[int] | None, mode: DispatchMode) -> str:
-    if sent is None:
-        return "no longer theirs, not changed"
-    if mode is DispatchMode.MANUAL:
-        return "unassigned; manual booking, send requests with /request"
-    if sent:
-        return f"unassigned, offered to {len(sent)} fieldworker(s)"
-    return "unassigned, nobody else to ask (staff alerted)"
-
-
-# -- views ---------------------------------------------------------------------------------------
-
-
-async def available(inv: Invocation) -> Reply:
-    """`/available BOOKING`: eligibility for the booking's first open job."""
-    args = parse_booking(inv.args)
-    booking = await ops.get_booking(args.booking_id)
-    open_jobs = await ops.open_job_ids(booking.id)
-    if not open_jobs:
-        return Reply(f"Booking {booking.id} has no open jobs.")
-    page = await views.available_page(inv.app.tx, open_jobs[0], 1, inv.timezone)
-    return Reply(page.text, page.buttons)
-
-
-async def booking_view(inv: Invocation) -> Reply:
-    """`/booking BOOKING`: the booking summary."""
-    args = parse_booking(inv.args)
-    booking = await ops.get_booking(args.booking_id)
-    return Reply(await views.booking_summary(booking.id, inv.timezone))
-
-
-async def history(inv: Invocation) -> Reply:
-    """`/history BOOKING`: history rows, oldest first."""
-    args = parse_booking(inv.args)
-    booking = await ops.get_booking(args.booking_id)
-    page = await views.history_page(booking.id, 1, inv.timezone)
-    return Reply(page.text, page.buttons)
-
-
-async def unassigned(inv: Invocation) -> Reply:
-    """`/unassigned`: jobs nobody has yet, oldest appointment first."""
-    parse_no_args(inv.args)
-    page = await views.unassigned_page(1, inv.timezone)
-    return Reply(page.text, page.buttons)
-
-
-_P = Permission
-COMMANDS: tuple[AdminCommand, ...] = (
-    AdminCommand(
-        "accept_for", _P.RESPOND_ON_BEHALF, accept_for, "accept on a fieldworker's behalf"
-    ),
-    AdminCommand("decline_for", _P.RESPOND_ON_BEHALF, decline_for, "decline on their behalf"),
-    AdminCommand("pend", _P.RESPOND_ON_BEHALF, pend, "put their answer back to pending"),
-    AdminCommand("assign", _P.ASSIGN, assign, "assign every job of the booking"),
-    AdminCommand("request", _P.SEND_REQUESTS, request, "send job requests to fieldworkers"),
-    AdminCommand("rebroadcast", _P.SEND_REQUESTS, rebroadcast, "ask everyone eligible not asked"),
-    AdminCommand(
-        "reassign_all",
-        _P.ASSIGN,
-        reassign_all,
-        "take their jobs in a date range and dispatch them again",
-        takes_booking=False,
-    ),
-    AdminCommand("available", _P.VIEW, available, "who can take the booking, and why not"),
-    AdminCommand("booking", _P.VIEW, booking_view, "booking summary"),
-    AdminCommand("history", _P.VIEW, history, "what happened, oldest first"),
-    AdminCommand("unassigned", _P.VIEW, unassigned, "jobs nobody has yet", takes_booking=False),
-)
-
-
-def help_text(staff: t.Staff, allowed: frozenset[Permission]) -> str:
-    """The admin command list for a staff member, marking what their role cannot use."""
-    lines = [
-        f"Staff commands (your role: {staff.role}). BOOKING is a booking id, FIELDWORKER a "
-        "fieldworker id or @username, dates are YYYY-MM-DD.",
-    ]
-    for command in COMMANDS:
-        mark = "" if command.permission in allowed else " [not allowed for your role]"
-        lines.append(f"{command.usage} - {command.summary}{mark}")
-    return "\n".join(lines)
 
 
 # -- PTB glue ------------------------------------------------------------------------------------
@@ -509,7 +179,7 @@ async def _press_force_assign(
         return str(exc)
     except DispatchError as exc:
         return f"Not done: {exc.message}"
-    await _edit(query, _assigned_text(booking.id, fw, results, forced=True), None)
+    await _edit(query, assigned_text(booking.id, fw, results, forced=True), None)
     return "Assigned."
 
 

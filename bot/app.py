@@ -44,6 +44,7 @@ def build_telegram(config: Config, app_ctx: AppContext) -> Any:
     from telegram.ext import ApplicationBuilder
 
     from admin_commands import telegram as admin
+    from admin_commands.commands import StaffContext
     from handlers import telegram as fieldworker_chat
     from handlers.context import ChatContext
     from notifications.telegram_transport import AiohttpRequest
@@ -58,7 +59,7 @@ def build_telegram(config: Config, app_ctx: AppContext) -> Any:
         .build()
     )
     tz = config.timezone
-    admin.register(application, admin.StaffContext(tx=app_ctx.tx, timezone=tz))
+    admin.register(application, StaffContext(tx=app_ctx.tx, timezone=tz))
     fieldworker_chat.register(application, ChatContext(tx=app_ctx.tx, timezone=tz))
     return application
 
@@ -250,7 +251,7 @@ async def _publish_commands(bot: Any) -> None:
     """The fieldworker menu for everyone; staff chats also list the admin commands."""
     from telegram import BotCommandScopeChat
 
-    from admin_commands.telegram import COMMANDS
+    from admin_commands.commands import COMMANDS
     from handlers.telegram import FIELDWORKER_COMMANDS
 
     staff_menu = [("help", "Staff commands and how to use them")] + [

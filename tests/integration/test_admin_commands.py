@@ -15,6 +15,7 @@ from telegram import Update
 from telegram.ext import Application, ApplicationBuilder
 
 from admin_commands import telegram as admin
+from admin_commands.commands import StaffContext
 from admin_commands.parsing import (
     FieldworkerRef,
     ForceAssign,
@@ -53,7 +54,7 @@ class Harness:
 
     emu: TelegramEmulator
     application: Application  # type: ignore[type-arg]
-    app_ctx: admin.StaffContext
+    app_ctx: StaffContext
     errors: list[BaseException] = field(default_factory=list)
     update_id: int = 0
 
@@ -121,7 +122,7 @@ async def tg(db: str) -> AsyncIterator[Harness]:
             .updater(None)
             .build()
         )
-        ctx = admin.StaffContext(tx=Transactions(outbox=None), timezone="UTC")
+        ctx = StaffContext(tx=Transactions(outbox=None), timezone="UTC")
         harness = Harness(emu, application, ctx)
 
         async def on_error(update: object, context: Any) -> None:
