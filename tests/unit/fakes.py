@@ -5,11 +5,13 @@ rows, and every command a test runs gets the same object. Each port method mirro
 `models/uow.py` (the same filters, the same fields written), so the core decides here as it does
 on a real database, concurrency aside. When a port method is added to `dispatch.ports.UnitOfWork`,
 add it here next to its neighbours, copying the storage adapter's semantics, not what the core
-happens to need today; `test_fakes.py` pins the compare-and-set ones.
+happens to need today; `test_fake_is_complete.py` fails until you do, and `test_fakes.py` pins the
+compare-and-set ones.
 
 What it leaves out: transactions (a command that raises keeps what it wrote before the raise; the
-core checks before its first write, and `RetryCommand` simply propagates), reply codes, and the
-outbox. `events` and `history` accumulate over every command run on it: clear `events`, or
+core checks before its first write, and `RetryCommand` simply propagates), the outbox, and
+randomness (reply codes are handed out in order, still unique among a fieldworker's pending
+requests). `events` and `history` accumulate over every command run on it: clear `events`, or
 compare lengths, to look at one command's."""
 
 from __future__ import annotations
@@ -36,7 +38,15 @@ from dispatch.model import (
     RequestStatus,
     can_move_request,
 )
-from dispatch.ports import BookingView, JobView, NewBooking, RequestView
+from dispatch.ports import (
+    BookingView,
+    FieldworkerIdentity,
+    Identifier,
+    JobView,
+    NewBooking,
+    RequestView,
+)
+from dispatch.reachability import ChannelsOn, Contact, is_reachable
 from dispatch.settings import CompanySettings
 
 E = TypeVar("E", bound=Event)
@@ -69,11 +79,18 @@ class FakeClock:
 
 @dataclass
 class BookingRow:
-    """A stored booking; `new` keeps what it was created from (customer, address, notes)."""
+    """A stored booking; `new` keeps what it was created from, the other fields what can change.
+
+    The storage adapter creates one customer per booking, so the customer's SMS opt-out lives here.
+    """
 
     id: int
     new: NewBooking
+    address: str
+    notes: str
+    location: Point
     status: BookingStatus = BookingStatus.OPEN
+    customer_sms_opt_out: bool = False
 
     def view(self) -> BookingView:
         """The booking as the core sees it."""
@@ -81,9 +98,11 @@ class BookingRow:
             self.id,
             self.status,
             self.new.dispatch_mode,
-            self.new.location,
+            self.location,
             frozenset(self.new.required_skills),
             dict(self.new.custom_fields),
+            self.address,
+            self.notes,
         )
 
 
@@ -120,6 +139,7 @@ class RequestRow:
     booking_id: int
     fieldworker_id: int
     expires_at: datetime | None
+    reply_code: int
     status: RequestStatus = RequestStatus.PENDING
     reason: str | None = None
     responded_by_kind: ActorKind | None = None
@@ -130,8 +150,34 @@ class RequestRow:
     def view(self) -> RequestView:
         """The request as the core sees it."""
         return RequestView(
-            self.id, self.job_id, self.booking_id, self.fieldworker_id, self.status, self.reason
+            self.id,
+            self.job_id,
+            self.booking_id,
+            self.fieldworker_id,
+            self.status,
+            self.reason,
+            self.reply_code,
         )
+
+
+@dataclass
+class ContactRow:
+    """How a stored fieldworker is recognised and reached (the rest is their `FieldworkerProfile`).
+
+    `phone`, `telegram_user_id` and `invite_code` are unique columns in the table.
+    """
+
+    invite_code: str
+    phone: str | None = None
+    telegram_user_id: int | None = None
+    telegram_chat_id: int | None = None
+    telegram_username: str | None = None
+    channels: list[str] = field(default_factory=list)
+    sms_opt_out: bool = False
+
+    def contact(self) -> Contact:
+        """What the reachability rule reads (`models.uow.contact_of`)."""
+        return Contact(tuple(self.channels), self.telegram_chat_id, self.phone, self.sms_opt_out)
 
 
 @dataclass(frozen=True)
@@ -155,17 +201,28 @@ def _next_id(table: Mapping[int, object]) -> int:
     return max(table, default=0) + 1
 
 
+#: `add_fieldworker` keywords that are contact fields rather than `FieldworkerProfile` ones.
+CONTACT_FIELDS = frozenset(ContactRow.__dataclass_fields__)
+#: A default linked Telegram account is this plus the fieldworker's id (far from tests' ids).
+DEFAULT_TELEGRAM_ID = 900_000
+
+
 class FakeUnitOfWork:
     """`dispatch.ports.UnitOfWork` over plain dicts and lists; see the module docstring."""
 
     def __init__(
-        self, settings: CompanySettings | None = None, clock: FakeClock | None = None
+        self,
+        settings: CompanySettings | None = None,
+        clock: FakeClock | None = None,
+        channels_on: ChannelsOn | None = None,
     ) -> None:
         self.clock = clock or FakeClock()
         self.company_settings = settings or CompanySettings()
+        # `Transactions`' defaults: Telegram on, SMS off until Twilio is configured.
+        self.channels_on = channels_on or ChannelsOn(telegram=True, sms=False)
         self.services: dict[str, frozenset[str]] = {}  # code -> required skills
         self.fieldworkers: dict[int, FieldworkerProfile] = {}  # `busy` is filled on demand
-        self.unreachable: set[int] = set()  # fieldworkers with no usable channel
+        self.contacts: dict[int, ContactRow] = {}  # the same ids as `fieldworkers`
         self.bookings: dict[int, BookingRow] = {}
         self.jobs: dict[int, JobRow] = {}
         self.requests: dict[int, RequestRow] = {}
@@ -178,13 +235,31 @@ class FakeUnitOfWork:
         """A service the company offers, with the skills it requires."""
         self.services[code] = frozenset(skills)
 
-    def add_fieldworker(self, *, reachable: bool = True, **profile: Any) -> int:
-        """A fieldworker from `FieldworkerProfile` fields (id assigned here); returns the id."""
+    def add_fieldworker(self, *, reachable: bool = True, **fields: Any) -> int:
+        """A fieldworker from `FieldworkerProfile` and `ContactRow` fields; returns the new id.
+
+        Given no way to reach them (phone, Telegram, channels), a fieldworker is reachable on a
+        linked Telegram account, or (`reachable=False`) on nothing; given any, exactly those. The
+        invite code defaults to `code-<id>`.
+        """
         fw_id = _next_id(self.fieldworkers)
-        profile.setdefault("name", f"Worker {fw_id}")
-        self.fieldworkers[fw_id] = FieldworkerProfile(id=fw_id, **profile)
-        if not reachable:
-            self.unreachable.add(fw_id)
+        contact = {k: fields.pop(k) for k in CONTACT_FIELDS & fields.keys()}
+        if reachable and not contact.keys() - {"invite_code"}:
+            telegram_id = DEFAULT_TELEGRAM_ID + fw_id
+            contact.update(
+                telegram_user_id=telegram_id,
+                telegram_chat_id=telegram_id,
+                channels=[Channel.TELEGRAM.value],
+            )
+        contact.setdefault("invite_code", f"code-{fw_id}")
+        row = ContactRow(**contact)
+        for identifier in Identifier:
+            value = getattr(row, identifier.value)
+            if value is not None and self._holder(identifier, value) is not None:
+                raise AssertionError(f"duplicate {identifier.value} {value!r}")  # unique column
+        fields.setdefault("name", f"Worker {fw_id}")
+        self.fieldworkers[fw_id] = FieldworkerProfile(id=fw_id, **fields)
+        self.contacts[fw_id] = row
         return fw_id
 
     # The port: time, events, settings.
@@ -206,7 +281,9 @@ class FakeUnitOfWork:
     async def insert_booking(self, new: NewBooking) -> tuple[int, list[int]]:
         """Store a booking and one job per (appointment, service), appointments first."""
         booking_id = _next_id(self.bookings)
-        self.bookings[booking_id] = BookingRow(booking_id, new)
+        self.bookings[booking_id] = BookingRow(
+            booking_id, new, new.address, new.notes, new.location
+        )
         job_ids: list[int] = []
         for slot in new.appointments:
             for code in new.services:
@@ -224,6 +301,14 @@ class FakeUnitOfWork:
         """Change a booking's status (no-op for an unknown id, like an UPDATE)."""
         if booking_id in self.bookings:
             self.bookings[booking_id].status = status
+
+    async def update_booking_details(
+        self, booking_id: int, *, address: str, notes: str, location: Point
+    ) -> None:
+        """Store a booking's address, notes and location (no-op for an unknown id)."""
+        row = self.bookings.get(booking_id)
+        if row is not None:
+            row.address, row.notes, row.location = address, notes, location
 
     async def jobs_of_booking(self, booking_id: int) -> list[JobView]:
         """The booking's jobs by id."""
@@ -294,15 +379,53 @@ class FakeUnitOfWork:
         rows = sorted(self.requests.values(), key=lambda r: r.id)
         return [r.view() for r in rows if r.job_id == job_id]
 
+    async def requests_of_fieldworker(
+        self, fieldworker_id: int, statuses: Collection[RequestStatus]
+    ) -> list[RequestView]:
+        """The fieldworker's requests in the given statuses, oldest (lowest id) first."""
+        rows = sorted(self.requests.values(), key=lambda r: r.id)
+        return [
+            r.view() for r in rows if r.fieldworker_id == fieldworker_id and r.status in statuses
+        ]
+
+    async def upcoming_assigned_job_ids(self, fieldworker_id: int) -> list[int]:
+        """Ids of the fieldworker's assigned jobs that have not ended by now, soonest first."""
+        mine = [
+            j
+            for j in self.jobs.values()
+            if j.fieldworker_id == fieldworker_id
+            and j.status is JobStatus.ASSIGNED
+            and j.appointment.end > self.now()
+        ]
+        return [j.id for j in sorted(mine, key=lambda j: (j.appointment.start, j.id))]
+
+    async def set_sms_opt_out(self, phone: str, opted_out: bool) -> None:
+        """Every fieldworker and customer with this phone opted out of SMS (or back in)."""
+        for contact in self.contacts.values():
+            if contact.phone == phone:
+                contact.sms_opt_out = opted_out
+        for booking in self.bookings.values():
+            if booking.new.customer_phone == phone:
+                booking.customer_sms_opt_out = opted_out
+
     async def create_request(
         self, job_id: int, booking_id: int, fieldworker_id: int, expires_at: datetime | None
     ) -> RequestView:
-        """Insert a pending request; a second one for the same (job, fieldworker) is refused."""
+        """Insert a pending request with a reply code unique among the fieldworker's pending ones.
+
+        A second request for the same (job, fieldworker) is refused.
+        """
         if await self.find_request(job_id, fieldworker_id) is not None:
             # The table's unique (job, fieldworker) constraint.
             raise AssertionError(f"duplicate request for job {job_id}, fw {fieldworker_id}")
         request_id = _next_id(self.requests)
-        row = RequestRow(request_id, job_id, booking_id, fieldworker_id, expires_at)
+        pending = await self.requests_of_fieldworker(fieldworker_id, [RequestStatus.PENDING])
+        taken = {r.reply_code for r in pending}
+        # The adapter draws codes at random from 1000-9999; in order is as unique and repeatable.
+        code = 1000 + (request_id - 1) % 9000
+        while code in taken:
+            code = 1000 + (code - 999) % 9000
+        row = RequestRow(request_id, job_id, booking_id, fieldworker_id, expires_at, code)
         self.requests[request_id] = row
         return row.view()
 
@@ -355,12 +478,60 @@ class FakeUnitOfWork:
         ]
 
     async def reachable_fieldworkers(self, fieldworker_ids: Collection[int]) -> set[int]:
-        """Those of the ids that exist and are not marked unreachable."""
-        return {f for f in fieldworker_ids if f in self.fieldworkers and f not in self.unreachable}
+        """Those of the ids that exist and `dispatch.reachability` can reach with `channels_on`."""
+        return {
+            f
+            for f in fieldworker_ids
+            if f in self.contacts and is_reachable(self.contacts[f].contact(), self.channels_on)
+        }
 
     async def fieldworker_exists(self, fieldworker_id: int) -> bool:
         """True when the fieldworker exists."""
         return fieldworker_id in self.fieldworkers
+
+    def _holder(self, identifier: Identifier, value: str | int) -> int | None:
+        for fw_id, contact in sorted(self.contacts.items()):
+            if getattr(contact, identifier.value) == value:
+                return fw_id
+        return None
+
+    async def holder_of(
+        self, identifier: Identifier, value: str | int
+    ) -> FieldworkerIdentity | None:
+        """The fieldworker holding this phone, Telegram user id or invite code, or None."""
+        fw_id = self._holder(identifier, value)
+        if fw_id is None:
+            return None
+        c = self.contacts[fw_id]
+        return FieldworkerIdentity(
+            id=fw_id,
+            name=self.fieldworkers[fw_id].name,
+            phone=c.phone,
+            invite_code=c.invite_code,
+            telegram_user_id=c.telegram_user_id,
+            telegram_chat_id=c.telegram_chat_id,
+            telegram_username=c.telegram_username,
+            channels=tuple(c.channels),
+        )
+
+    async def set_telegram(
+        self, fieldworker_id: int, user_id: int | None, chat_id: int | None, username: str | None
+    ) -> None:
+        """Store the fieldworker's Telegram user id, chat id and username (no-op if unknown)."""
+        contact = self.contacts.get(fieldworker_id)
+        if contact is None:
+            return
+        holder = self._holder(Identifier.TELEGRAM_USER_ID, user_id) if user_id is not None else None
+        if holder not in (None, fieldworker_id):
+            # The column's unique constraint: the core must free the id first.
+            raise AssertionError(f"duplicate telegram_user_id {user_id}")
+        contact.telegram_user_id, contact.telegram_chat_id = user_id, chat_id
+        contact.telegram_username = username
+
+    async def set_channels(self, fieldworker_id: int, channels: Sequence[str]) -> None:
+        """Store the channels the fieldworker is reached on (no-op for an unknown id)."""
+        if fieldworker_id in self.contacts:
+            self.contacts[fieldworker_id].channels = list(channels)
 
     async def service_skills(self, service_code: str) -> frozenset[str] | None:
         """The service's required skills, or None for an unknown code."""

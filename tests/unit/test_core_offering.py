@@ -1,4 +1,4 @@
-"""Core rules for offering a job (who is asked), request expiry, and cancelling a booking."""
+"""Core rules for offering a job (who is asked, staff asking), request expiry, and cancelling."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import pytest
 
 from dispatch import assignment, bookings, offering
 from dispatch.commands import Action, Outcome
-from dispatch.errors import Invalid, NotFound
+from dispatch.errors import Conflict, Invalid, NotFound
 from dispatch.events import (
     AssignmentTimedOut,
     BookingCancelled,
@@ -239,6 +239,88 @@ async def test_cancelling_twice_or_an_unknown_booking() -> None:
     assert (len(uow.history), len(uow.events)) == (history, events)
     with pytest.raises(NotFound):
         await cancel(uow, 404)
+
+
+# Staff asking fieldworkers for a booking's jobs (`request_jobs`).
+
+
+async def request_jobs(
+    uow: FakeUnitOfWork, booking_id: int, *fw_ids: int, job_ids: list[int] | None = None
+) -> list[int]:
+    """Staff ask the fieldworkers for the booking's jobs; the request ids sent."""
+    result = await offering.request_jobs(
+        uow, booking_id, fw_ids, STAFF, Channel.API, job_ids=job_ids
+    )
+    return result.sent
+
+
+async def three_jobs(uow: FakeUnitOfWork) -> tuple[int, list[int]]:
+    """A manual booking whose jobs are unassigned, offered (to fieldworker 2), and assigned to 2."""
+    booked = await book(uow, "plumb", "paint", "tile", mode=DispatchMode.MANUAL)
+    _, offered, assigned = booked.job_ids
+    await offering.send_requests(uow, [offered], [2], STAFF, Channel.API)
+    assert await assignment.assign(uow, assigned, 2, STAFF, Channel.API)
+    return booked.id, booked.job_ids
+
+
+async def test_staff_asking_for_a_booking_without_naming_jobs_means_its_open_ones() -> None:
+    uow = company(2, services=("plumb", "paint", "tile"))
+    booking_id, (unassigned, offered, assigned) = await three_jobs(uow)
+
+    sent = await request_jobs(uow, booking_id, 1)
+
+    assert [uow.requests[r].job_id for r in sent] == [unassigned, offered]
+    assert uow.asked(unassigned) == [1] and uow.asked(offered) == [2, 1]
+    assert uow.asked(assigned) == []
+    assert uow.jobs[unassigned].status is JobStatus.OFFERED
+
+
+async def test_staff_asking_for_named_jobs_ask_for_those_only() -> None:
+    uow = company(2, services=("plumb", "paint", "tile"))
+    booking_id, (unassigned, offered, assigned) = await three_jobs(uow)
+
+    sent = await request_jobs(uow, booking_id, 1, job_ids=[offered])
+
+    assert [uow.requests[r].job_id for r in sent] == [offered]
+    assert uow.asked(unassigned) == []
+    with pytest.raises(Conflict) as refused:
+        await request_jobs(uow, booking_id, 1, job_ids=[assigned])
+    assert refused.value.code == "job_not_open"
+    with pytest.raises(NotFound) as refused:
+        await request_jobs(uow, booking_id, 1, job_ids=[offered, 404])
+    assert (refused.value.code, refused.value.field) == ("job_not_found", "job_ids.1")
+
+
+async def test_staff_asking_for_a_booking_with_no_open_job_is_refused() -> None:
+    uow = company(2)
+    booking_id = (await book(uow, fieldworker_id=2)).id
+    history = len(uow.history)
+
+    with pytest.raises(Conflict) as refused:
+        await request_jobs(uow, booking_id, 1)
+
+    assert refused.value.code == "no_open_jobs"
+    assert refused.value.message == f"booking {booking_id} has no open job"
+    assert len(uow.history) == history
+
+
+@pytest.mark.parametrize("status", [BookingStatus.CANCELLED, BookingStatus.COMPLETED])
+async def test_staff_asking_for_a_booking_that_is_not_open_is_refused(
+    status: BookingStatus,
+) -> None:
+    uow = company(2)
+    booking_id = (await book(uow, mode=DispatchMode.MANUAL)).id
+    await uow.set_booking_status(booking_id, status)
+
+    with pytest.raises(Conflict) as refused:
+        await request_jobs(uow, booking_id, 1)
+
+    assert refused.value.code == "booking_not_open"
+    assert refused.value.message == f"booking {booking_id} is {status.value}"
+    assert uow.requests == {}
+    with pytest.raises(NotFound) as refused:
+        await request_jobs(uow, 404, 1)
+    assert refused.value.code == "booking_not_found"
 
 
 class OneUnitOfWork:
