@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import cast
 
 from dispatch import offering
 from dispatch.model import (
@@ -79,10 +80,11 @@ async def resolve_fieldworker(ref: FieldworkerRef) -> t.Fieldworker:
 async def open_job_ids(booking_id: int) -> list[int]:
     """Ids of the booking's jobs that may still be given to a fieldworker, by id."""
     statuses = [s.value for s in OPEN_JOB_STATUSES]
-    return list(
+    return cast(
+        "list[int]",
         await t.Job.filter(booking_id=booking_id, status__in=statuses)
         .order_by("id")
-        .values_list("id", flat=True)
+        .values_list("id", flat=True),
     )
 
 

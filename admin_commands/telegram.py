@@ -12,7 +12,7 @@ Buttons (callback data packed and validated in `notifications.callbacks`): `s:<b
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
 from typing import Any
 
 from telegram import CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup, Update
@@ -90,7 +90,7 @@ async def _execute(command: AdminCommand, inv: Invocation) -> Reply:
 
 def command_handler(
     command: AdminCommand,
-) -> Callable[[Update, ContextTypes.DEFAULT_TYPE], Awaitable[None]]:
+) -> Callable[[Update, ContextTypes.DEFAULT_TYPE], Coroutine[Any, Any, None]]:
     """The PTB callback for one admin command."""
 
     async def handle(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -122,7 +122,7 @@ def command_handler(
     return handle
 
 
-async def on_help(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+async def on_help(update: Update, _context: ContextTypes.DEFAULT_TYPE) -> None:
     """`/help` from staff: the admin command list, and no fieldworker help after it."""
     message, user = update.effective_message, update.effective_user
     if message is None or user is None:
@@ -190,7 +190,8 @@ async def _press_page(
     if press.view is PageView.HISTORY:
         booking_id = press.arg
     elif press.view is PageView.AVAILABLE:
-        booking_id = await t.Job.filter(id=press.arg).values_list("booking_id", flat=True).first()
+        job = await t.Job.get_or_none(id=press.arg)
+        booking_id = job.booking_id if job is not None else None
     if not await staff_may(staff, Permission.VIEW):
         await record_refusal(
             app, staff, Permission.VIEW, "page button", booking_id, [query.data or ""]

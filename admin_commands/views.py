@@ -17,7 +17,7 @@ from dispatch.model import EligibilityResult, JobStatus
 from models import tables as t
 from models.transactions import Transactions
 from models.uow import TortoiseUnitOfWork
-from notifications.callbacks import PageRef, pack
+from notifications.callbacks import PageRef, PageView, pack
 from notifications.render import format_when
 
 from .operations import open_job_ids
@@ -46,7 +46,7 @@ def clip(text: str, limit: int = MAX_TEXT) -> str:
 
 
 def _nav(
-    view: str, arg: int, page: int, has_prev: bool, has_next: bool
+    view: PageView, arg: int, page: int, has_prev: bool, has_next: bool
 ) -> list[list[tuple[str, str]]]:
     row: list[tuple[str, str]] = []
     if has_prev:
@@ -150,7 +150,7 @@ async def history_page(booking_id: int, page: int, tz: str) -> Page:
         if reason:
             parts.append(f"reason: {reason}")
         lines.append(" · ".join(parts))
-    buttons = _nav("h", booking_id, window.page, window.has_prev, window.has_next)
+    buttons = _nav(PageView.HISTORY, booking_id, window.page, window.has_prev, window.has_next)
     return Page(clip("\n".join(lines)), buttons)
 
 
@@ -186,7 +186,10 @@ async def unassigned_page(page: int, tz: str) -> Page:
             f"{format_when(job.appointment.start, job.appointment.end, tz)}, {job.status}, "
             f"{job.booking.address}"
         )
-    return Page(clip("\n".join(lines)), _nav("u", 0, window.page, window.has_prev, window.has_next))
+    return Page(
+        clip("\n".join(lines)),
+        _nav(PageView.UNASSIGNED, 0, window.page, window.has_prev, window.has_next),
+    )
 
 
 # -- /available ----------------------------------------------------------------------------------
@@ -230,5 +233,6 @@ async def available_page(tx: Transactions, job_id: int, page: int, tz: str) -> P
     )
     lines.extend(items[window.offset : window.offset + window.limit] or ["(no fieldworkers)"])
     return Page(
-        clip("\n".join(lines)), _nav("a", job_id, window.page, window.has_prev, window.has_next)
+        clip("\n".join(lines)),
+        _nav(PageView.AVAILABLE, job_id, window.page, window.has_prev, window.has_next),
     )

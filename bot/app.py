@@ -13,7 +13,8 @@ import hmac
 import json
 import logging
 from datetime import timedelta
-from typing import Any
+from functools import partial
+from typing import Any, cast
 
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
@@ -99,7 +100,7 @@ async def telegram_webhook(request: web.Request) -> web.Response:
     return web.json_response({"ok": True})
 
 
-async def healthz(request: web.Request) -> web.Response:
+async def healthz(_request: web.Request) -> web.Response:
     """200 when the database answers, 503 otherwise."""
     try:
         await asyncio.wait_for(connections.get("default").execute_query("SELECT 1"), 5)
@@ -109,7 +110,7 @@ async def healthz(request: web.Request) -> web.Response:
     return web.json_response({"status": "ok"})
 
 
-async def metrics(request: web.Request) -> web.Response:
+async def metrics(_request: web.Request) -> web.Response:
     """Prometheus text exposition."""
     return web.Response(body=generate_latest(), headers={"Content-Type": CONTENT_TYPE_LATEST})
 
@@ -119,15 +120,16 @@ async def sweep(app_ctx: AppContext) -> None:
     from dispatch import offering
     from models.views import utcnow
 
-    due = (
+    due = cast(
+        "list[int]",
         await t.JobRequest.filter(status="pending", expires_at__lte=utcnow())
         .order_by("expires_at")
         .limit(200)
-        .values_list("id", flat=True)
+        .values_list("id", flat=True),
     )
     for request_id in due:
         try:
-            await app_ctx.tx.run(lambda uow, rid=request_id: offering.expire_request(uow, rid))
+            await app_ctx.tx.run(partial(offering.expire_request, request_id=request_id))
         except Exception:
             log.exception("expiring request %s failed", request_id)
     if app_ctx.intake is not None:
@@ -169,7 +171,7 @@ def build_app(config: Config) -> web.Application:
     api = ApiContext(tx=tx, timezone=config.timezone, api_token=config.api_token)
     app.add_subapp("/api/v1", create_api(api))
 
-    async def lifecycle(app: web.Application) -> Any:
+    async def lifecycle(_app: web.Application) -> Any:
         await init_db(config.database_url)
         await ensure_default_roles()
         await bootstrap_owners(config.telegram_admin_ids)
@@ -259,8 +261,11 @@ async def _publish_commands(bot: Any) -> None:
     ]
     try:
         await bot.set_my_commands(FIELDWORKER_COMMANDS)
-        staff = await t.Staff.filter(telegram_user_id__not_isnull=True).values_list(
-            "telegram_user_id", flat=True
+        staff = cast(
+            "list[int]",
+            await t.Staff.filter(telegram_user_id__not_isnull=True).values_list(
+                "telegram_user_id", flat=True
+            ),
         )
         for user_id in staff:
             await bot.set_my_commands(staff_menu, scope=BotCommandScopeChat(user_id))

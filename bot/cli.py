@@ -50,7 +50,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_db(args: argparse.Namespace) -> int:
+def cmd_db(_args: argparse.Namespace) -> int:
     """`db upgrade`: apply schema migrations to DATABASE_URL."""
     from bot.config import ConfigError, load_config
     from models.db import close_db, init_db, tortoise_config, upgrade

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import tempfile
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 import aiohttp
 
@@ -100,7 +100,7 @@ class Demo:
     async def asked(self, booking_id: int, expected: int) -> dict[int, Call]:
         """Wait until `expected` requests went out; returns user -> request message."""
         await self.wait(
-            lambda calls: (
+            lambda _calls: (
                 sum(1 for u in self.user_of.values() if self.requests_to(u, booking_id)) >= expected
             )
         )
@@ -173,7 +173,7 @@ class Demo:
 
     async def booking(self, booking_id: int) -> dict[str, Any]:
         """The booking as the API shows it."""
-        return await self.api("GET", f"/bookings/{booking_id}")
+        return cast("dict[str, Any]", await self.api("GET", f"/bookings/{booking_id}"))
 
     async def report(self, booking_id: int) -> None:
         """Who declined and why, who won, and what the customer was told."""

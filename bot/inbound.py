@@ -12,7 +12,7 @@ import asyncio
 import contextlib
 import logging
 from datetime import timedelta
-from typing import Any
+from typing import Any, cast
 
 from tortoise.expressions import Q
 
@@ -90,7 +90,7 @@ class TelegramIntake:
             .limit(100)
             .values_list("key", flat=True)
         )
-        for key in keys:
+        for key in cast("list[str]", keys):
             await self.process(key)
         return len(keys)
 

@@ -188,17 +188,7 @@ def _reasons(
             else ExclusionReason.INACTIVE
         )
 
-    if distance_km is not None:
-        if distance_km > travel_radius_km:
-            found.add(ExclusionReason.OUTSIDE_RADIUS)
-    elif fieldworker.territories is None:
-        # Nowhere to measure from and no area to check against: we cannot say they can get there.
-        found.add(ExclusionReason.OUTSIDE_RADIUS)
-
-    if fieldworker.territories is not None:
-        area = _territory(fieldworker.territories, territory_cache)
-        if area is None or not area.covers(context.point):
-            found.add(ExclusionReason.OUTSIDE_TERRITORY)
+    found |= _place_reasons(fieldworker, context, distance_km, travel_radius_km, territory_cache)
 
     if job.service_code not in fieldworker.services:
         found.add(ExclusionReason.MISSING_SERVICE)
@@ -209,19 +199,44 @@ def _reasons(
     if not _custom_fields_match(context.custom_fields, fieldworker.custom_fields):
         found.add(ExclusionReason.CUSTOM_FIELD_MISMATCH)
 
+    found |= _time_reasons(fieldworker, context.appointment_utc)
+    return tuple(sorted(found, key=_REASON_ORDER.__getitem__))
+
+
+def _place_reasons(
+    fieldworker: FieldworkerProfile,
+    context: _JobContext,
+    distance_km: float | None,
+    travel_radius_km: float,
+    territory_cache: dict[int, tuple[Mapping[str, Any], BaseGeometry | None]],
+) -> set[ExclusionReason]:
+    """Whether they can get there: travel radius from their base, and their territories."""
+    found: set[ExclusionReason] = set()
+    if distance_km is not None:
+        if distance_km > travel_radius_km:
+            found.add(ExclusionReason.OUTSIDE_RADIUS)
+    elif fieldworker.territories is None:
+        # Nowhere to measure from and no area to check against: we cannot say they can get there.
+        found.add(ExclusionReason.OUTSIDE_RADIUS)
+    if fieldworker.territories is not None:
+        area = _territory(fieldworker.territories, territory_cache)
+        if area is None or not area.covers(context.point):
+            found.add(ExclusionReason.OUTSIDE_TERRITORY)
+    return found
+
+
+def _time_reasons(fieldworker: FieldworkerProfile, appointment: Interval) -> set[ExclusionReason]:
+    """Whether they are free then: working hours, time off, their other jobs."""
+    found: set[ExclusionReason] = set()
     if fieldworker.working_hours is not None and not _within_working_hours(
-        context.appointment_utc, fieldworker.working_hours, fieldworker.timezone
+        appointment, fieldworker.working_hours, fieldworker.timezone
     ):
         found.add(ExclusionReason.OUTSIDE_WORKING_HOURS)
-
-    appointment = context.appointment_utc
     if any(off.overlaps(appointment) for off in fieldworker.time_off):
         found.add(ExclusionReason.TIME_OFF)
-
     if any(busy.overlaps(appointment) for busy in fieldworker.busy):
         found.add(ExclusionReason.SCHEDULE_CONFLICT)
-
-    return tuple(sorted(found, key=_REASON_ORDER.__getitem__))
+    return found
 
 
 def _territory(

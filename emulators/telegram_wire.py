@@ -122,7 +122,7 @@ async def read_params(request: web.Request) -> JSONDict:
         for key, value in form.items():
             if isinstance(value, str):
                 params[key] = _decode_form_value(key, value)
-            else:  # web.FileField
+            elif isinstance(value, web.FileField):
                 params[key] = {
                     "filename": value.filename,
                     "content_type": value.content_type,

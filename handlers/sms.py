@@ -146,8 +146,15 @@ async def handle_sms(app_ctx: ChatContext, sender: str, body: str) -> str | None
         return HELP_SMS
     if fw is None:
         return None  # a customer's free text: nothing to act on here yet
+    return await _fieldworker_sms(app_ctx, fw, word, word_match, body)
+
+
+async def _fieldworker_sms(
+    app_ctx: ChatContext, fw: t.Fieldworker, word: str, word_match: re.Match[str] | None, body: str
+) -> str:
+    """A fieldworker's answer: YES/NO/CANCEL with a code, or a reason we asked for."""
     actor = Actor(ActorKind.FIELDWORKER, fw.id, fw.name)
-    state = await t.Conversation.get_or_none(channel="sms", address=sender)
+    state = await t.Conversation.get_or_none(channel="sms", address=fw.phone)
     if word in ACCEPT_WORDS or word in DECLINE_WORDS:
         assert word_match is not None
         code = _code(word_match["code"])

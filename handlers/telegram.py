@@ -11,7 +11,7 @@ validated in `notifications.callbacks`; which reason a press or a typed reply na
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import Any, cast
 
 import phonenumbers
 from telegram import (
@@ -81,7 +81,7 @@ ANSWERS = {
 
 
 def _ctx(context: ContextTypes.DEFAULT_TYPE) -> ChatContext:
-    return context.application.bot_data["chat"]
+    return cast(ChatContext, context.application.bot_data["chat"])
 
 
 async def fieldworker_for(user_id: int) -> t.Fieldworker | None:
@@ -128,6 +128,15 @@ async def on_callback(update: Update, context: ContextTypes.DEFAULT_TYPE) -> Non
     if request.status != RequestStatus.PENDING.value:
         await query.answer(ANSWERS[Outcome.CLOSED])
         return
+    await _on_decline_button(query, context, fw, press)
+
+
+async def _on_decline_button(
+    query: Any, context: ContextTypes.DEFAULT_TYPE, fw: t.Fieldworker, press: RequestPress
+) -> None:
+    """`Decline` (asks the reason), a reason button, or back to Accept/Decline."""
+    rid = press.request_id
+    app = _ctx(context)
     settings = await load_settings()
     if press.op is Op.DECLINE_BACK:
         await query.answer()
@@ -176,7 +185,7 @@ async def _ask_typed_reason(
     query: Any, context: ContextTypes.DEFAULT_TYPE, state: str, data: dict[str, Any], prompt: str
 ) -> None:
     chat_id = query.message.chat.id
-    await _ctx(context).tx.run(lambda uow: _await_text(chat_id, state, data))
+    await _ctx(context).tx.run(lambda _uow: _await_text(chat_id, state, data))
     await query.answer()
     await context.bot.send_message(
         chat_id, prompt, reply_markup=ForceReply(input_field_placeholder="Reason")
@@ -373,7 +382,7 @@ async def _linked_fieldworker(update: Update) -> tuple[Any, t.Fieldworker] | Non
     return message, fw
 
 
-async def on_jobs(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+async def on_jobs(update: Update, _context: ContextTypes.DEFAULT_TYPE) -> None:
     """The fieldworker's assigned jobs, soonest first."""
     linked = await _linked_fieldworker(update)
     if linked is None:
@@ -427,7 +436,7 @@ async def on_requests(update: Update, context: ContextTypes.DEFAULT_TYPE) -> Non
         )
 
 
-async def on_help(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+async def on_help(update: Update, _context: ContextTypes.DEFAULT_TYPE) -> None:
     """How the bot works."""
     if update.effective_message is not None:
         await update.effective_message.reply_text(HELP_TEXT)

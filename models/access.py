@@ -47,10 +47,11 @@ async def save_role(
     name: str, permissions: Sequence[Permission], receives_alerts: bool
 ) -> tuple[t.Role, bool]:
     """Create or replace a role (the caller checked `access.check_new_permissions`)."""
-    columns = {"permissions": _stored(permissions), "receives_alerts": receives_alerts}
+    stored = _stored(permissions)
+    columns = {"permissions": stored, "receives_alerts": receives_alerts}
     row, created = await t.Role.get_or_create(name=name, defaults=columns)
     if not created:
-        row.permissions = columns["permissions"]
+        row.permissions = stored
         row.receives_alerts = receives_alerts
         await row.save()
     return row, created

@@ -6,6 +6,8 @@ on semicolons: keep semicolons out of model docstrings.
 
 from __future__ import annotations
 
+from typing import Any
+
 from tortoise import fields
 from tortoise.models import Model
 
@@ -14,7 +16,7 @@ class CompanySettingsRow(Model):
     """The single row of company settings (id 1), stored as the validated JSON document."""
 
     id = fields.IntField(primary_key=True)
-    data = fields.JSONField(default=dict)
+    data: fields.JSONField[dict[str, Any]] = fields.JSONField(default=dict)
     updated_at = fields.DatetimeField(auto_now=True)
 
     class Meta:
@@ -27,7 +29,7 @@ class Service(Model):
     id = fields.IntField(primary_key=True)
     code = fields.CharField(max_length=64, unique=True)
     name = fields.CharField(max_length=200)
-    required_skills = fields.JSONField(default=list)
+    required_skills: fields.JSONField[list[Any]] = fields.JSONField(default=list)
     created_at = fields.DatetimeField(auto_now_add=True)
 
     class Meta:
@@ -44,15 +46,15 @@ class Fieldworker(Model):
     telegram_user_id = fields.BigIntField(null=True, unique=True)
     telegram_chat_id = fields.BigIntField(null=True)
     telegram_username = fields.CharField(max_length=64, null=True, db_index=True)
-    channels = fields.JSONField(default=list)
-    services = fields.JSONField(default=list)
-    skills = fields.JSONField(default=list)
-    custom_fields = fields.JSONField(default=dict)
+    channels: fields.JSONField[list[Any]] = fields.JSONField(default=list)
+    services: fields.JSONField[list[Any]] = fields.JSONField(default=list)
+    skills: fields.JSONField[list[Any]] = fields.JSONField(default=list)
+    custom_fields: fields.JSONField[dict[str, Any]] = fields.JSONField(default=dict)
     base_lat = fields.FloatField(null=True)
     base_lon = fields.FloatField(null=True)
-    territories = fields.JSONField(null=True)
-    working_hours = fields.JSONField(null=True)
-    time_off = fields.JSONField(default=list)
+    territories: fields.JSONField[Any] = fields.JSONField(null=True)
+    working_hours: fields.JSONField[Any] = fields.JSONField(null=True)
+    time_off: fields.JSONField[list[Any]] = fields.JSONField(default=list)
     status = fields.CharField(max_length=16, default="active")
     timezone = fields.CharField(max_length=64, default="UTC")
     invite_code = fields.CharField(max_length=32, unique=True)
@@ -90,8 +92,8 @@ class Booking(Model):
     lon = fields.FloatField()
     dispatch_mode = fields.CharField(max_length=16)
     status = fields.CharField(max_length=16, default="open")
-    required_skills = fields.JSONField(default=list)
-    custom_fields = fields.JSONField(default=dict)
+    required_skills: fields.JSONField[list[Any]] = fields.JSONField(default=list)
+    custom_fields: fields.JSONField[dict[str, Any]] = fields.JSONField(default=dict)
     notes = fields.TextField(default="")
     created_at = fields.DatetimeField(auto_now_add=True)
     updated_at = fields.DatetimeField(auto_now=True)
@@ -176,7 +178,7 @@ class Role(Model):
     """A named set of permissions. `receives_alerts` sends staff alerts to its members."""
 
     name = fields.CharField(max_length=64, primary_key=True)
-    permissions = fields.JSONField(default=list)
+    permissions: fields.JSONField[list[Any]] = fields.JSONField(default=list)
     receives_alerts = fields.BooleanField(default=False)
 
     class Meta:
@@ -214,7 +216,7 @@ class History(Model):
     from_status = fields.CharField(max_length=16, null=True)
     to_status = fields.CharField(max_length=16, null=True)
     channel = fields.CharField(max_length=16, null=True)
-    details = fields.JSONField(default=dict)
+    details: fields.JSONField[dict[str, Any]] = fields.JSONField(default=dict)
 
     class Meta:
         table = "history"
@@ -225,7 +227,7 @@ class InboundEvent(Model):
 
     id = fields.BigIntField(primary_key=True)
     key = fields.CharField(max_length=80, unique=True)
-    payload = fields.JSONField()
+    payload: fields.JSONField[Any] = fields.JSONField()
     status = fields.CharField(max_length=16, default="new", db_index=True)
     attempts = fields.IntField(default=0)
     claimed_until = fields.DatetimeField(null=True)
@@ -245,7 +247,7 @@ class Notification(Model):
     recipient = fields.CharField(max_length=64)
     template = fields.CharField(max_length=64)
     body = fields.TextField()
-    payload = fields.JSONField(default=dict)
+    payload: fields.JSONField[dict[str, Any]] = fields.JSONField(default=dict)
     request_id = fields.IntField(null=True)
     status = fields.CharField(max_length=16, default="queued", db_index=True)
     attempts = fields.IntField(default=0)
@@ -267,7 +269,7 @@ class Conversation(Model):
     channel = fields.CharField(max_length=16)
     address = fields.CharField(max_length=64)
     state = fields.CharField(max_length=32)
-    data = fields.JSONField(default=dict)
+    data: fields.JSONField[dict[str, Any]] = fields.JSONField(default=dict)
     updated_at = fields.DatetimeField(auto_now=True)
 
     class Meta:

@@ -10,7 +10,7 @@ import logging
 import secrets
 from collections.abc import Collection, Mapping, Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
 from tortoise.expressions import F
 
@@ -119,14 +119,15 @@ class TortoiseUnitOfWork:
 
     async def upcoming_assigned_job_ids(self, fieldworker_id: int) -> list[int]:
         """Ids of the fieldworker's assigned jobs that have not ended yet, soonest first."""
-        return list(
+        return cast(
+            "list[int]",
             await t.Job.filter(
                 fieldworker_id=fieldworker_id,
                 status=JobStatus.ASSIGNED.value,
                 appointment__end__gt=self._now,
             )
             .order_by("appointment__start", "id")
-            .values_list("id", flat=True)
+            .values_list("id", flat=True),
         )
 
     async def set_sms_opt_out(self, phone: str, opted_out: bool) -> None:
@@ -202,7 +203,8 @@ class TortoiseUnitOfWork:
         self, fieldworker_id: int, start: datetime, end: datetime
     ) -> list[int]:
         """Ids of the fieldworker's assigned jobs starting in [start, end), soonest first."""
-        return list(
+        return cast(
+            "list[int]",
             await t.Job.filter(
                 fieldworker_id=fieldworker_id,
                 status=JobStatus.ASSIGNED.value,
@@ -210,7 +212,7 @@ class TortoiseUnitOfWork:
                 appointment__start__lt=end,
             )
             .order_by("appointment__start", "id")
-            .values_list("id", flat=True)
+            .values_list("id", flat=True),
         )
 
     async def get_request(self, request_id: int) -> RequestView | None:
@@ -232,9 +234,12 @@ class TortoiseUnitOfWork:
     ) -> RequestView:
         """Insert a pending request with a reply code unique among the fieldworker's open ones."""
         taken = set(
-            await t.JobRequest.filter(
-                fieldworker_id=fieldworker_id, status=RequestStatus.PENDING.value
-            ).values_list("reply_code", flat=True)
+            cast(
+                "list[int]",
+                await t.JobRequest.filter(
+                    fieldworker_id=fieldworker_id, status=RequestStatus.PENDING.value
+                ).values_list("reply_code", flat=True),
+            )
         )
         code = 1000 + secrets.randbelow(9000)
         while code in taken:
@@ -311,7 +316,7 @@ class TortoiseUnitOfWork:
         self, identifier: Identifier, value: str | int
     ) -> FieldworkerIdentity | None:
         """The fieldworker holding this phone, Telegram user id or invite code (unique columns)."""
-        fw = await t.Fieldworker.get_or_none(**{identifier.value: value})
+        fw = await t.Fieldworker.filter(**{identifier.value: value}).first()
         if fw is None:
             return None
         return FieldworkerIdentity(

@@ -35,7 +35,11 @@ async def load_settings() -> CompanySettings:
 
 def fieldworker_profile(fw: t.Fieldworker, busy: tuple[Interval, ...] = ()) -> FieldworkerProfile:
     """The eligibility view of a stored fieldworker."""
-    location = Point(fw.base_lat, fw.base_lon) if fw.base_lat is not None else None
+    location = (
+        Point(fw.base_lat, fw.base_lon)
+        if fw.base_lat is not None and fw.base_lon is not None
+        else None
+    )
     hours = None
     if fw.working_hours is not None:
         hours = {day: [tuple(s) for s in shifts] for day, shifts in fw.working_hours.items()}
@@ -48,7 +52,7 @@ def fieldworker_profile(fw: t.Fieldworker, busy: tuple[Interval, ...] = ()) -> F
         custom_fields=fw.custom_fields or {},
         base_location=location,
         territories=fw.territories,
-        working_hours=hours,  # type: ignore[arg-type]
+        working_hours=hours,
         time_off=tuple(
             Interval(datetime.fromisoformat(o["start"]), datetime.fromisoformat(o["end"]))
             for o in fw.time_off or ()

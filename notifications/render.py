@@ -7,7 +7,7 @@ core's decision. Telegram is preferred for a fieldworker whose chat is linked; S
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 from zoneinfo import ZoneInfo
 
 from dispatch import events as ev
@@ -88,7 +88,7 @@ class OutboxRenderer:
 
     def _telegram_chat(self, fw: t.Fieldworker) -> int | None:
         if message_channel(contact_of(fw), self.channels_on) is Channel.TELEGRAM:
-            return fw.telegram_chat_id
+            return cast(int, fw.telegram_chat_id)
         return None
 
     def _sms_number(self, fw: t.Fieldworker) -> str | None:
@@ -177,7 +177,7 @@ class OutboxRenderer:
         ctx = await self._job_context(job_id)
         request = await t.JobRequest.get(id=request_id)
         distance = None
-        if fw.base_lat is not None:
+        if fw.base_lat is not None and fw.base_lon is not None:
             job = ctx["job"]
             distance = round(
                 haversine_km(

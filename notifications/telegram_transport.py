@@ -146,18 +146,7 @@ class AiohttpRequest(BaseRequest):
             sock_read=read_timeout,
         )
 
-        data: aiohttp.FormData | dict[str, str] | None = None
-        if request_data is not None:
-            if request_data.contains_files:
-                form = aiohttp.FormData()
-                for name, value in request_data.json_parameters.items():
-                    form.add_field(name, value)
-                for name, (filename, content, mimetype) in request_data.multipart_data.items():
-                    form.add_field(name, content, filename=filename, content_type=mimetype)
-                data = form
-            else:
-                data = request_data.json_parameters
-
+        data = _body(request_data)
         try:
             async with session.request(method, url, data=data, timeout=timeout) as response:
                 payload = await response.read()
@@ -168,3 +157,17 @@ class AiohttpRequest(BaseRequest):
             raise TimedOut(f"Timed out: {err.__class__.__name__} {err}".strip()) from err
         except aiohttp.ClientError as err:
             raise NetworkError(f"aiohttp.{err.__class__.__name__}: {err}") from err
+
+
+def _body(request_data: RequestData | None) -> aiohttp.FormData | dict[str, str] | None:
+    """The request body: form fields, or a multipart form when files are attached."""
+    if request_data is None:
+        return None
+    if not request_data.contains_files:
+        return request_data.json_parameters
+    form = aiohttp.FormData()
+    for name, value in request_data.json_parameters.items():
+        form.add_field(name, value)
+    for name, (filename, content, mimetype) in request_data.multipart_data.items():
+        form.add_field(name, content, filename=filename, content_type=mimetype)
+    return form
