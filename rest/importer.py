@@ -47,14 +47,11 @@ from dispatch.errors import DispatchError
 from models import tables as t
 from models.uow import TortoiseUnitOfWork, Transactions
 from rest import schemas as s
+from rest.errors import ApiError
 
 # Reused as they are, so an imported row is checked and stored exactly like an API body.
-from rest.api import (
-    ApiError,
-    check_services_exist,
-    fieldworker_columns,
-    no_constants,
-)
+from rest.fieldworkers import check_services_exist, fieldworker_columns
+from rest.routing import no_constants
 
 KINDS = ("fieldworkers", "services", "territories")
 
