@@ -216,7 +216,7 @@ async def test_unexpected_error_is_500_without_internals(
     async def broken() -> None:
         raise RuntimeError("secret internals")
 
-    monkeypatch.setattr("rest.api.load_settings", broken)
+    monkeypatch.setattr("rest.settings.load_settings", broken)
     answer = await call(client, "GET", "/settings")
     assert_error(answer, 500, "internal_error")
     assert "secret" not in json.dumps(answer[1])

@@ -1,0 +1,165 @@
+"""Views of `/bookings` and `/bookings/{id}`: create, list, read, change or cancel a booking."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from aiohttp import web
+
+from dispatch import bookings
+from dispatch.commands import BookingChanges
+from dispatch.model import BookingStatus, Channel, Interval, Permission, Point
+from dispatch.ports import NewBooking
+from models import tables as t
+from models.uow import TortoiseUnitOfWork
+from rest import schemas as s
+from rest.errors import ApiError
+from rest.routing import Call, model_list_response, model_response
+
+
+async def bookings_out(bookings: Sequence[t.Booking]) -> list[dict[str, Any]]:
+    """The GET shape of bookings, with their customers, jobs and requests (4 queries in all)."""
+    if not bookings:
+        return []
+    ids = [b.id for b in bookings]
+    customers = {
+        c.id: c for c in await t.Customer.filter(id__in=sorted({b.customer_id for b in bookings}))
+    }
+    jobs = await t.Job.filter(booking_id__in=ids).select_related("appointment").order_by("id")
+    requests: dict[int, list[dict[str, Any]]] = {}
+    for r in await t.JobRequest.filter(booking_id__in=ids).order_by("id"):
+        requests.setdefault(r.job_id, []).append(
+            {
+                "id": r.id,
+                "fieldworker_id": r.fieldworker_id,
+                "status": r.status,
+                "reason": r.reason,
+                "responded_by": (
+                    {"kind": r.responded_by_kind, "id": r.responded_by_id}
+                    if r.responded_by_kind
+                    else None
+                ),
+                "responded_at": r.responded_at,
+                "channel": r.channel,
+            }
+        )
+    jobs_of: dict[int, list[dict[str, Any]]] = {}
+    for j in jobs:
+        jobs_of.setdefault(j.booking_id, []).append(
+            {
+                "id": j.id,
+                "appointment": {"start": j.appointment.start, "end": j.appointment.end},
+                "service": j.service_code,
+                "status": j.status,
+                "fieldworker_id": j.fieldworker_id,
+                "requests": requests.get(j.id, []),
+            }
+        )
+    out = []
+    for b in bookings:
+        customer = customers[b.customer_id]
+        out.append(
+            {
+                "id": b.id,
+                "status": b.status,
+                "dispatch_mode": b.dispatch_mode,
+                "customer": {
+                    "name": customer.name,
+                    "phone": customer.phone,
+                    "email": customer.email,
+                },
+                "address": b.address,
+                "location": {"lat": b.lat, "lon": b.lon},
+                "notes": b.notes,
+                "requirements": {
+                    "skills": b.required_skills or [],
+                    "custom_fields": b.custom_fields or {},
+                },
+                "created_at": b.created_at,
+                "jobs": jobs_of.get(b.id, []),
+            }
+        )
+    return out
+
+
+async def _booking_response(booking_id: int, status: int = 200) -> web.Response:
+    booking = await t.Booking.get(id=booking_id)
+    return model_response(s.BookingOut, (await bookings_out([booking]))[0], status)
+
+
+async def create_booking(call: Call) -> web.StreamResponse:
+    """Create a booking; in `auto` mode eligible fieldworkers are asked at once.
+
+    With `fieldworker_id` every job is assigned to them at creation (the caller also needs the
+    `assign` permission).
+    """
+    body: s.BookingIn = call.body
+    if body.fieldworker_id is not None:
+        await call.require(Permission.ASSIGN)
+
+    async def work(uow: TortoiseUnitOfWork) -> int:
+        mode = body.dispatch_mode or (await uow.settings()).dispatch_mode
+        new = NewBooking(
+            customer_name=body.customer.name,
+            customer_phone=body.customer.phone,
+            customer_email=body.customer.email,
+            address=body.address,
+            location=Point(body.location.lat, body.location.lon),
+            services=tuple(body.services),
+            appointments=tuple(Interval(a.start, a.end) for a in body.appointments),
+            dispatch_mode=mode,
+            required_skills=frozenset(body.requirements.skills),
+            custom_fields=body.requirements.custom_fields,
+            notes=body.notes,
+        )
+        return await bookings.create_booking(
+            uow, new, call.actor, Channel.API, fieldworker_id=body.fieldworker_id
+        )
+
+    return await _booking_response(await call.ctx.tx.run(work), 201)
+
+
+async def list_bookings(call: Call) -> web.StreamResponse:
+    """Bookings, newest first, optionally by status."""
+    q: s.BookingListQuery = call.query
+    query = t.Booking.all()
+    if q.status is not None:
+        query = query.filter(status=q.status.value)
+    rows = await query.order_by("-id").offset(q.offset).limit(q.limit)
+    return model_list_response(s.BookingOut, await bookings_out(rows))
+
+
+async def get_booking(call: Call) -> web.StreamResponse:
+    """One booking with its jobs and their requests."""
+    assert call.booking is not None
+    return model_response(s.BookingOut, (await bookings_out([call.booking]))[0])
+
+
+async def patch_booking(call: Call) -> web.StreamResponse:
+    """Change the address, location or notes, or cancel (`"status": "cancelled"`).
+
+    Decision: rescheduling (`appointments`) is not available yet and is refused with 422
+    `not_supported` ("rescheduling is not available yet"): moving appointments needs the core to
+    withdraw and re-send requests and to re-check assignments, which it cannot do yet. Changes to
+    a booking that is no longer open are refused with 409 `booking_not_open`; cancelling a
+    cancelled booking again changes nothing.
+    """
+    assert call.booking is not None
+    booking_id = call.booking.id
+    changes = call.changes()
+    if "appointments" in changes:
+        raise ApiError(422, "not_supported", "rescheduling is not available yet", "appointments")
+    cancel = changes.pop("status", None) == BookingStatus.CANCELLED.value
+
+    location = changes.get("location")
+    wanted = BookingChanges(
+        address=changes.get("address"),
+        notes=changes.get("notes"),
+        location=Point(location.lat, location.lon) if location is not None else None,
+        cancel=cancel,
+    )
+    await call.ctx.tx.run(
+        lambda uow: bookings.change_booking(uow, booking_id, wanted, call.actor, Channel.API)
+    )
+    return await _booking_response(booking_id)
