@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any, cast
 
 from aiohttp import web
 
@@ -21,3 +22,8 @@ class ChatContext:
 
 #: Where the aiohttp application keeps the ChatContext for the SMS webhooks.
 CHAT = web.AppKey("chat", ChatContext)
+
+
+def chat_context(context: Any) -> ChatContext:
+    """The ChatContext a PTB callback's context carries (set by `handlers.telegram.register`)."""
+    return cast(ChatContext, context.application.bot_data["chat"])

@@ -1,4 +1,5 @@
-"""Fieldworker chat over Telegram: buttons, decline reasons, onboarding, `/jobs`, `/requests`.
+"""Fieldworker chat over Telegram: buttons, decline reasons, `/jobs`, `/requests` (onboarding:
+`handlers/onboarding.py`).
 
 Handlers parse and answer; the dispatch core decides. Conversation state ("awaiting a typed decline
 reason") lives in the `conversation` table, never in PTB's memory, so any process can continue it.
@@ -11,15 +12,11 @@ validated in `notifications.callbacks`; which reason a press or a typed reply na
 from __future__ import annotations
 
 import logging
-from typing import Any, cast
+from typing import Any
 
-import phonenumbers
 from telegram import (
     ForceReply,
     InlineKeyboardMarkup,
-    KeyboardButton,
-    ReplyKeyboardMarkup,
-    ReplyKeyboardRemove,
     Update,
 )
 from telegram.error import BadRequest
@@ -32,12 +29,13 @@ from telegram.ext import (
     filters,
 )
 
-from dispatch import commands, linking, reasons, responding
+from dispatch import commands, reasons, responding
 from dispatch.commands import Action, Outcome
-from dispatch.errors import DispatchError
 from dispatch.model import Actor, ActorKind, Channel, JobStatus, RequestStatus
 from dispatch.reasons import Pick, ReasonAnswer
-from handlers.context import ChatContext
+from handlers import onboarding
+from handlers.context import ChatContext, chat_context
+from handlers.onboarding import HELP_TEXT
 from models import tables as t
 from models.views import load_settings
 from notifications.callbacks import NOT_STAFF_DATA, JobPress, Op, RequestPress, unpack
@@ -61,11 +59,6 @@ FIELDWORKER_COMMANDS = [
     ("start", "Link your Telegram account"),
 ]
 
-HELP_TEXT = (
-    "I send you job requests with Accept and Decline buttons. The first to accept gets the job.\n"
-    "/jobs - your assigned jobs\n/requests - requests waiting for your answer\n"
-    "/start - link your account (share your phone number or use your invite code)"
-)
 
 ANSWERS = {
     Outcome.ASSIGNED: "✅ The job is yours!",
@@ -80,8 +73,7 @@ ANSWERS = {
 }
 
 
-def _ctx(context: ContextTypes.DEFAULT_TYPE) -> ChatContext:
-    return cast(ChatContext, context.application.bot_data["chat"])
+_ctx = chat_context
 
 
 async def fieldworker_for(user_id: int) -> t.Fieldworker | None:
@@ -290,86 +282,6 @@ async def on_text(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     await message.reply_text("I did not understand that. " + HELP_TEXT)
 
 
-async def on_start(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    """`/start CODE` links by invite code; `/start` asks for the phone number."""
-    message, user = update.effective_message, update.effective_user
-    if message is None or user is None:
-        return
-    fw = await fieldworker_for(user.id)
-    if context.args:
-        code = context.args[0]
-        account = linking.TelegramAccount(user.id, message.chat.id, user.username)
-        try:
-            target = await _ctx(context).tx.run(
-                lambda uow: linking.link_by_invite_code(uow, code, account)
-            )
-        except DispatchError:
-            await message.reply_text("That invite code is not valid. Ask staff for yours.")
-            return
-        await message.reply_text(
-            f"Welcome, {target.name}! You will get job requests here.",
-            reply_markup=ReplyKeyboardRemove(),
-        )
-        return
-    if fw is not None:
-        await message.reply_text(f"You are linked as {fw.name}. " + HELP_TEXT)
-        return
-    if await t.Staff.filter(telegram_user_id=user.id).exists():
-        await message.reply_text("You are registered as staff. Send /help for commands.")
-        return
-    keyboard = ReplyKeyboardMarkup(
-        [[KeyboardButton("📱 Share my phone number", request_contact=True)]],
-        one_time_keyboard=True,
-        resize_keyboard=True,
-    )
-    await message.reply_text(
-        "Hi! To receive job requests, share your phone number (the one staff have on file), "
-        "or send /start with your invite code.",
-        reply_markup=keyboard,
-    )
-
-
-async def on_contact(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    """A shared contact links the account when it is the sender's own number of a fieldworker."""
-    message, user = update.effective_message, update.effective_user
-    if message is None or user is None or message.contact is None:
-        return
-    contact = message.contact
-    try:
-        number = phonenumbers.parse("+" + contact.phone_number.lstrip("+"), None)
-        phone: str | None = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
-    except phonenumbers.NumberParseException:
-        phone = None
-    own = contact.user_id == user.id
-    account = linking.TelegramAccount(user.id, message.chat.id, user.username)
-    try:
-        target = await _ctx(context).tx.run(
-            lambda uow: linking.link_by_phone(uow, account, phone, own=own)
-        )
-    except DispatchError as exc:
-        text, remove_keyboard = CONTACT_REFUSALS[exc.code]
-        await message.reply_text(
-            text, reply_markup=ReplyKeyboardRemove() if remove_keyboard else None
-        )
-        return
-    await message.reply_text(
-        f"Welcome, {target.name}! You will get job requests here.",
-        reply_markup=ReplyKeyboardRemove(),
-    )
-
-
-#: How a refused shared contact is answered: error code -> (text, remove the phone button).
-CONTACT_REFUSALS = {
-    "not_own_phone": ("Please share your own phone number with the button.", False),
-    "invalid_phone": ("I could not read that phone number.", False),
-    "unknown_phone": (
-        "No fieldworker has this phone number. Ask staff to add you, or use your "
-        "invite code with /start CODE.",
-        True,
-    ),
-}
-
-
 async def _linked_fieldworker(update: Update) -> tuple[Any, t.Fieldworker] | None:
     """The message and its sender's fieldworker; tells an unlinked sender how to link."""
     message, user = update.effective_message, update.effective_user
@@ -447,11 +359,13 @@ def register(application: Application, chat: ChatContext) -> None:  # type: igno
     application.bot_data["chat"] = chat
     private = filters.ChatType.PRIVATE
     application.add_handler(CallbackQueryHandler(on_callback, pattern=NOT_STAFF_DATA), group=1)
-    application.add_handler(CommandHandler("start", on_start, filters=private), group=1)
+    application.add_handler(CommandHandler("start", onboarding.on_start, filters=private), group=1)
     application.add_handler(CommandHandler("jobs", on_jobs, filters=private), group=1)
     application.add_handler(CommandHandler("requests", on_requests, filters=private), group=1)
     application.add_handler(CommandHandler("help", on_help, filters=private), group=1)
-    application.add_handler(MessageHandler(private & filters.CONTACT, on_contact), group=1)
+    application.add_handler(
+        MessageHandler(private & filters.CONTACT, onboarding.on_contact), group=1
+    )
     application.add_handler(
         MessageHandler(private & filters.TEXT & ~filters.COMMAND, on_text), group=1
     )
