@@ -14,6 +14,8 @@ from typing import Any, cast
 
 import aiohttp
 
+from bot.demo_data import API, AUTH, FROM, OWNER, SID, TOKEN
+from bot.demo_day import dispatch_day
 from emulators import (
     Call,
     TelegramEmulator,
@@ -22,26 +24,6 @@ from emulators import (
     make_message_update,
     running,
 )
-
-TOKEN = "100000:DEMO"  # noqa: S105 - the demo bot token of the emulator
-API = "demo-token"
-SID = "AC" + "d" * 32
-AUTH = "demo-auth"
-FROM = "+15550001111"
-OWNER = 6999  # Telegram user id of the demo company's owner
-
-WORKERS = [  # name, lat, lon, services, skills, status
-    ("Alice Novak", 52.520, 13.405, ["plumb"], ["gas-cert"], "active"),
-    ("Bruno Meyer", 52.530, 13.380, ["plumb"], [], "active"),
-    ("Chiara Rossi", 52.500, 13.420, ["plumb", "clean"], [], "active"),
-    ("Dmitri Ivanov", 52.480, 13.350, ["clean"], [], "active"),
-    ("Emma Schulz", 52.540, 13.450, ["clean"], [], "active"),
-    ("Farid Haddad", 52.510, 13.300, ["plumb", "clean"], [], "inactive"),
-    ("Greta Lind", 53.550, 9.990, ["plumb"], ["gas-cert"], "active"),  # Hamburg: too far
-    ("Hugo Petit", 52.525, 13.390, ["elec"], [], "active"),
-    ("Ines Costa", 52.505, 13.395, ["clean"], [], "active"),
-    ("Jonas Berg", 52.515, 13.410, ["plumb"], ["gas-cert"], "restricted"),
-]
 
 
 class Demo:
@@ -200,189 +182,6 @@ class Demo:
             self.say(f"  ✉ SMS to customer {got['customer']['name']}: “{m['body']}”")
 
 
-async def _day(demo: Demo) -> None:
-    say = demo.say
-    say("== Setting up the company ==")
-    await demo.api(
-        "POST", "/services", {"code": "plumb", "name": "Plumbing", "required_skills": []}
-    )
-    await demo.api(
-        "POST",
-        "/services",
-        {"code": "gas", "name": "Gas boiler service", "required_skills": ["gas-cert"]},
-    )
-    await demo.api(
-        "POST", "/services", {"code": "clean", "name": "Deep cleaning", "required_skills": []}
-    )
-    await demo.api(
-        "POST", "/services", {"code": "elec", "name": "Electrical", "required_skills": []}
-    )
-    for i, (name, lat, lon, svc, skills, status) in enumerate(WORKERS):
-        if "gas-cert" in skills:
-            svc = [*svc, "gas"]
-        fw = await demo.api(
-            "POST",
-            "/fieldworkers",
-            {
-                "name": name,
-                "phone": f"+49151000000{i:02d}",
-                "channels": ["telegram"],
-                "services": svc,
-                "skills": skills,
-                "base_location": {"lat": lat, "lon": lon},
-                "timezone": "Europe/Berlin",
-                "working_hours": None,
-                "status": status,
-            },
-        )
-        demo.names[fw["id"]] = name
-        user = 7000 + i
-        demo.user_of[fw["id"]] = user
-        demo.type(user, f"/start {fw['invite_code']}")
-    await demo.wait(
-        lambda calls: (
-            sum(
-                1
-                for c in calls
-                if c.method == "sendMessage" and "Welcome" in str(c.params.get("text"))
-            )
-            == len(WORKERS)
-        )
-    )
-    say(f"{len(WORKERS)} fieldworkers linked their Telegram accounts with their invite codes.")
-
-    customer = {"name": "Maria Weber", "phone": "+4917612345678", "email": None}
-    say()
-    say("== 08:02 Booking 1: leaking pipe, automatic first-to-accept ==")
-    b1 = await demo.api(
-        "POST",
-        "/bookings",
-        {
-            "customer": customer,
-            "address": "Torstraße 12, Berlin",
-            "location": {"lat": 52.5290, "lon": 13.4010},
-            "services": ["plumb"],
-            "appointments": [
-                {"start": "2026-12-01T09:00:00+01:00", "end": "2026-12-01T11:00:00+01:00"}
-            ],
-            "notes": "Water under the sink",
-        },
-    )
-    await demo.available(b1["id"])
-    asked = await demo.asked(b1["id"], 3)
-    users = sorted(asked)
-    await demo.decline(users[0], asked[users[0]], 1)
-    await demo.wait(
-        lambda calls: any(
-            c.method == "editMessageText" and "Declined" in str(c.params.get("text")) for c in calls
-        )
-    )
-    demo.accept(users[1], asked[users[1]])
-    await demo.wait(
-        lambda calls: (
-            sum(
-                1
-                for c in calls
-                if c.method == "editMessageText" and "taken by another" in str(c.params.get("text"))
-            )
-            >= 1
-        )
-    )
-    demo.accept(users[2], asked[users[2]])
-    await demo.wait(
-        lambda calls: any(
-            c.method == "answerCallbackQuery" and "another" in str(c.params.get("text"))
-            for c in calls
-        )
-    )
-    say("  (a late accept was answered: “Sorry, another fieldworker already took this job.”)")
-    await demo.report(b1["id"])
-
-    say()
-    say("== 09:15 Booking 2: gas boiler service, needs the gas certificate ==")
-    b2 = await demo.api(
-        "POST",
-        "/bookings",
-        {
-            "customer": {"name": "Tom Kruger", "phone": "+4917687654321", "email": None},
-            "address": "Kastanienallee 5, Berlin",
-            "location": {"lat": 52.5380, "lon": 13.4100},
-            "services": ["gas"],
-            "appointments": [
-                {"start": "2026-12-01T13:00:00+01:00", "end": "2026-12-01T14:30:00+01:00"}
-            ],
-        },
-    )
-    await demo.available(b2["id"])
-    asked = await demo.asked(b2["id"], 1)
-    (only,) = asked
-    await demo.decline(only, asked[only], 5, typed="Van is at the garage today")
-    await demo.wait(
-        lambda calls: any(
-            "garage" in str(c.params.get("text")) for c in calls if c.method == "editMessageText"
-        )
-    )
-    got = await demo.booking(b2["id"])
-    say(f"  ✗ declined with a typed reason: “{got['jobs'][0]['requests'][0]['reason']}”")
-    await demo.wait(
-        lambda calls: any(
-            c.method == "sendMessage"
-            and c.params.get("chat_id") == OWNER
-            and "no eligible fieldworker" in str(c.params.get("text"))
-            for c in calls
-        )
-    )
-    say(
-        f"  ⚠ job {got['jobs'][0]['id']} is {got['jobs'][0]['status']}: nobody eligible is left; "
-        "the owner was alerted on Telegram."
-    )
-
-    say()
-    say("== 10:40 Booking 3: deep cleaning, manual dispatch by staff ==")
-    b3 = await demo.api(
-        "POST",
-        "/bookings",
-        {
-            "customer": {"name": "Lena Vogel", "phone": "+4917611122233", "email": None},
-            "address": "Bergmannstraße 20, Berlin",
-            "location": {"lat": 52.4890, "lon": 13.3950},
-            "services": ["clean"],
-            "dispatch_mode": "manual",
-            "appointments": [
-                {"start": "2026-12-02T08:00:00+01:00", "end": "2026-12-02T12:00:00+01:00"}
-            ],
-        },
-    )
-    eligible = (await demo.api("GET", f"/bookings/{b3['id']}/available-fieldworkers"))["eligible"]
-    shortlist = [e["fieldworker_id"] for e in eligible[:2]]
-    say("  staff ask the two nearest: " + ", ".join(demo.names[f] for f in shortlist))
-    await demo.api("POST", f"/bookings/{b3['id']}/job-requests", {"fieldworker_ids": shortlist})
-    asked = await demo.asked(b3["id"], 2)
-    for user in asked:
-        demo.accept(user, asked[user])
-    for _ in range(100):
-        got = await demo.booking(b3["id"])
-        if sum(r["status"] == "accepted" for r in got["jobs"][0]["requests"]) == 2:
-            break
-        await asyncio.sleep(0.1)
-    say("  both accepted; the job waits for staff to choose")
-    await demo.api("POST", f"/bookings/{b3['id']}/assign", {"fieldworker_id": shortlist[1]})
-    say(
-        f"  staff confirm {demo.names[shortlist[1]]}; "
-        f"{demo.names[shortlist[0]]} is told they were not selected"
-    )
-    await demo.report(b3["id"])
-
-    say()
-    say("== History of booking 1 ==")
-    for h in await demo.api("GET", f"/bookings/{b1['id']}/history"):
-        who = h["actor"]["name"] or h["actor"]["kind"]
-        say(
-            f"  {h['at'][11:19]} {h['action']:<18} by {who:<14} "
-            f"{h['from_status'] or '':>10} → {h['to_status'] or ''}"
-        )
-
-
 async def run_demo(verbose: bool = False) -> int:
     """Run the demo day; returns the exit code."""
     import logging
@@ -418,6 +217,6 @@ async def run_demo(verbose: bool = False) -> int:
                     "Twilio.\n",
                     flush=True,
                 )
-                await _day(Demo(tg, sms, base, http))
+                await dispatch_day(Demo(tg, sms, base, http))
     print("\nDemo finished.")
     return 0
