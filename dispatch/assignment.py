@@ -13,7 +13,6 @@ from dispatch.events import (
 )
 from dispatch.model import (
     Actor,
-    BookingStatus,
     Channel,
     DispatchMode,
     HistoryAction,
@@ -26,6 +25,7 @@ from dispatch.steps import (
     JobScope,
     close_request,
     jobs_meant,
+    load_booking,
     load_job,
     record_response,
     unassign_job,
@@ -139,11 +139,7 @@ async def assign_booking(
     Returns `(job id, changed)` pairs. Without `force`, an ineligible fieldworker for any job
     refuses the whole call (`not_eligible`, nothing kept: the caller's transaction rolls back).
     """
-    booking = await uow.get_booking(booking_id)
-    if booking is None:
-        raise NotFound("booking_not_found", f"booking {booking_id} does not exist")
-    if booking.status is not BookingStatus.OPEN:
-        raise Conflict("booking_not_open", f"booking {booking_id} is {booking.status.value}")
+    await load_booking(uow, booking_id, open_only=True)
     chosen = await jobs_meant(uow, booking_id, job_ids, JobScope.NOT_CLOSED)
     if not chosen:
         raise Conflict("no_open_jobs", f"booking {booking_id} has no job left to assign")

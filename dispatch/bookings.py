@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dispatch.assignment import assign
 from dispatch.commands import BookingChanges
-from dispatch.errors import Conflict, Invalid, NotFound
+from dispatch.errors import Conflict, Invalid
 from dispatch.events import (
     BookingCancelled,
     BookingCreated,
@@ -22,7 +22,7 @@ from dispatch.model import (
 )
 from dispatch.offering import dispatch_job
 from dispatch.ports import NewBooking, UnitOfWork
-from dispatch.steps import withdraw_others
+from dispatch.steps import load_booking, withdraw_others
 
 
 async def create_booking(
@@ -68,9 +68,7 @@ async def create_booking(
 
 async def cancel_booking(uow: UnitOfWork, booking_id: int, actor: Actor, channel: Channel) -> bool:
     """Cancel a booking and its open jobs; returns False when it was already cancelled."""
-    booking = await uow.get_booking(booking_id)
-    if booking is None:
-        raise NotFound("booking_not_found", f"booking {booking_id} does not exist")
+    booking = await load_booking(uow, booking_id)
     if booking.status is BookingStatus.CANCELLED:
         return False
     if booking.status is BookingStatus.COMPLETED:
@@ -113,9 +111,7 @@ async def change_booking(
     anything on a completed one; cancelling a cancelled booking again changes nothing. What really
     changed is recorded once in the history (`booking_changed`, with from/to).
     """
-    booking = await uow.get_booking(booking_id)
-    if booking is None:
-        raise NotFound("booking_not_found", f"booking {booking_id} does not exist")
+    booking = await load_booking(uow, booking_id)
     details = (changes.address, changes.notes, changes.location) != (None, None, None)
     if booking.status is BookingStatus.COMPLETED or (
         details and booking.status is not BookingStatus.OPEN

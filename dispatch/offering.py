@@ -18,7 +18,6 @@ from dispatch.events import (
 from dispatch.model import (
     OPEN_JOB_STATUSES,
     Actor,
-    BookingStatus,
     Channel,
     EligibilityResult,
     HistoryAction,
@@ -32,6 +31,7 @@ from dispatch.steps import (
     has_open_requests,
     job_spec,
     jobs_meant,
+    load_booking,
     load_job,
     reopen_request,
     request_deadline,
@@ -90,11 +90,7 @@ async def request_jobs(
     job_ids: Sequence[int] | None = None,
 ) -> SendResult:
     """Staff ask fieldworkers for the listed jobs of a booking, or for every open one."""
-    booking = await uow.get_booking(booking_id)
-    if booking is None:
-        raise NotFound("booking_not_found", f"booking {booking_id} does not exist")
-    if booking.status is not BookingStatus.OPEN:
-        raise Conflict("booking_not_open", f"booking {booking_id} is {booking.status.value}")
+    await load_booking(uow, booking_id, open_only=True)
     jobs = await jobs_meant(uow, booking_id, job_ids, JobScope.OPEN)
     if not jobs:
         raise Conflict("no_open_jobs", f"booking {booking_id} has no open job")
@@ -180,11 +176,7 @@ async def rebroadcast(
     uow: UnitOfWork, booking_id: int, actor: Actor, channel: Channel
 ) -> list[int]:
     """Ask eligible fieldworkers not yet asked, for every open job of the booking."""
-    booking = await uow.get_booking(booking_id)
-    if booking is None:
-        raise NotFound("booking_not_found", f"booking {booking_id} does not exist")
-    if booking.status is not BookingStatus.OPEN:
-        raise Conflict("booking_not_open", f"booking {booking_id} is {booking.status.value}")
+    await load_booking(uow, booking_id, open_only=True)
     sent: list[int] = []
     for job in await uow.jobs_of_booking(booking_id):
         if job.status in OPEN_JOB_STATUSES:

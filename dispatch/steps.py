@@ -10,7 +10,7 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 
 from dispatch.commands import Outcome, RespondResult
-from dispatch.errors import NotFound, RetryCommand
+from dispatch.errors import Conflict, NotFound, RetryCommand
 from dispatch.events import (
     JobUnassigned,
     RequestDeclined,
@@ -22,6 +22,7 @@ from dispatch.model import (
     OPEN_JOB_STATUSES,
     Actor,
     ActorKind,
+    BookingStatus,
     Channel,
     HistoryAction,
     JobSpec,
@@ -45,6 +46,16 @@ def job_spec(job: JobView, booking: BookingView) -> JobSpec:
         required_skills=booking.required_skills,
         custom_fields=booking.custom_fields,
     )
+
+
+async def load_booking(uow: UnitOfWork, booking_id: int, *, open_only: bool = False) -> BookingView:
+    """The booking (else `booking_not_found`); `open_only`: refused unless it is open."""
+    booking = await uow.get_booking(booking_id)
+    if booking is None:
+        raise NotFound("booking_not_found", f"booking {booking_id} does not exist")
+    if open_only and booking.status is not BookingStatus.OPEN:
+        raise Conflict("booking_not_open", f"booking {booking_id} is {booking.status.value}")
+    return booking
 
 
 async def load_job(uow: UnitOfWork, job_id: int, *, lock: bool) -> tuple[JobView, BookingView]:
