@@ -71,6 +71,21 @@ def haversine_km(a: Point, b: Point) -> float:
     return 2 * EARTH_RADIUS_KM * math.asin(math.sqrt(min(1.0, max(0.0, h))))
 
 
+def keeps_busy(
+    job_booking_id: int, job_appointment: Interval, other_booking_id: int, other: Interval
+) -> bool:
+    """Whether another job assigned to a fieldworker makes them busy for this one.
+
+    It does when the two appointments overlap, except for a job of the same visit: the same
+    booking at exactly the same appointment (start and end). One fieldworker may do every service
+    of one visit (a booking of plumbing and painting is two jobs at one time), so those jobs never
+    conflict with one another. Storage adapters call this to fill `FieldworkerProfile.busy`.
+    """
+    if not other.overlaps(job_appointment):
+        return False
+    return not (other_booking_id == job_booking_id and other == job_appointment)
+
+
 def evaluate(
     job: JobSpec,
     fieldworkers: Iterable[FieldworkerProfile],
@@ -102,7 +117,8 @@ def evaluate(
     - `outside_working_hours`: the whole appointment is not inside their shifts, read in their
       own timezone (`working_hours=None` means always available).
     - `time_off` / `schedule_conflict`: a time-off or busy interval overlaps the appointment
-      (touching ends do not overlap).
+      (touching ends do not overlap). `busy` holds only what `keeps_busy` counts: another job of
+      the same visit is not a conflict.
 
     Eligible fieldworkers come nearest first, those without a known distance last, ties by id.
     Excluded ones keep the input order and carry their distance when it is known.

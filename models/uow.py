@@ -14,6 +14,7 @@ from typing import Any, cast
 
 from tortoise.expressions import F
 
+from dispatch.eligibility import keeps_busy
 from dispatch.events import Event
 from dispatch.model import (
     Actor,
@@ -280,7 +281,11 @@ class TortoiseUnitOfWork:
         return await query.update(**changes) == 1
 
     async def candidates(self, job: JobView) -> list[FieldworkerProfile]:
-        """Every fieldworker, with the assigned jobs that overlap this one as `busy`."""
+        """Every fieldworker, with the assigned jobs that keep them busy for this one as `busy`.
+
+        Which do is `dispatch.eligibility.keeps_busy`: overlapping ones, except jobs of the same
+        visit (same booking, same appointment). The query narrows to overlapping rows first.
+        """
         busy: dict[int, list[Interval]] = {}
         rows = (
             await t.Job.filter(
@@ -289,13 +294,14 @@ class TortoiseUnitOfWork:
                 appointment__end__gt=job.appointment.start,
             )
             .exclude(id=job.id)
-            .values("fieldworker_id", "appointment__start", "appointment__end")
+            .values("fieldworker_id", "booking_id", "appointment__start", "appointment__end")
         )
         for row in rows:
-            if row["fieldworker_id"] is not None:
-                busy.setdefault(row["fieldworker_id"], []).append(
-                    Interval(row["appointment__start"], row["appointment__end"])
-                )
+            other = Interval(row["appointment__start"], row["appointment__end"])
+            if row["fieldworker_id"] is not None and keeps_busy(
+                job.booking_id, job.appointment, row["booking_id"], other
+            ):
+                busy.setdefault(row["fieldworker_id"], []).append(other)
         return [
             fieldworker_profile(fw, tuple(busy.get(fw.id, ())))
             for fw in await t.Fieldworker.all().order_by("id")

@@ -23,6 +23,7 @@ from typing import Any, TypeVar
 
 from dispatch import bookings, responding
 from dispatch.commands import Action, RespondResult
+from dispatch.eligibility import keeps_busy
 from dispatch.events import Event
 from dispatch.model import (
     Actor,
@@ -462,14 +463,14 @@ class FakeUnitOfWork:
     # The port: fieldworkers and services.
 
     async def candidates(self, job: JobView) -> list[FieldworkerProfile]:
-        """Every fieldworker by id, `busy` holding their other assigned jobs overlapping `job`."""
+        """Every fieldworker by id, `busy` holding their other assigned jobs that `keeps_busy`."""
         busy: dict[int, list[Interval]] = {}
         for other in self.jobs.values():
             if (
                 other.id != job.id
                 and other.status is JobStatus.ASSIGNED
                 and other.fieldworker_id is not None
-                and other.appointment.overlaps(job.appointment)
+                and keeps_busy(job.booking_id, job.appointment, other.booking_id, other.appointment)
             ):
                 busy.setdefault(other.fieldworker_id, []).append(other.appointment)
         return [

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 
 from dispatch import assignment, bookings, offering, responding
@@ -27,6 +29,7 @@ from dispatch.model import (
 from tests.unit.fakes import (
     SITE,
     STAFF,
+    START,
     FakeUnitOfWork,
     answer,
     book,
@@ -116,8 +119,12 @@ async def test_an_ineligible_fieldworker_is_refused_unless_forced() -> None:
 
 
 async def test_a_fieldworker_busy_at_that_time_is_not_eligible() -> None:
+    # Another booking overlapping in time is a conflict (the same visit is not: see below).
     uow = company(2, services=("plumb", "drain"))
-    plumb, drain = (await book(uow, "plumb", "drain", mode=DispatchMode.MANUAL)).job_ids
+    plumb = (await book(uow, "plumb", mode=DispatchMode.MANUAL)).job_id
+    drain = (
+        await book(uow, "drain", mode=DispatchMode.MANUAL, start=START + timedelta(hours=1))
+    ).job_id
     await assign(uow, plumb, 1)
 
     with pytest.raises(Conflict) as refused:
@@ -125,6 +132,26 @@ async def test_a_fieldworker_busy_at_that_time_is_not_eligible() -> None:
 
     assert refused.value.code == "not_eligible" and "schedule_conflict" in refused.value.message
     assert await assign(uow, drain, 2)
+
+
+async def test_one_fieldworker_may_do_every_job_of_one_visit() -> None:
+    uow = company(2, services=("plumb", "drain"))
+    plumb, drain = (await book(uow, "plumb", "drain", mode=DispatchMode.MANUAL)).job_ids
+    await assign(uow, plumb, 1)
+
+    assert 1 in (await offering.eligibility(uow, drain)).eligible_ids()
+    assert await assign(uow, drain, 1)
+    assert {uow.jobs[plumb].fieldworker_id, uow.jobs[drain].fieldworker_id} == {1}
+
+
+async def test_the_whole_visit_can_be_assigned_to_one_fieldworker_in_one_call() -> None:
+    uow = company(2, services=("plumb", "drain"))
+    booking = await book(uow, "plumb", "drain", mode=DispatchMode.MANUAL)
+
+    done = await assignment.assign_booking(uow, booking.id, 1, STAFF, Channel.API)
+
+    assert done == [(booking.job_ids[0], True), (booking.job_ids[1], True)]
+    assert [uow.jobs[j].status for j in booking.job_ids] == [JobStatus.ASSIGNED] * 2
 
 
 async def test_an_unknown_fieldworker_or_a_closed_job_cannot_be_assigned() -> None:

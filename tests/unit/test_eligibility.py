@@ -474,6 +474,19 @@ def test_busy_overlap_is_a_schedule_conflict() -> None:
     assert reasons_of(worker(busy=(touching, overlapping))) == (R.SCHEDULE_CONFLICT,)
 
 
+def test_another_job_of_the_same_visit_does_not_keep_a_fieldworker_busy() -> None:
+    visit = Interval(at(3, 10), at(3, 11))
+    # The same booking at the same appointment (also when written in another zone): one visit.
+    assert not eligibility.keeps_busy(7, visit, 7, visit)
+    ny = ZoneInfo("America/New_York")
+    assert not eligibility.keeps_busy(7, visit, 7, Interval(at(3, 6, tz=ny), at(3, 7, tz=ny)))
+    # Another booking at that time, or another overlapping appointment of the same booking, is.
+    assert eligibility.keeps_busy(7, visit, 8, visit)
+    assert eligibility.keeps_busy(7, visit, 7, Interval(at(3, 10, 30), at(3, 11, 30)))
+    # Nothing that does not overlap is.
+    assert not eligibility.keeps_busy(8, visit, 7, Interval(at(3, 11), at(3, 12)))
+
+
 def test_intervals_in_other_timezones_compare_by_instant() -> None:
     ny = ZoneInfo("America/New_York")
     # 06:00 New York is 10:00 UTC: exactly touching the end of this interval.
