@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from enum import StrEnum
 
-from dispatch.model import Point, RequestStatus
+from dispatch.model import ExclusionReason, Point, RequestStatus
 
 
 class Action(StrEnum):
@@ -53,9 +53,29 @@ class RespondResult:
     status: RequestStatus | None = None
 
 
+@dataclass(frozen=True)
+class NotSent:
+    """One fieldworker not asked for one job: `reason` is a `SendResult.skipped` code."""
+
+    fieldworker_id: int
+    job_id: int
+    reason: str
+    exclusions: tuple[ExclusionReason, ...] = ()  # with `not_eligible`: every reason why
+
+
 @dataclass
 class SendResult:
     """What `send_requests` did, job by job."""
 
     sent: list[int] = field(default_factory=list)  # new or re-sent request ids
-    skipped: dict[int, str] = field(default_factory=dict)  # fieldworker id -> why not
+    # fieldworker id -> why not (`unreachable`, `not_eligible`, `already_pending`,
+    # `already_accepted`); with several jobs, the last job's reason. `not_sent` has each job's.
+    skipped: dict[int, str] = field(default_factory=dict)
+    not_sent: list[NotSent] = field(default_factory=list)
+
+    def skip(
+        self, fieldworker_id: int, job_id: int, reason: str, *exclusions: ExclusionReason
+    ) -> None:
+        """Record that a fieldworker was not asked for a job, and why."""
+        self.skipped[fieldworker_id] = reason
+        self.not_sent.append(NotSent(fieldworker_id, job_id, reason, tuple(exclusions)))

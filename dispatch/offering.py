@@ -88,13 +88,16 @@ async def request_jobs(
     channel: Channel,
     *,
     job_ids: Sequence[int] | None = None,
+    force: bool = False,
 ) -> SendResult:
     """Staff ask fieldworkers for the listed jobs of a booking, or for every open one."""
     await load_booking(uow, booking_id, open_only=True)
     jobs = await jobs_meant(uow, booking_id, job_ids, JobScope.OPEN)
     if not jobs:
         raise Conflict("no_open_jobs", f"booking {booking_id} has no open job")
-    return await send_requests(uow, [j.id for j in jobs], fieldworker_ids, actor, channel)
+    return await send_requests(
+        uow, [j.id for j in jobs], fieldworker_ids, actor, channel, force=force
+    )
 
 
 async def send_requests(
@@ -103,14 +106,55 @@ async def send_requests(
     fieldworker_ids: Sequence[int],
     actor: Actor,
     channel: Channel,
+    *,
+    force: bool = False,
 ) -> SendResult:
     """Staff ask chosen fieldworkers to take chosen jobs (manual dispatch, or extra asks in auto).
 
-    A fieldworker already holding a pending or accepted request for a job is not asked again; one
-    whose earlier request was declined, expired or withdrawn is asked again (staff chose them).
-    Unreachable fieldworkers (no linked channel) are reported, not asked.
+    Each fieldworker is considered job by job, and not asked (reported in `skipped` and
+    `not_sent`) when they cannot be reached (`unreachable`: no linked channel), are not eligible
+    for that job (`not_eligible`, with the exclusion reasons: a service they do not offer, too
+    far, busy...; unless `force`, staff overriding eligibility as with `assign`), or already hold
+    a pending or accepted request for it. One whose earlier request was declined, expired or
+    withdrawn is asked again (staff chose them).
     """
     result = SendResult()
+    jobs = await _open_jobs_for(uow, job_ids, fieldworker_ids)
+    reachable = await uow.reachable_fieldworkers(fieldworker_ids)
+    for job in jobs:
+        job_id = job.id
+        excluded = (
+            {}
+            if force
+            else {e.fieldworker_id: e.reasons for e in (await eligibility(uow, job_id)).excluded}
+        )
+        ask: list[int] = []
+        for fw in fieldworker_ids:
+            if fw not in reachable:
+                result.skip(fw, job_id, "unreachable")
+                continue
+            if fw in excluded:
+                result.skip(fw, job_id, "not_eligible", *excluded[fw])
+                continue
+            existing = await uow.find_request(job_id, fw)
+            if existing and existing.status in (RequestStatus.PENDING, RequestStatus.ACCEPTED):
+                result.skip(fw, job_id, f"already_{existing.status.value}")
+                continue
+            if existing:
+                await reopen_request(
+                    uow, existing, job, actor, channel, history=HistoryAction.REQUEST_SENT
+                )
+                result.sent.append(existing.id)
+            else:
+                ask.append(fw)
+        result.sent.extend(await _send(uow, job, ask, actor, channel))
+    return result
+
+
+async def _open_jobs_for(
+    uow: UnitOfWork, job_ids: Sequence[int], fieldworker_ids: Sequence[int]
+) -> list[JobView]:
+    """The jobs, locked; refuses an unknown fieldworker or a job no longer open."""
     # Every check before the first write: a refusal changes nothing, even without a rollback.
     for fw in fieldworker_ids:
         if not await uow.fieldworker_exists(fw):
@@ -125,27 +169,7 @@ async def send_requests(
         if job.status not in OPEN_JOB_STATUSES:
             raise Conflict("job_not_open", f"job {job_id} is {job.status.value}")
         jobs.append(job)
-    reachable = await uow.reachable_fieldworkers(fieldworker_ids)
-    for job in jobs:
-        job_id = job.id
-        ask: list[int] = []
-        for fw in fieldworker_ids:
-            if fw not in reachable:
-                result.skipped[fw] = "unreachable"
-                continue
-            existing = await uow.find_request(job_id, fw)
-            if existing and existing.status in (RequestStatus.PENDING, RequestStatus.ACCEPTED):
-                result.skipped[fw] = f"already_{existing.status.value}"
-                continue
-            if existing:
-                await reopen_request(
-                    uow, existing, job, actor, channel, history=HistoryAction.REQUEST_SENT
-                )
-                result.sent.append(existing.id)
-            else:
-                ask.append(fw)
-        result.sent.extend(await _send(uow, job, ask, actor, channel))
-    return result
+    return jobs
 
 
 async def _send(

@@ -23,6 +23,7 @@ from dispatch.model import (
     BookingStatus,
     Channel,
     DispatchMode,
+    ExclusionReason,
     HistoryAction,
     JobStatus,
     RequestStatus,
@@ -289,6 +290,41 @@ async def test_staff_asking_for_named_jobs_ask_for_those_only() -> None:
     with pytest.raises(NotFound) as refused:
         await request_jobs(uow, booking_id, 1, job_ids=[offered, 404])
     assert (refused.value.code, refused.value.field) == ("job_not_found", "job_ids.1")
+
+
+async def test_staff_asking_skip_jobs_a_fieldworker_is_not_eligible_for_unless_forced() -> None:
+    uow = company(0, services=("plumb", "paint"))
+    plumber = uow.add_fieldworker(services=frozenset({"plumb"}), base_location=SITE)
+    both = uow.add_fieldworker(services=frozenset({"plumb", "paint"}), base_location=SITE)
+    far = uow.add_fieldworker(services=frozenset({"plumb", "paint"}), base_location=near(SITE, 90))
+    booking = await book(uow, "plumb", "paint", mode=DispatchMode.MANUAL)
+    plumb, paint = booking.job_ids
+
+    result = await offering.request_jobs(uow, booking.id, [plumber, both, far], STAFF, Channel.API)
+
+    assert uow.asked(plumb) == [plumber, both] and uow.asked(paint) == [both]
+    assert result.skipped == {plumber: "not_eligible", far: "not_eligible"}
+    assert [(n.fieldworker_id, n.job_id, n.reason, n.exclusions) for n in result.not_sent] == [
+        (far, plumb, "not_eligible", (ExclusionReason.OUTSIDE_RADIUS,)),
+        (plumber, paint, "not_eligible", (ExclusionReason.MISSING_SERVICE,)),
+        (far, paint, "not_eligible", (ExclusionReason.OUTSIDE_RADIUS,)),
+    ]
+
+    forced = await offering.request_jobs(
+        uow, booking.id, [plumber], STAFF, Channel.API, job_ids=[paint], force=True
+    )
+    assert [uow.requests[r].job_id for r in forced.sent] == [paint]
+    assert forced.skipped == {} and uow.asked(paint) == [both, plumber]
+
+
+async def test_staff_asking_for_the_other_job_of_a_visit_they_do_is_no_conflict() -> None:
+    uow = company(2, services=("plumb", "paint"))
+    plumb, paint = (await book(uow, "plumb", "paint", mode=DispatchMode.MANUAL)).job_ids
+    assert await assignment.assign(uow, plumb, 1, STAFF, Channel.API)
+
+    result = await offering.send_requests(uow, [paint], [1], STAFF, Channel.API)
+
+    assert result.skipped == {} and uow.asked(paint) == [1]
 
 
 async def test_staff_asking_for_a_booking_with_no_open_job_is_refused() -> None:
