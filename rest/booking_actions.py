@@ -79,7 +79,13 @@ async def send_job_requests(call: Call) -> web.StreamResponse:
     booking_id = call.booking.id
     result = await call.ctx.tx.run(
         lambda uow: offering.request_jobs(
-            uow, booking_id, body.fieldworker_ids, call.actor, Channel.API, job_ids=body.job_ids
+            uow,
+            booking_id,
+            body.fieldworker_ids,
+            call.actor,
+            Channel.API,
+            job_ids=body.job_ids,
+            force=body.force,
         )
     )
     skipped = {str(k): v for k, v in result.skipped.items()}

@@ -42,10 +42,12 @@ class JobRequestsIn(ApiModel):
     fieldworker_ids: UniqueIds
     job_ids: UniqueIds | None = None
     actor_staff_id: Id | None = None
+    force: bool = Field(default=False, description="ask even for jobs they are not eligible for")
 
 
 class SendOut(OutModel):
-    """Requests sent, and fieldworkers not asked with why (unreachable, already_pending...)."""
+    """Requests sent, and fieldworkers not asked with why (unreachable, not_eligible,
+    already_pending, already_accepted)."""
 
     sent: list[int]
     skipped: dict[str, str]

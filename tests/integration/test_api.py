@@ -943,6 +943,37 @@ async def test_manual_dispatch_flow(client: TestClient) -> None:
     assert datetime.fromisoformat(ana_b["responded_at"]).utcoffset() is not None
 
 
+async def test_job_requests_skip_jobs_a_fieldworker_is_not_eligible_for(
+    client: TestClient,
+) -> None:
+    ids = await seed(client)
+    booking = await create_booking(client, dispatch_mode="manual", services=["plumb", "clean"])
+    bid = booking["id"]
+    plumb, clean = (j["id"] for j in booking["jobs"])
+
+    # Ana only plumbs, Duarte only cleans: each is asked for their own service's job only.
+    status, sent = await call(
+        client,
+        "POST",
+        f"/bookings/{bid}/job-requests",
+        {"fieldworker_ids": [ids["ana"], ids["duarte"]]},
+    )
+    assert status == 200, sent
+    assert sent["skipped"] == {str(ids["ana"]): "not_eligible", str(ids["duarte"]): "not_eligible"}
+    status, got = await call(client, "GET", f"/bookings/{bid}")
+    asked = {j["id"]: sorted(requests_by_fieldworker(j)) for j in got["jobs"]}
+    assert asked == {plumb: [ids["ana"]], clean: [ids["duarte"]]}
+
+    # Carla is outside the radius: skipped, unless staff force it.
+    body = {"fieldworker_ids": [ids["carla"]], "job_ids": [plumb]}
+    status, sent = await call(client, "POST", f"/bookings/{bid}/job-requests", body)
+    assert (status, sent) == (200, {"sent": [], "skipped": {str(ids["carla"]): "not_eligible"}})
+    status, sent = await call(
+        client, "POST", f"/bookings/{bid}/job-requests", {**body, "force": True}
+    )
+    assert status == 200 and len(sent["sent"]) == 1 and sent["skipped"] == {}, sent
+
+
 async def test_auto_accept_rebroadcast_and_cancel(client: TestClient) -> None:
     ids = await seed(client)
     booking = await create_booking(client)
