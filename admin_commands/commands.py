@@ -15,7 +15,7 @@ from dispatch.model import Actor, DispatchMode, HistoryAction, Permission
 from models import tables as t
 from models.transactions import Transactions
 from models.uow import TortoiseUnitOfWork
-from notifications.callbacks import ForceAssign, pack
+from notifications.callbacks import MAX_FORCE_JOBS, ForceAssign, pack
 
 from . import operations as ops
 from . import views
@@ -32,8 +32,8 @@ from .parsing import (
 from .texts import (
     excluded_words,
     fieldworker_label,
+    not_sent_words,
     outcome_words,
-    skip_words,
 )
 
 log = logging.getLogger(__name__)
@@ -199,31 +199,54 @@ def assigned_text(
 
 
 async def assign(inv: Invocation) -> Reply:
-    """`/assign BOOKING FIELDWORKER`; an ineligible fieldworker gets an "Assign anyway" button."""
+    """`/assign BOOKING FIELDWORKER [JOB...]`: the listed jobs, or every job still to assign (an
+    acceptor confirmed for the one job they accepted); an ineligible fieldworker gets an "Assign
+    anyway" button."""
     args = parse_booking_fieldworker(inv.args)
     booking = await ops.get_booking(args.booking_id)
     fw = await ops.resolve_fieldworker(args.fieldworker)
     actor = inv.actor
+    job_ids = list(args.job_ids) or None
     try:
         results = await inv.app.tx.run(
-            lambda uow: assignment.assign_booking(uow, booking.id, fw.id, actor, ops.CHANNEL)
+            lambda uow: assignment.assign_booking(
+                uow, booking.id, fw.id, actor, ops.CHANNEL, job_ids=job_ids
+            )
         )
     except DispatchError as exc:
         if exc.code != "not_eligible":
             raise
-        excluded = await inv.app.tx.run(lambda uow: ops.exclusions_for(uow, booking.id, fw.id))
-        lines = [f"{fieldworker_label(fw)} is not eligible for booking {booking.id}:"]
-        lines += [f"• job {job_id}: {excluded_words(e)}" for job_id, e in excluded.items()]
-        if not excluded:
-            lines.append(exc.message)
-        lines.append("Nothing was changed.")
-        button = (ASSIGN_ANYWAY, pack(ForceAssign(booking.id, fw.id)))
-        return Reply("\n".join(lines), [[button]])
+        return await _not_eligible_reply(inv, booking.id, fw, args.job_ids, exc)
     return Reply(assigned_text(booking.id, fw, results, forced=False))
 
 
+async def _not_eligible_reply(
+    inv: Invocation,
+    booking_id: int,
+    fw: t.Fieldworker,
+    job_ids: tuple[int, ...],
+    exc: DispatchError,
+) -> Reply:
+    """Why `/assign` was refused, with an "Assign anyway" button for the same jobs."""
+    excluded = await inv.app.tx.run(
+        lambda uow: ops.exclusions_for(uow, booking_id, fw.id, job_ids or None)
+    )
+    lines = [f"{fieldworker_label(fw)} is not eligible for booking {booking_id}:"]
+    lines += [f"• job {job_id}: {excluded_words(e)}" for job_id, e in excluded.items()]
+    if not excluded:
+        lines.append(exc.message)
+    lines.append("Nothing was changed.")
+    if len(job_ids) > MAX_FORCE_JOBS:
+        # A button names at most a few jobs (64 bytes): do not offer one that would assign more.
+        lines.append(f"To assign anyway, list at most {MAX_FORCE_JOBS} jobs at a time.")
+        return Reply("\n".join(lines))
+    button = (ASSIGN_ANYWAY, pack(ForceAssign(booking_id, fw.id, job_ids)))
+    return Reply("\n".join(lines), [[button]])
+
+
 async def request(inv: Invocation) -> Reply:
-    """`/request BOOKING FIELDWORKER...`: ask them for every open job of the booking."""
+    """`/request BOOKING FIELDWORKER... [job JOB...]`: ask them for the listed jobs, or every open
+    job of the booking; jobs a fieldworker is not eligible for are reported, not sent."""
     args = parse_request(inv.args)
     booking = await ops.get_booking(args.booking_id)
     people: dict[int, t.Fieldworker] = {}
@@ -231,21 +254,22 @@ async def request(inv: Invocation) -> Reply:
         fw = await ops.resolve_fieldworker(ref)
         people.setdefault(fw.id, fw)
     actor = inv.actor
+    job_ids = list(args.job_ids) or None
     report = await inv.app.tx.run(
-        lambda uow: ops.request_booking(uow, booking.id, list(people), actor)
+        lambda uow: ops.request_booking(uow, booking.id, list(people), actor, job_ids)
     )
     lines = [f"Booking {booking.id}: {len(report.sent)} request(s) sent."]
     lines += [
         f"• {fieldworker_label(people.get(fw_id), fw_id)}: job {job_id}"
         for fw_id, job_id in report.sent
     ]
-    if report.skipped:
+    if report.not_sent:
         lines.append("Not sent:")
         lines += [
-            f"• {fieldworker_label(people.get(fw_id), fw_id)}: {skip_words(why)}"
-            for fw_id, why in report.skipped.items()
+            f"• {fieldworker_label(people.get(fw_id), fw_id)}, {words}"
+            for fw_id, words in not_sent_words(report.not_sent)
         ]
-    return Reply("\n".join(lines))
+    return Reply(views.clip("\n".join(lines)))
 
 
 async def rebroadcast(inv: Invocation) -> Reply:
@@ -337,8 +361,12 @@ COMMANDS: tuple[AdminCommand, ...] = (
     ),
     AdminCommand("decline_for", _P.RESPOND_ON_BEHALF, decline_for, "decline on their behalf"),
     AdminCommand("pend", _P.RESPOND_ON_BEHALF, pend, "put their answer back to pending"),
-    AdminCommand("assign", _P.ASSIGN, assign, "assign every job of the booking"),
-    AdminCommand("request", _P.SEND_REQUESTS, request, "send job requests to fieldworkers"),
+    AdminCommand(
+        "assign", _P.ASSIGN, assign, "assign (or confirm) the listed jobs, else every job"
+    ),
+    AdminCommand(
+        "request", _P.SEND_REQUESTS, request, "send job requests for the listed or every open job"
+    ),
     AdminCommand("rebroadcast", _P.SEND_REQUESTS, rebroadcast, "ask everyone eligible not asked"),
     AdminCommand(
         "reassign_all",
@@ -358,7 +386,8 @@ def help_text(staff: t.Staff, allowed: frozenset[Permission]) -> str:
     """The admin command list for a staff member, marking what their role cannot use."""
     lines = [
         f"Staff commands (your role: {staff.role}). BOOKING is a booking id, FIELDWORKER a "
-        "fieldworker id or @username, dates are YYYY-MM-DD.",
+        "fieldworker id or @username, JOB a job id (after the word `job` where other words come "
+        "first; none: the booking's jobs), dates are YYYY-MM-DD.",
     ]
     for command in COMMANDS:
         mark = "" if command.permission in allowed else " [not allowed for your role]"

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import cast
 
 from dispatch import offering
+from dispatch.commands import NotSent
 from dispatch.model import (
     OPEN_JOB_STATUSES,
     Actor,
@@ -25,6 +26,7 @@ from dispatch.model import (
     JobStatus,
 )
 from dispatch.ports import UnitOfWork
+from dispatch.steps import JobScope, jobs_meant
 from models import tables as t
 
 from .parsing import FieldworkerRef
@@ -92,11 +94,15 @@ async def open_job_ids(booking_id: int) -> list[int]:
 
 
 async def exclusions_for(
-    uow: UnitOfWork, booking_id: int, fieldworker_id: int
+    uow: UnitOfWork,
+    booking_id: int,
+    fieldworker_id: int,
+    job_ids: Sequence[int] | None = None,
 ) -> dict[int, Excluded]:
-    """Job id -> why the fieldworker is not eligible, for the booking's jobs still to assign."""
+    """Job id -> why the fieldworker is not eligible, for the listed jobs or (None) the booking's
+    jobs still to assign."""
     out: dict[int, Excluded] = {}
-    for job in await uow.jobs_of_booking(booking_id):
+    for job in await jobs_meant(uow, booking_id, job_ids, JobScope.NOT_CLOSED):
         if job.status in _DONE:
             continue
         result = await offering.eligibility(uow, job.id)
@@ -108,18 +114,24 @@ async def exclusions_for(
 
 @dataclass
 class RequestReport:
-    """What `/request` did: `(fieldworker id, job id)` asked, and fieldworker id -> why not."""
+    """What `/request` did: `(fieldworker id, job id)` asked; who was not asked for which job."""
 
     sent: list[tuple[int, int]] = field(default_factory=list)
-    skipped: dict[int, str] = field(default_factory=dict)
+    not_sent: list[NotSent] = field(default_factory=list)
 
 
 async def request_booking(
-    uow: UnitOfWork, booking_id: int, fieldworker_ids: Sequence[int], actor: Actor
+    uow: UnitOfWork,
+    booking_id: int,
+    fieldworker_ids: Sequence[int],
+    actor: Actor,
+    job_ids: Sequence[int] | None = None,
 ) -> RequestReport:
-    """`offering.send_requests` for every open job of the booking."""
-    result = await offering.request_jobs(uow, booking_id, fieldworker_ids, actor, CHANNEL)
-    report = RequestReport(skipped=dict(result.skipped))
+    """`offering.request_jobs`: the listed jobs, or every open job of the booking."""
+    result = await offering.request_jobs(
+        uow, booking_id, fieldworker_ids, actor, CHANNEL, job_ids=job_ids
+    )
+    report = RequestReport(not_sent=list(result.not_sent))
     for request_id in result.sent:
         request = await uow.get_request(request_id)
         assert request is not None

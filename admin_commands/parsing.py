@@ -22,14 +22,17 @@ PAGE_SIZE = 10
 _USERNAME = re.compile(r"@([A-Za-z0-9_]{1,64})")
 _ID = re.compile(r"#?([0-9]{1,10})")
 _DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+#: The word that starts a list of job ids (`job 12 13`): where several fieldworkers or a free-text
+#: reason come before it, nothing else could tell where they end. `jobs` reads better for several.
+JOB_WORDS = frozenset({"job", "jobs"})
 
 #: The usage line of every admin command, in the order `/help` lists them.
 USAGE: dict[str, str] = {
     "accept_for": "/accept_for BOOKING FIELDWORKER [JOB...]",
-    "decline_for": "/decline_for BOOKING FIELDWORKER REASON...",
+    "decline_for": "/decline_for BOOKING FIELDWORKER REASON... [job JOB...]",
     "pend": "/pend BOOKING FIELDWORKER [JOB...]",
-    "assign": "/assign BOOKING FIELDWORKER",
-    "request": "/request BOOKING FIELDWORKER...",
+    "assign": "/assign BOOKING FIELDWORKER [JOB...]",
+    "request": "/request BOOKING FIELDWORKER... [job JOB...]",
     "rebroadcast": "/rebroadcast BOOKING",
     "reassign_all": "/reassign_all FIELDWORKER FROM TO",
     "available": "/available BOOKING",
@@ -66,18 +69,20 @@ class RespondArgs:
 
 @dataclass(frozen=True)
 class BookingFieldworkerArgs:
-    """`/assign BOOKING FIELDWORKER`."""
+    """`/assign BOOKING FIELDWORKER [JOB...]`: which jobs (empty: every job still to assign)."""
 
     booking_id: int
     fieldworker: FieldworkerRef
+    job_ids: tuple[int, ...] = ()
 
 
 @dataclass(frozen=True)
 class RequestArgs:
-    """`/request BOOKING FIELDWORKER...` (duplicates removed, order kept)."""
+    """`/request BOOKING FIELDWORKER... [job JOB...]` (duplicates removed, order kept)."""
 
     booking_id: int
     fieldworkers: tuple[FieldworkerRef, ...]
+    job_ids: tuple[int, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -149,6 +154,11 @@ def _need(args: Sequence[str], count: int, what: str) -> None:
 
 
 def _job_ids(words: Sequence[str]) -> tuple[int, ...]:
+    """Job ids, each once in order; a leading `job` word is allowed (`/assign 4 7 job 12`)."""
+    if words and words[0].casefold() in JOB_WORDS:
+        words = words[1:]
+        if not words:
+            raise UsageError("missing JOB after 'job'")
     ids: list[int] = []
     for word in words:
         job_id = parse_id(word, "JOB")
@@ -157,42 +167,61 @@ def _job_ids(words: Sequence[str]) -> tuple[int, ...]:
     return tuple(ids)
 
 
+def _split_job_list(words: Sequence[str]) -> tuple[list[str], tuple[int, ...]]:
+    """Words before a trailing `job JOB...`, and those job ids (none without the `job` word).
+
+    Only a last `job` followed by nothing but ids counts, so a reason that merely mentions a job
+    ("got another job") stays part of the reason.
+    """
+    for i in range(len(words) - 1, -1, -1):
+        if words[i].casefold() in JOB_WORDS:
+            tail = words[i + 1 :]
+            if tail and all(_ID.fullmatch(word.strip()) for word in tail):
+                return list(words[:i]), _job_ids(tail)
+            break
+    return list(words), ()
+
+
 def parse_respond(args: Sequence[str], *, action: str) -> RespondArgs:
-    """`BOOKING FIELDWORKER [JOB...]` for accept and pend; `BOOKING FIELDWORKER REASON...` for
-    decline (the reason is every remaining word, required)."""
+    """`BOOKING FIELDWORKER [JOB...]` for accept and pend; `BOOKING FIELDWORKER REASON... [job
+    JOB...]` for decline (the reason is every remaining word before the job list, required)."""
     _need(args, 1, "BOOKING")
     booking_id = parse_id(args[0], "BOOKING")
     _need(args, 2, "FIELDWORKER")
     fieldworker = parse_fieldworker(args[1])
     rest = list(args[2:])
     if action == "decline":
-        reason = " ".join(rest).strip()
+        words, job_ids = _split_job_list(rest)
+        reason = " ".join(words).strip()
         if not reason:
             raise UsageError("a reason is required")
         if len(reason) > 500:
             raise UsageError("the reason is too long (500 characters at most)")
-        return RespondArgs(booking_id, fieldworker, (), reason)
+        return RespondArgs(booking_id, fieldworker, job_ids, reason)
     return RespondArgs(booking_id, fieldworker, _job_ids(rest))
 
 
 def parse_booking_fieldworker(args: Sequence[str]) -> BookingFieldworkerArgs:
-    """`BOOKING FIELDWORKER`, nothing more."""
+    """`BOOKING FIELDWORKER [JOB...]` (the job ids may follow the word `job`)."""
     _need(args, 1, "BOOKING")
     booking_id = parse_id(args[0], "BOOKING")
     _need(args, 2, "FIELDWORKER")
-    if len(args) > 2:
-        raise UsageError("too many arguments")
-    return BookingFieldworkerArgs(booking_id, parse_fieldworker(args[1]))
+    return BookingFieldworkerArgs(booking_id, parse_fieldworker(args[1]), _job_ids(args[2:]))
 
 
 def parse_request(args: Sequence[str]) -> RequestArgs:
-    """`BOOKING FIELDWORKER...` (at least one fieldworker)."""
+    """`BOOKING FIELDWORKER... [job JOB...]` (at least one fieldworker; no job ids: every open
+    job). A bare number is a fieldworker id: job ids only ever follow the word `job`."""
     _need(args, 1, "BOOKING")
     booking_id = parse_id(args[0], "BOOKING")
-    _need(args, 2, "FIELDWORKER")
+    words, job_ids = _split_job_list(args[1:])
+    if not words:
+        raise UsageError("missing FIELDWORKER")
     refs: list[FieldworkerRef] = []
     seen: set[str] = set()
-    for word in args[1:]:
+    for word in words:
+        if word.casefold() in JOB_WORDS:
+            raise UsageError("'job' must be followed by job ids, and come last")
         ref = parse_fieldworker(word)
         key = str(ref).casefold()
         if key not in seen:
@@ -200,7 +229,7 @@ def parse_request(args: Sequence[str]) -> RequestArgs:
             refs.append(ref)
     if len(refs) > 50:
         raise UsageError("at most 50 fieldworkers at once")
-    return RequestArgs(booking_id, tuple(refs))
+    return RequestArgs(booking_id, tuple(refs), job_ids)
 
 
 def parse_booking(args: Sequence[str]) -> BookingArgs:

@@ -167,12 +167,13 @@ async def _press_force_assign(
         )
         return refusal_text(staff, Permission.ASSIGN)
     actor = ops.staff_actor(staff)
+    job_ids = list(press.job_ids) or None  # none: every job still to assign
     try:
         booking = await ops.get_booking(press.booking_id)
         fw = await ops.resolve_fieldworker(FieldworkerRef(id=press.fieldworker_id))
         results = await app.tx.run(
             lambda uow: assignment.assign_booking(
-                uow, booking.id, fw.id, actor, ops.CHANNEL, force=True
+                uow, booking.id, fw.id, actor, ops.CHANNEL, job_ids=job_ids, force=True
             )
         )
     except ops.CommandError as exc:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from dispatch.commands import Outcome
+from dispatch.commands import NotSent, Outcome
 from dispatch.model import Excluded, ExclusionReason
 from models import tables as t
 
@@ -38,6 +38,7 @@ REASON_WORDS: dict[ExclusionReason, str] = {
 
 SKIP_WORDS: dict[str, str] = {
     "unreachable": "cannot be reached (no linked Telegram chat or SMS)",
+    "not_eligible": "not eligible",
     "already_pending": "already has a pending request",
     "already_accepted": "already accepted",
 }
@@ -64,6 +65,20 @@ def excluded_words(excluded: Excluded) -> str:
 def skip_words(code: str) -> str:
     """Why `send_requests` did not ask a fieldworker."""
     return SKIP_WORDS.get(code, code.replace("_", " "))
+
+
+def not_sent_words(not_sent: Iterable[NotSent]) -> list[tuple[int, str]]:
+    """`(fieldworker id, "jobs 4, 5: why")`: one line per fieldworker and reason, in order."""
+    groups: dict[tuple[int, str], list[int]] = {}
+    for n in not_sent:
+        why = skip_words(n.reason)
+        if n.exclusions:
+            why += f" ({reason_words(n.exclusions)})"
+        groups.setdefault((n.fieldworker_id, why), []).append(n.job_id)
+    return [
+        (fw_id, ("job " if len(jobs) == 1 else "jobs ") + ", ".join(map(str, jobs)) + f": {why}")
+        for (fw_id, why), jobs in groups.items()
+    ]
 
 
 def fieldworker_label(fw: t.Fieldworker | None, fieldworker_id: int | None = None) -> str:

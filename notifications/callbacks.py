@@ -14,6 +14,8 @@ Fieldworker buttons (`handlers.telegram`):
 
 Staff buttons (`admin_commands.telegram`):
 `s:<booking>:<fieldworker>` "Assign anyway" (assign with force) ·
+`j:<booking>:<fieldworker>:<job>[:<job>...]` "Assign anyway" for the jobs listed (at most
+`MAX_FORCE_JOBS`) ·
 `p:<view>:<arg>:<page>` a page of a long list; views `u` unassigned (arg 0), `h` history (arg: the
 booking id), `a` available fieldworkers (arg: the job id).
 """
@@ -31,6 +33,8 @@ from dispatch.settings import MAX_DECLINE_REASONS
 MAX_DATA_BYTES = 64
 #: Ids live in 32-bit serial columns: a larger one cannot exist (and PostgreSQL rejects it).
 MAX_ID = 2**31 - 1
+#: Jobs an "Assign anyway" button can name: three 10-digit ids still fit in 64 bytes.
+MAX_FORCE_JOBS = 3
 #: Pages are numbered from 1; five digits is far beyond any list a chat can page through.
 MAX_PAGE = 99_999
 #: A number in callback data: ASCII digits (`[0-9]`, not `\d`, which also matches Arabic-Indic and
@@ -49,6 +53,7 @@ class Op(StrEnum):
     NOT_ATTENDING_REASON = "x"
     NOT_ATTENDING_BACK = "k"
     ASSIGN_ANYWAY = "s"
+    ASSIGN_JOBS_ANYWAY = "j"
     PAGE = "p"
 
 
@@ -57,7 +62,7 @@ REQUEST_OPS = frozenset({Op.ACCEPT, Op.DECLINE, Op.DECLINE_REASON, Op.DECLINE_BA
 JOB_OPS = frozenset({Op.NOT_ATTENDING, Op.NOT_ATTENDING_REASON, Op.NOT_ATTENDING_BACK})
 #: The presses that carry a reason's index.
 REASON_OPS = frozenset({Op.DECLINE_REASON, Op.NOT_ATTENDING_REASON})
-STAFF_OPS = frozenset({Op.ASSIGN_ANYWAY, Op.PAGE})
+STAFF_OPS = frozenset({Op.ASSIGN_ANYWAY, Op.ASSIGN_JOBS_ANYWAY, Op.PAGE})
 
 _STAFF_PREFIX = "|".join(sorted(STAFF_OPS))
 #: Routing for PTB's `CallbackQueryHandler`: staff buttons go to the admin handlers; everything
@@ -113,15 +118,24 @@ class JobPress:
 
 @dataclass(frozen=True)
 class ForceAssign:
-    """The "Assign anyway" button."""
+    """The "Assign anyway" button: the listed jobs, or (none) every job still to assign."""
 
-    op: ClassVar[Op] = Op.ASSIGN_ANYWAY
     booking_id: int
     fieldworker_id: int
+    job_ids: tuple[int, ...] = ()
 
     def __post_init__(self) -> None:
         _check_id(self.booking_id, "booking id")
         _check_id(self.fieldworker_id, "fieldworker id")
+        if len(self.job_ids) > MAX_FORCE_JOBS:
+            raise ValueError(f"at most {MAX_FORCE_JOBS} jobs fit in a button")
+        for job_id in self.job_ids:
+            _check_id(job_id, "job id")
+
+    @property
+    def op(self) -> Op:
+        """`s` for the whole booking (the format buttons already sent carry), `j` for jobs."""
+        return Op.ASSIGN_JOBS_ANYWAY if self.job_ids else Op.ASSIGN_ANYWAY
 
 
 class PageView(StrEnum):
@@ -165,7 +179,7 @@ def pack(press: Press) -> str:
     elif isinstance(press, JobPress):
         fields = (press.job_id, press.index)
     elif isinstance(press, ForceAssign):
-        fields = (press.booking_id, press.fieldworker_id)
+        fields = (press.booking_id, press.fieldworker_id, *press.job_ids)
     else:
         fields = (press.view.value, press.arg, press.page)
     data = ":".join([press.op.value, *(str(f) for f in fields if f is not None)])
@@ -192,6 +206,10 @@ def unpack(data: str) -> Press | None:
                 return None
             return PageRef(PageView(fields[0]), _number(fields[1]), _number(fields[2]))
         numbers = [_number(field) for field in fields]
+        if op is Op.ASSIGN_JOBS_ANYWAY:
+            if not 3 <= len(numbers) <= 2 + MAX_FORCE_JOBS:
+                return None
+            return ForceAssign(numbers[0], numbers[1], tuple(numbers[2:]))
         if len(numbers) != (2 if op in REASON_OPS or op is Op.ASSIGN_ANYWAY else 1):
             return None
         if op is Op.ASSIGN_ANYWAY:

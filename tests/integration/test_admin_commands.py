@@ -17,15 +17,19 @@ from telegram.ext import Application, ApplicationBuilder
 from admin_commands import telegram as admin
 from admin_commands.commands import StaffContext
 from admin_commands.parsing import (
+    BookingFieldworkerArgs,
     FieldworkerRef,
     ForceAssign,
     PageRef,
+    RequestArgs,
     UsageError,
     day_range,
     page_window,
+    parse_booking_fieldworker,
     parse_callback,
     parse_fieldworker,
     parse_reassign,
+    parse_request,
     parse_respond,
 )
 from dispatch.model import DispatchMode, Point
@@ -299,6 +303,68 @@ async def test_assign_ineligible_offers_assign_anyway(tg: Harness) -> None:
     assert await tg.press(STRANGER, data, sent) == "This command is for staff."
 
 
+async def two_service_visit(tg: Harness, w: World) -> tuple[int, int, int]:
+    """A manual booking of plumbing and painting at one appointment: (booking, plumb, paint).
+
+    Ann does both services, Bob only plumbing."""
+    await add_service("paint", "Painting")
+    await t.Fieldworker.filter(id=w.ann.id).update(services=["plumb", "paint"])
+    b = await create_booking(tg.app_ctx.tx, DispatchMode.MANUAL, services=("plumb", "paint"))
+    plumb, paint = await t.Job.filter(booking_id=b).order_by("id").values_list("id", flat=True)
+    return b, plumb, paint
+
+
+async def test_assign_with_job_ids_confirms_an_acceptor_for_that_job_only(tg: Harness) -> None:
+    w = await seed()
+    b, plumb, paint = await two_service_visit(tg, w)
+    await tg.text(DANA, f"/request {b} {w.ann.id} {w.bob.id} job {plumb}")
+    await tg.text(DANA, f"/accept_for {b} {w.bob.id} {plumb}")
+
+    reply = await tg.text(DANA, f"/assign {b} {w.bob.id} {plumb}")
+
+    assert f"job {plumb}: assigned" in reply and f"job {paint}" not in reply, reply
+    jobs = {j.id: j for j in await t.Job.filter(booking_id=b)}
+    assert (jobs[plumb].status, jobs[plumb].fieldworker_id) == ("assigned", w.bob.id)
+    assert (jobs[paint].status, jobs[paint].fieldworker_id) == ("unassigned", None)
+    assert (await t.JobRequest.get(job_id=plumb, fieldworker_id=w.ann.id)).status == "withdrawn"
+
+    # The whole visit to one fieldworker who does both services: no conflict with itself.
+    reply = await tg.text(DANA, f"/assign {b} {w.ann.id} job {plumb} {paint}")
+    assert "not eligible" not in reply, reply
+    assert {j.fieldworker_id for j in await t.Job.filter(booking_id=b)} == {w.ann.id}
+
+
+async def test_assign_anyway_for_listed_jobs_assigns_those_only(tg: Harness) -> None:
+    w = await seed()
+    b, plumb, paint = await two_service_visit(tg, w)
+
+    sent = await tg.send(DANA, f"/assign {b} {w.bob.id} {paint}")
+
+    text = sent.params["text"]
+    assert f"job {paint}: does not do this service" in text and f"job {plumb}" not in text, text
+    data = buttons(sent)["Assign anyway"]
+    assert data == f"j:{b}:{w.bob.id}:{paint}"
+    assert await tg.press(DANA, data, sent) == "Assigned."
+    jobs = {j.id: j for j in await t.Job.filter(booking_id=b)}
+    assert (jobs[paint].status, jobs[paint].fieldworker_id) == ("assigned", w.bob.id)
+    assert jobs[plumb].status == "unassigned"
+
+
+async def test_request_reports_jobs_a_fieldworker_is_not_eligible_for(tg: Harness) -> None:
+    w = await seed()
+    b, plumb, paint = await two_service_visit(tg, w)
+
+    reply = await tg.text(DANA, f"/request {b} {w.ann.id} {w.bob.id} {w.fay.id}")
+
+    assert "3 request(s) sent" in reply, reply
+    assert f"Bob Brown (#{w.bob.id}), job {paint}: not eligible (does not do this service)" in reply
+    assert f"Fay Far (#{w.fay.id}), job {plumb}: not eligible (outside travel radius)" in reply
+    asked = await t.JobRequest.filter(booking_id=b).values_list("job_id", "fieldworker_id")
+    assert sorted(asked) == sorted([(plumb, w.ann.id), (paint, w.ann.id), (plumb, w.bob.id)])
+
+    assert "Usage: /request" in await tg.text(DANA, f"/request {b} {w.bob.id} job")
+
+
 async def test_assign_eligible_assigns_at_once(tg: Harness) -> None:
     w = await seed()
     b = await create_booking(tg.app_ctx.tx, DispatchMode.MANUAL)
@@ -481,6 +547,26 @@ def test_parsing_of_arguments_and_buttons() -> None:
             parse_fieldworker(bad)
     assert parse_respond(["4", "@a", "9", "9", "8"], action="pend").job_ids == (9, 8)
     assert parse_respond(["4", "7", "Too", "far"], action="decline").reason == "Too far"
+    # Job ids after the word `job`: last, after the reason or the fieldworkers.
+    declined = parse_respond(["4", "7", "Too", "far", "job", "9", "#8"], action="decline")
+    assert (declined.reason, declined.job_ids) == ("Too far", (9, 8))
+    mentions = parse_respond(["4", "7", "got", "another", "job"], action="decline")
+    assert (mentions.reason, mentions.job_ids) == ("got another job", ())
+    assert parse_respond(["4", "7", "job", "9"], action="accept").job_ids == (9,)
+    assert parse_booking_fieldworker(["4", "@a", "9", "8"]) == BookingFieldworkerArgs(
+        4, FieldworkerRef(username="a"), (9, 8)
+    )
+    assert parse_booking_fieldworker(["4", "7", "jobs", "9"]).job_ids == (9,)
+    assert parse_request(["4", "7", "@a", "8", "job", "9"]) == RequestArgs(
+        4, (FieldworkerRef(id=7), FieldworkerRef(username="a"), FieldworkerRef(id=8)), (9,)
+    )
+    assert parse_request(["4", "7", "8"]).job_ids == ()
+    for bad_request in (["4", "job", "9"], ["4", "7", "job"], ["4", "7", "job", "9", "@a"]):
+        with pytest.raises(UsageError):
+            parse_request(bad_request)
+    for bad_jobs in (["4", "7", "job"], ["4", "7", "job", "x"]):
+        with pytest.raises(UsageError):
+            parse_booking_fieldworker(bad_jobs)
     with pytest.raises(UsageError):
         parse_respond(["4", "7", "  "], action="decline")
     with pytest.raises(UsageError):

@@ -7,6 +7,7 @@ import pytest
 from dispatch.settings import MAX_DECLINE_REASONS
 from notifications.callbacks import (
     MAX_DATA_BYTES,
+    MAX_FORCE_JOBS,
     MAX_ID,
     MAX_PAGE,
     NOT_STAFF_DATA,
@@ -40,6 +41,7 @@ WIRE: list[tuple[Press, str]] = [
     (JobPress(Op.NOT_ATTENDING_REASON, 9, 0), "x:9:0"),
     (JobPress(Op.NOT_ATTENDING_BACK, 9), "k:9"),
     (ForceAssign(42, 7), "s:42:7"),
+    (ForceAssign(42, 7, (101, 102)), "j:42:7:101:102"),
     (PageRef(PageView.UNASSIGNED, 0, 2), "p:u:0:2"),
     (PageRef(PageView.HISTORY, 42, 1), "p:h:42:1"),
     (PageRef(PageView.AVAILABLE, 8, 3), "p:a:8:3"),
@@ -62,6 +64,7 @@ def test_largest_values_round_trip_within_64_bytes() -> None:
         RequestPress(Op.DECLINE_REASON, MAX_ID, MAX_DECLINE_REASONS),
         JobPress(Op.NOT_ATTENDING_REASON, MAX_ID, MAX_DECLINE_REASONS),
         ForceAssign(MAX_ID, MAX_ID),
+        ForceAssign(MAX_ID, MAX_ID, (MAX_ID,) * MAX_FORCE_JOBS),
         PageRef(PageView.HISTORY, MAX_ID, MAX_PAGE),
     ]
     for press in largest:
@@ -133,6 +136,9 @@ def test_out_of_range_values_are_refused(data: str) -> None:
         "x:5",
         "s:42",
         "s:42:7:1",
+        "j:42:7",  # jobs named by none
+        "j:1:2:3:4:5:6",  # more jobs than a button names
+        "j:1:2:0",
         "p:x:1:1",
         "p:h:1",
         "p:h:1:1:1",
@@ -166,6 +172,8 @@ def test_invalid_presses_cannot_be_built() -> None:
         RequestPress(Op.ACCEPT, 1, 2)
     with pytest.raises(ValueError):
         ForceAssign(1, MAX_ID + 1)
+    with pytest.raises(ValueError):
+        ForceAssign(1, 2, (3,) * (MAX_FORCE_JOBS + 1))
     with pytest.raises(ValueError):
         PageRef("z", 1, 1)  # type: ignore[arg-type]
 
