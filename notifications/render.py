@@ -12,12 +12,13 @@ from zoneinfo import ZoneInfo
 
 from dispatch import events as ev
 from dispatch.eligibility import haversine_km
-from dispatch.model import Actor, ActorKind, Channel, HistoryAction, Point
+from dispatch.model import ActorKind, Channel, Point
 from dispatch.reachability import ChannelsOn, message_channel
 from models import tables as t
 from models.access import alert_chats
 from models.uow import TortoiseUnitOfWork
 from models.views import contact_of
+from notifications.customers import CustomerNotice, first_name, send_customer_notice
 from notifications.keyboards import attending_keyboard, request_keyboard
 from notifications.templates import render
 
@@ -47,11 +48,6 @@ def format_when(start: datetime, end: datetime, tz: str) -> str:
     return f"{s.strftime('%a %-d %b %H:%M')}-{end_text} {s.tzname()}"
 
 
-def first_name(name: str) -> str:
-    """The first word of a name."""
-    return (name.split() or [name])[0]
-
-
 class OutboxRenderer:
     """Implements `models.uow.OutboxWriter`: renders each event of a unit of work to outbox rows."""
 
@@ -59,13 +55,22 @@ class OutboxRenderer:
         self.channels_on = ChannelsOn(telegram=telegram_enabled, sms=sms_enabled)
         self.sms_enabled = sms_enabled
         self.company_timezone = company_timezone
+        # The customer messages of each write in progress, by unit of work (the writes of
+        # concurrent transactions interleave on this one renderer): (booking, template) -> notice.
+        self._customer_notices: dict[int, dict[tuple[int, str], CustomerNotice]] = {}
 
     async def write(self, uow: TortoiseUnitOfWork) -> None:
         """Render and store the messages every event of `uow` causes."""
-        for event in uow.events:
-            handler = getattr(self, f"_on_{type(event).__name__}", None)
-            if handler is not None:
-                await handler(uow, event)
+        notices = self._customer_notices[id(uow)] = {}
+        try:
+            for event in uow.events:
+                handler = getattr(self, f"_on_{type(event).__name__}", None)
+                if handler is not None:
+                    await handler(uow, event)
+            for notice in notices.values():
+                await send_customer_notice(uow, notice, sms_enabled=self.sms_enabled)
+        finally:
+            del self._customer_notices[id(uow)]
 
     # -- helpers ---------------------------------------------------------------------------------
 
@@ -294,39 +299,32 @@ class OutboxRenderer:
         self,
         uow: TortoiseUnitOfWork,
         ctx: dict[str, Any],
-        fw: t.Fieldworker,
+        fw: t.Fieldworker | None,
         template: str,
         *,
         enabled: bool,
+        **values: Any,
     ) -> None:
-        """An SMS to the booking's customer naming the fieldworker, recorded in the history."""
-        booking = await t.Booking.get(id=ctx["booking_id"]).select_related("customer")
-        customer = booking.customer
-        if not (enabled and self.sms_enabled and customer.phone and not customer.sms_opt_out):
+        """Tell the booking's customer about an event (SMS, and a `customer_notified` row).
+
+        The one way to message a customer: at most one message per event (template) and booking
+        per transaction, however many of its jobs the event concerns (CONTRACT §6). Each call adds
+        its job to that message; `write` sends it once every event is rendered, listing the jobs'
+        services, fieldworkers and times together ("Ben will do your Plumbing and Painting").
+        `ctx` is a `_job_context` (or at least `booking_id`); `values` are more merge fields.
+        """
+        if not enabled:
             return
-        text = render(
-            template,
-            customer=first_name(customer.name),
-            fieldworker=first_name(fw.name),
-            service=ctx["service"],
-            when=format_when(ctx["start"], ctx["end"], self.company_timezone),
-        )
-        await self._queue(
-            uow,
-            channel="sms",
-            recipient=customer.phone,
-            template=template,
-            body=text,
-            booking_id=ctx["booking_id"],
-        )
-        await uow.add_history(
-            ctx["booking_id"],
-            HistoryAction.CUSTOMER_NOTIFIED,
-            Actor.system(),
-            job_id=ctx["job_id"],
-            channel=Channel.SMS,
-            details={"template": template, "fieldworker_id": fw.id},
-        )
+        key = (ctx["booking_id"], template)
+        notices = self._customer_notices[id(uow)]
+        notice = notices.setdefault(key, CustomerNotice(ctx["booking_id"], template))
+        if fw is not None:
+            values["fieldworker"] = first_name(fw.name)
+        if "service" in ctx:
+            values["service"] = ctx["service"]
+        if "start" in ctx and "end" in ctx:
+            values["when"] = format_when(ctx["start"], ctx["end"], self.company_timezone)
+        notice.add(ctx.get("job_id"), fw.id if fw is not None else None, **values)
 
     async def _on_JobUnassigned(self, uow: TortoiseUnitOfWork, e: ev.JobUnassigned) -> None:
         if e.actor.kind is ActorKind.FIELDWORKER:
