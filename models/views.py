@@ -69,6 +69,7 @@ def contact_of(fw: t.Fieldworker) -> Contact:
         telegram_chat_id=fw.telegram_chat_id,
         phone=fw.phone,
         sms_opt_out=fw.sms_opt_out,
+        telegram_user_id=fw.telegram_user_id,
     )
 
 

@@ -1,19 +1,19 @@
 """Events -> outbox rows, written inside the transaction that caused them.
 
 Decides only *how* to tell people (channel, text, buttons); *whether* something happened is the
-core's decision. Telegram is preferred for a fieldworker whose chat is linked; SMS otherwise.
+core's decision. Telegram is preferred for a fieldworker it can reach; SMS otherwise.
 """
 
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import Any, cast
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from dispatch import events as ev
 from dispatch.eligibility import haversine_km
 from dispatch.model import Actor, ActorKind, Channel, HistoryAction, Point
-from dispatch.reachability import ChannelsOn, message_channel
+from dispatch.reachability import ChannelsOn, message_channel, telegram_chat
 from models import tables as t
 from models.access import alert_chats
 from models.uow import TortoiseUnitOfWork
@@ -88,7 +88,7 @@ class OutboxRenderer:
 
     def _telegram_chat(self, fw: t.Fieldworker) -> int | None:
         if message_channel(contact_of(fw), self.channels_on) is Channel.TELEGRAM:
-            return cast(int, fw.telegram_chat_id)
+            return telegram_chat(contact_of(fw))
         return None
 
     def _sms_number(self, fw: t.Fieldworker) -> str | None:

@@ -177,7 +177,13 @@ class ContactRow:
 
     def contact(self) -> Contact:
         """What the reachability rule reads (`models.uow.contact_of`)."""
-        return Contact(tuple(self.channels), self.telegram_chat_id, self.phone, self.sms_opt_out)
+        return Contact(
+            tuple(self.channels),
+            self.telegram_chat_id,
+            self.phone,
+            self.sms_opt_out,
+            self.telegram_user_id,
+        )
 
 
 @dataclass(frozen=True)
