@@ -29,19 +29,21 @@ from dispatch.model import (
 )
 from dispatch.ports import (
     BookingView,
+    FailedNotification,
     FieldworkerIdentity,
     Identifier,
     JobView,
     NewBooking,
     RequestView,
 )
-from dispatch.reachability import ChannelsOn, is_reachable
+from dispatch.reachability import ChannelsOn, Contact, is_reachable
 from dispatch.settings import CompanySettings
 from models import tables as t
 from models.views import (
     _booking_view,
     _request_view,
     contact_of,
+    failed_notification,
     fieldworker_profile,
     load_settings,
 )
@@ -55,7 +57,7 @@ class TortoiseUnitOfWork:
     def __init__(self, now: datetime, channels_on: ChannelsOn) -> None:
         self.events: list[Event] = []
         self._now = now
-        self._channels_on = channels_on
+        self.channels_on = channels_on
         self._settings: CompanySettings | None = None
 
     def now(self) -> datetime:
@@ -306,11 +308,28 @@ class TortoiseUnitOfWork:
         if not fieldworker_ids:
             return set()
         rows = await t.Fieldworker.filter(id__in=list(fieldworker_ids))
-        return {fw.id for fw in rows if is_reachable(contact_of(fw), self._channels_on)}
+        return {fw.id for fw in rows if is_reachable(contact_of(fw), self.channels_on)}
 
     async def fieldworker_exists(self, fieldworker_id: int) -> bool:
         """True when the fieldworker exists."""
         return await t.Fieldworker.filter(id=fieldworker_id).exists()
+
+    async def contact(self, fieldworker_id: int) -> Contact | None:
+        """How the fieldworker can be reached, or None when unknown."""
+        fw = await t.Fieldworker.get_or_none(id=fieldworker_id)
+        return contact_of(fw) if fw is not None else None
+
+    async def fail_notification(
+        self, notification_id: int, error: str
+    ) -> FailedNotification | None:
+        """Conditional UPDATE to `failed`; None when it already was (or does not exist)."""
+        query = t.Notification.filter(id=notification_id).exclude(status="failed")
+        if not await query.update(status="failed", error=error, claimed_until=None):
+            return None
+        row = await t.Notification.get(id=notification_id)
+        chat = row.recipient if row.channel == Channel.TELEGRAM.value else ""
+        to_staff = chat.isdigit() and await t.Staff.filter(telegram_user_id=int(chat)).exists()
+        return failed_notification(row, to_staff=to_staff)
 
     async def holder_of(
         self, identifier: Identifier, value: str | int
