@@ -18,6 +18,7 @@ from models import tables as t
 from models.access import alert_chats
 from models.uow import TortoiseUnitOfWork
 from models.views import contact_of
+from notifications import failures
 from notifications.keyboards import attending_keyboard, request_keyboard
 from notifications.templates import render
 
@@ -59,6 +60,8 @@ class OutboxRenderer:
         self.channels_on = ChannelsOn(telegram=telegram_enabled, sms=sms_enabled)
         self.sms_enabled = sms_enabled
         self.company_timezone = company_timezone
+        # Added to every row's payload: set on a copy that sends a refused message on (`failures`).
+        self.marks: dict[str, Any] = {}
 
     async def write(self, uow: TortoiseUnitOfWork) -> None:
         """Render and store the messages every event of `uow` causes."""
@@ -116,7 +119,7 @@ class OutboxRenderer:
             recipient=str(recipient),
             template=template,
             body=body,
-            payload=payload or {},
+            payload={**(payload or {}), **self.marks},
             request_id=request_id,
             next_attempt_at=uow.now(),
         )
@@ -137,8 +140,9 @@ class OutboxRenderer:
         """Edit the request's Telegram message (or send a new one), or send an SMS."""
         text = render(template, summary=self._summary(ctx, fw.timezone), **ctx, **values)
         chat = self._telegram_chat(fw)
+        who = {"fieldworker_id": fw.id}  # for `failures`, if it fails
         if chat is not None:
-            payload: dict[str, Any] = {"method": "edit" if edit else "send"}
+            payload: dict[str, Any] = {"method": "edit" if edit else "send", **who}
             if markup is not None:
                 payload["reply_markup"] = markup
             await self._queue(
@@ -160,6 +164,7 @@ class OutboxRenderer:
                 body=text,
                 booking_id=ctx["booking_id"],
                 request_id=request_id,
+                payload=who,
             )
 
     # -- events ----------------------------------------------------------------------------------
@@ -187,6 +192,7 @@ class OutboxRenderer:
             )
         when = format_when(ctx["start"], ctx["end"], fw.timezone)
         chat = self._telegram_chat(fw)
+        marks = {"fieldworker_id": fw.id, "job_request": True}  # for `failures`, if it fails
         if chat is not None:
             text = render(
                 "job_request", request_id=request_id, when=when, distance_km=distance, **ctx
@@ -199,7 +205,7 @@ class OutboxRenderer:
                 body=text,
                 booking_id=ctx["booking_id"],
                 request_id=request_id,
-                payload={"method": "send", "reply_markup": request_keyboard(request_id)},
+                payload={"method": "send", "reply_markup": request_keyboard(request_id), **marks},
             )
         elif number := self._sms_number(fw):
             text = render("job_request_sms", when=when, code=request.reply_code, **ctx)
@@ -211,6 +217,7 @@ class OutboxRenderer:
                 body=text,
                 booking_id=ctx["booking_id"],
                 request_id=request_id,
+                payload=marks,
             )
 
     async def _on_RequestAccepted(self, uow: TortoiseUnitOfWork, e: ev.RequestAccepted) -> None:
@@ -387,3 +394,6 @@ class OutboxRenderer:
                 booking_id=ctx["booking_id"],
                 payload={"method": "send"},
             )
+
+    async def _on_DeliveryFailed(self, uow: TortoiseUnitOfWork, e: ev.DeliveryFailed) -> None:
+        await failures.delivery_failed(self, uow, e)
