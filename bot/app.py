@@ -204,6 +204,7 @@ def build_app(config: Config) -> web.Application:
             twilio=twilio,
             twilio_from=config.twilio_from_number,
             status_callback_url=_public(config, "/sms/status"),
+            tx=tx,
         )
         tx.on_commit = sender.wake
         background.append(asyncio.create_task(sender.run()))

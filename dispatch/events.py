@@ -154,3 +154,22 @@ class JobNobodyToAsk(Event):
     """Matching found no eligible fieldworker left to ask for a job."""
 
     job_id: int
+
+
+@dataclass(frozen=True)
+class DeliveryFailed(Event):
+    """A notification could not be delivered (CONTRACT §5: staff are told).
+
+    `fallback` is the channel it is sent by now, None when no other channel reaches the person;
+    `refused` lists every channel that refused it so far, this one included. `alert_staff` is False
+    for a failed staff alert, which must not cause another one.
+    """
+
+    notification_id: int
+    channel: Channel
+    fieldworker_id: int | None
+    request_id: int | None
+    job_id: int | None
+    fallback: Channel | None
+    refused: tuple[Channel, ...]
+    alert_staff: bool

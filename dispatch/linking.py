@@ -12,6 +12,10 @@ when a Telegram user id is already held by another fieldworker differs by path, 
   `Conflict("duplicate")`; nothing moves. Staff typing an id cannot take it from someone else.
   Changing a fieldworker's user id drops their linked chat and username (`edit_keeps_chat`).
 
+Linking is not needed to be reached: a Telegram user id alone reaches a fieldworker, as a private
+chat's id is the user's id (`dispatch.reachability`), so one created by staff with their id gets
+requests at once. Linking stores the chat they wrote from and their username.
+
 Every refusal is a `dispatch.errors.DispatchError` whose `code` adapters translate.
 """
 
@@ -73,7 +77,7 @@ def edit_keeps_chat(current_user_id: int | None, new_user_id: int | None) -> boo
     """Whether a staff edit of the Telegram user id keeps the linked chat and username.
 
     Only an unchanged id does: the chat and username were the previous account's, so a new id (or
-    none) starts unlinked.
+    none) starts unlinked (a new id is still written to, in its private chat).
     """
     return new_user_id == current_user_id
 

@@ -122,6 +122,7 @@ class HistoryAction(StrEnum):
     TIMEOUT_ALERTED = "timeout_alerted"
     CUSTOMER_NOTIFIED = "customer_notified"
     PERMISSION_REFUSED = "permission_refused"
+    DELIVERY_FAILED = "delivery_failed"
 
 
 DEFAULT_DECLINE_REASONS: tuple[str, ...] = (

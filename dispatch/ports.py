@@ -21,6 +21,7 @@ from dispatch.model import (
     Point,
     RequestStatus,
 )
+from dispatch.reachability import ChannelsOn, Contact
 from dispatch.settings import CompanySettings
 
 T = TypeVar("T")
@@ -104,6 +105,33 @@ class FieldworkerIdentity:
     channels: tuple[str, ...]
 
 
+class Audience(StrEnum):
+    """Who a notification is for."""
+
+    FIELDWORKER = "fieldworker"
+    CUSTOMER = "customer"
+    STAFF = "staff"
+
+
+@dataclass(frozen=True)
+class FailedNotification:
+    """A notification its channel refused or could not deliver, as the core sees it.
+
+    `refused` lists the channels that refused this message before this one (the notification
+    it falls back from, and so on); `job_request` is True for the message asking the fieldworker
+    to answer `request_id`.
+    """
+
+    id: int
+    booking_id: int | None
+    channel: Channel
+    audience: Audience
+    fieldworker_id: int | None = None
+    request_id: int | None = None
+    job_request: bool = False
+    refused: tuple[Channel, ...] = ()
+
+
 class TransactionRunner(Protocol):
     """Runs a command in a unit of work of its own (one transaction), retrying conflicts."""
 
@@ -121,6 +149,7 @@ class UnitOfWork(Protocol):
     """
 
     events: list[Event]
+    channels_on: ChannelsOn
 
     def now(self) -> datetime:
         """The transaction's notion of now (aware, UTC)."""
@@ -239,6 +268,19 @@ class UnitOfWork(Protocol):
 
     async def fieldworker_exists(self, fieldworker_id: int) -> bool:
         """True when the fieldworker exists."""
+        ...
+
+    async def contact(self, fieldworker_id: int) -> Contact | None:
+        """How the fieldworker can be reached (`dispatch.reachability`), or None when unknown."""
+        ...
+
+    async def fail_notification(
+        self, notification_id: int, error: str
+    ) -> FailedNotification | None:
+        """Mark a notification failed with `error`: a compare-and-set, like `move_request`.
+
+        None when it was failed already (a second report of the same failure) or does not exist.
+        """
         ...
 
     async def holder_of(

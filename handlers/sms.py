@@ -11,12 +11,13 @@ import logging
 import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
+from functools import partial
+from typing import Any, cast
 from xml.sax.saxutils import escape
 
 from aiohttp import web
 
-from dispatch import commands, reasons, replies, responding
+from dispatch import commands, delivery, reasons, replies, responding
 from dispatch.commands import Action, Outcome
 from dispatch.errors import DispatchError
 from dispatch.model import Actor, ActorKind, Channel
@@ -38,6 +39,8 @@ OPT_IN_WORDS = {"START", "UNSTOP"}
 HELP_WORDS = {"HELP", "INFO"}
 STATE_DECLINE_REASON = "decline_reason"
 STATE_CANCEL_REASON = "cancel_reason"
+#: The width of the outbox's `provider_id` column: a longer sid names no row.
+PROVIDER_ID_MAX = 64
 
 HELP_SMS = (
     "Reply YES 1234 to accept a job request, NO 1234 reason to decline (1234 = the request's "
@@ -93,17 +96,24 @@ async def _verified_form(request: web.Request, path: str) -> dict[str, str] | No
 
 
 async def sms_status(request: web.Request) -> web.Response:
-    """Twilio's delivery report: move the outbox row to delivered or failed."""
+    """Twilio's delivery report: the outbox row is delivered, or failed (`dispatch.delivery`)."""
     form = await _verified_form(request, "/sms/status")
     if form is None:
         return web.json_response({"error": "invalid signature"}, status=403)
     sid, status = form.get("MessageSid", ""), form.get("MessageStatus", "")
+    if "\x00" in sid or len(sid) > PROVIDER_ID_MAX:
+        sid = ""  # no row has such a sid (and PostgreSQL refuses NUL)
     if sid and status == "delivered":
         await t.Notification.filter(provider_id=sid).update(status="delivered")
     elif sid and status in ("failed", "undelivered"):
-        await t.Notification.filter(provider_id=sid).update(
-            status="failed", error=f"Twilio {status} (error {form.get('ErrorCode') or '?'})"
-        )
+        code = "".join(c for c in form.get("ErrorCode", "") if c.isdigit())[:10] or "?"
+        error = f"Twilio {status} (error {code})"
+        rows = await t.Notification.filter(provider_id=sid).values_list("id", flat=True)
+        for notification_id in cast("list[int]", rows):
+            # A redelivered callback finds the row failed already: nothing happens again.
+            await request.app[CHAT].tx.run(
+                partial(delivery.notification_failed, notification_id=notification_id, error=error)
+            )
     return web.Response(text="", status=200)
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 import secrets
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Collection, Mapping
 from datetime import datetime
 from typing import Any, cast
 
@@ -30,19 +30,19 @@ from dispatch.model import (
 )
 from dispatch.ports import (
     BookingView,
-    FieldworkerIdentity,
-    Identifier,
+    FailedNotification,
     JobView,
     NewBooking,
     RequestView,
 )
-from dispatch.reachability import ChannelsOn, is_reachable
+from dispatch.reachability import ChannelsOn
 from dispatch.settings import CompanySettings
 from models import tables as t
+from models.uow_fieldworkers import FieldworkerStore
 from models.views import (
     _booking_view,
     _request_view,
-    contact_of,
+    failed_notification,
     fieldworker_profile,
     load_settings,
 )
@@ -50,13 +50,13 @@ from models.views import (
 log = logging.getLogger(__name__)
 
 
-class TortoiseUnitOfWork:
+class TortoiseUnitOfWork(FieldworkerStore):
     """One transaction's reads and writes; see `dispatch.ports.UnitOfWork`."""
 
     def __init__(self, now: datetime, channels_on: ChannelsOn) -> None:
         self.events: list[Event] = []
         self._now = now
-        self._channels_on = channels_on
+        self.channels_on = channels_on
         self._settings: CompanySettings | None = None
 
     def now(self) -> datetime:
@@ -130,11 +130,6 @@ class TortoiseUnitOfWork:
             .order_by("appointment__start", "id")
             .values_list("id", flat=True),
         )
-
-    async def set_sms_opt_out(self, phone: str, opted_out: bool) -> None:
-        """Record that every fieldworker and customer with this phone opted out (or back in)."""
-        await t.Fieldworker.filter(phone=phone).update(sms_opt_out=opted_out)
-        await t.Customer.filter(phone=phone).update(sms_opt_out=opted_out)
 
     async def update_booking_details(
         self, booking_id: int, *, address: str, notes: str, location: Point
@@ -307,46 +302,17 @@ class TortoiseUnitOfWork:
             for fw in await t.Fieldworker.all().order_by("id")
         ]
 
-    async def reachable_fieldworkers(self, fieldworker_ids: Collection[int]) -> set[int]:
-        """Ids with a linked Telegram chat, or (SMS on) a phone that has not opted out."""
-        if not fieldworker_ids:
-            return set()
-        rows = await t.Fieldworker.filter(id__in=list(fieldworker_ids))
-        return {fw.id for fw in rows if is_reachable(contact_of(fw), self._channels_on)}
-
-    async def fieldworker_exists(self, fieldworker_id: int) -> bool:
-        """True when the fieldworker exists."""
-        return await t.Fieldworker.filter(id=fieldworker_id).exists()
-
-    async def holder_of(
-        self, identifier: Identifier, value: str | int
-    ) -> FieldworkerIdentity | None:
-        """The fieldworker holding this phone, Telegram user id or invite code (unique columns)."""
-        fw = await t.Fieldworker.filter(**{identifier.value: value}).first()
-        if fw is None:
+    async def fail_notification(
+        self, notification_id: int, error: str
+    ) -> FailedNotification | None:
+        """Conditional UPDATE to `failed`; None when it already was (or does not exist)."""
+        query = t.Notification.filter(id=notification_id).exclude(status="failed")
+        if not await query.update(status="failed", error=error, claimed_until=None):
             return None
-        return FieldworkerIdentity(
-            id=fw.id,
-            name=fw.name,
-            phone=fw.phone,
-            invite_code=fw.invite_code,
-            telegram_user_id=fw.telegram_user_id,
-            telegram_chat_id=fw.telegram_chat_id,
-            telegram_username=fw.telegram_username,
-            channels=tuple(fw.channels or ()),
-        )
-
-    async def set_telegram(
-        self, fieldworker_id: int, user_id: int | None, chat_id: int | None, username: str | None
-    ) -> None:
-        """Store the fieldworker's Telegram user id, chat id and username."""
-        await t.Fieldworker.filter(id=fieldworker_id).update(
-            telegram_user_id=user_id, telegram_chat_id=chat_id, telegram_username=username
-        )
-
-    async def set_channels(self, fieldworker_id: int, channels: Sequence[str]) -> None:
-        """Store the fieldworker's channels."""
-        await t.Fieldworker.filter(id=fieldworker_id).update(channels=list(channels))
+        row = await t.Notification.get(id=notification_id)
+        chat = row.recipient if row.channel == Channel.TELEGRAM.value else ""
+        to_staff = chat.isdigit() and await t.Staff.filter(telegram_user_id=int(chat)).exists()
+        return failed_notification(row, to_staff=to_staff)
 
     async def service_skills(self, service_code: str) -> frozenset[str] | None:
         """The service's required skills, or None for an unknown code."""

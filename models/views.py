@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 
 from dispatch.model import (
     BookingStatus,
+    Channel,
     DispatchMode,
     FieldworkerProfile,
     FieldworkerStatus,
@@ -14,7 +15,9 @@ from dispatch.model import (
     RequestStatus,
 )
 from dispatch.ports import (
+    Audience,
     BookingView,
+    FailedNotification,
     RequestView,
 )
 from dispatch.reachability import Contact
@@ -69,6 +72,32 @@ def contact_of(fw: t.Fieldworker) -> Contact:
         telegram_chat_id=fw.telegram_chat_id,
         phone=fw.phone,
         sms_opt_out=fw.sms_opt_out,
+        telegram_user_id=fw.telegram_user_id,
+    )
+
+
+def failed_notification(row: t.Notification, *, to_staff: bool) -> FailedNotification:
+    """The core's view of an outbox row that failed; `to_staff` when its chat is a staff member's.
+
+    The renderer names a fieldworker's rows in the payload (`fieldworker_id`, `job_request`), and
+    a row sent on after a refusal lists the channels that `refused` it. A row with a request but no
+    fieldworker predates that: it was to the request's fieldworker (the core looks them up).
+    """
+    payload = row.payload or {}
+    fieldworker_id = payload.get("fieldworker_id")
+    if fieldworker_id is not None or row.request_id is not None:
+        audience = Audience.FIELDWORKER
+    else:
+        audience = Audience.STAFF if to_staff else Audience.CUSTOMER
+    return FailedNotification(
+        id=row.id,
+        booking_id=row.booking_id,
+        channel=Channel(row.channel),
+        audience=audience,
+        fieldworker_id=int(fieldworker_id) if fieldworker_id is not None else None,
+        request_id=row.request_id,
+        job_request=bool(payload.get("job_request")),
+        refused=tuple(Channel(c) for c in payload.get("refused", ())),
     )
 
 

@@ -1,23 +1,24 @@
 """Events -> outbox rows, written inside the transaction that caused them.
 
 Decides only *how* to tell people (channel, text, buttons); *whether* something happened is the
-core's decision. Telegram is preferred for a fieldworker whose chat is linked; SMS otherwise.
+core's decision. Telegram is preferred for a fieldworker it can reach; SMS otherwise.
 """
 
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import Any, cast
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from dispatch import events as ev
 from dispatch.eligibility import haversine_km
 from dispatch.model import ActorKind, Channel, Point
-from dispatch.reachability import ChannelsOn, message_channel
+from dispatch.reachability import ChannelsOn, message_channel, telegram_chat
 from models import tables as t
 from models.access import alert_chats
 from models.uow import TortoiseUnitOfWork
 from models.views import contact_of
+from notifications import failures
 from notifications.customers import CustomerNotice, first_name, send_customer_notice
 from notifications.keyboards import attending_keyboard, request_keyboard
 from notifications.templates import render
@@ -58,6 +59,8 @@ class OutboxRenderer:
         # The customer messages of each write in progress, by unit of work (the writes of
         # concurrent transactions interleave on this one renderer): (booking, template) -> notice.
         self._customer_notices: dict[int, dict[tuple[int, str], CustomerNotice]] = {}
+        # Added to every row's payload: set on a copy that sends a refused message on (`failures`).
+        self.marks: dict[str, Any] = {}
 
     async def write(self, uow: TortoiseUnitOfWork) -> None:
         """Render and store the messages every event of `uow` causes."""
@@ -93,7 +96,7 @@ class OutboxRenderer:
 
     def _telegram_chat(self, fw: t.Fieldworker) -> int | None:
         if message_channel(contact_of(fw), self.channels_on) is Channel.TELEGRAM:
-            return cast(int, fw.telegram_chat_id)
+            return telegram_chat(contact_of(fw))
         return None
 
     def _sms_number(self, fw: t.Fieldworker) -> str | None:
@@ -121,7 +124,7 @@ class OutboxRenderer:
             recipient=str(recipient),
             template=template,
             body=body,
-            payload=payload or {},
+            payload={**(payload or {}), **self.marks},
             request_id=request_id,
             next_attempt_at=uow.now(),
         )
@@ -142,8 +145,9 @@ class OutboxRenderer:
         """Edit the request's Telegram message (or send a new one), or send an SMS."""
         text = render(template, summary=self._summary(ctx, fw.timezone), **ctx, **values)
         chat = self._telegram_chat(fw)
+        who = {"fieldworker_id": fw.id}  # for `failures`, if it fails
         if chat is not None:
-            payload: dict[str, Any] = {"method": "edit" if edit else "send"}
+            payload: dict[str, Any] = {"method": "edit" if edit else "send", **who}
             if markup is not None:
                 payload["reply_markup"] = markup
             await self._queue(
@@ -165,6 +169,7 @@ class OutboxRenderer:
                 body=text,
                 booking_id=ctx["booking_id"],
                 request_id=request_id,
+                payload=who,
             )
 
     # -- events ----------------------------------------------------------------------------------
@@ -192,6 +197,7 @@ class OutboxRenderer:
             )
         when = format_when(ctx["start"], ctx["end"], fw.timezone)
         chat = self._telegram_chat(fw)
+        marks = {"fieldworker_id": fw.id, "job_request": True}  # for `failures`, if it fails
         if chat is not None:
             text = render(
                 "job_request", request_id=request_id, when=when, distance_km=distance, **ctx
@@ -204,7 +210,7 @@ class OutboxRenderer:
                 body=text,
                 booking_id=ctx["booking_id"],
                 request_id=request_id,
-                payload={"method": "send", "reply_markup": request_keyboard(request_id)},
+                payload={"method": "send", "reply_markup": request_keyboard(request_id), **marks},
             )
         elif number := self._sms_number(fw):
             text = render("job_request_sms", when=when, code=request.reply_code, **ctx)
@@ -216,6 +222,7 @@ class OutboxRenderer:
                 body=text,
                 booking_id=ctx["booking_id"],
                 request_id=request_id,
+                payload=marks,
             )
 
     async def _on_RequestAccepted(self, uow: TortoiseUnitOfWork, e: ev.RequestAccepted) -> None:
@@ -385,3 +392,6 @@ class OutboxRenderer:
                 booking_id=ctx["booking_id"],
                 payload={"method": "send"},
             )
+
+    async def _on_DeliveryFailed(self, uow: TortoiseUnitOfWork, e: ev.DeliveryFailed) -> None:
+        await failures.delivery_failed(self, uow, e)

@@ -19,7 +19,9 @@ from typing import Any
 from prometheus_client import Counter
 from tortoise.expressions import Q
 
+from dispatch import delivery
 from models import tables as t
+from models.transactions import Transactions
 from models.views import utcnow
 
 log = logging.getLogger(__name__)
@@ -57,6 +59,7 @@ class OutboxSender:
         poll_interval: float = 1.0,
         concurrency: int = 8,
         telegram_per_second: float = 25.0,
+        tx: Transactions | None = None,
     ):
         self.bot = bot
         self.twilio = twilio
@@ -69,6 +72,8 @@ class OutboxSender:
         self._telegram_gap = 1.0 / telegram_per_second
         self._telegram_next = 0.0
         self._pace_lock = asyncio.Lock()
+        # Reports a message given up on to the core (fallback channel, history, staff alert).
+        self.tx = tx
 
     def wake(self) -> None:
         """Something was queued: look now instead of at the next poll."""
@@ -191,12 +196,16 @@ class OutboxSender:
         log.warning(
             "giving up on %s notification %d to %s: %s", row.channel, row.id, row.recipient, error
         )
+        # Still claimed: a row queued and unclaimed here could be sent again by another process.
         await t.Notification.filter(id=row.id).update(
-            status="failed",
-            attempts=attempts if attempts is not None else row.attempts + 1,
-            claimed_until=None,
-            error=error,
+            attempts=attempts if attempts is not None else row.attempts + 1, error=error
         )
+        if self.tx is None:
+            await t.Notification.filter(id=row.id).update(status="failed", claimed_until=None)
+        else:
+            # The failed status, the fallback message and the staff alert in one transaction;
+            # the move to failed is conditional, so the message is reported once.
+            await self.tx.run(lambda uow: delivery.notification_failed(uow, row.id, error))
         FAILED.labels(row.channel).inc()
 
     async def _send(self, row: t.Notification) -> str | None:

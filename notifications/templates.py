@@ -44,6 +44,13 @@ TEMPLATES: dict[str, str] = {
         "{% if rebroadcast %}Other fieldworkers were asked.{% else %}Nobody else was asked yet."
         "{% endif %}"
     ),
+    "staff_delivery_failed": (
+        "⚠️ A message to {{ recipient }} about booking {{ booking_id }}"
+        "{% if job_id %}, job {{ job_id }}{% endif %} could not be delivered by {{ channel }}"
+        "{% if error %} ({{ error }}){% endif %}. "
+        "{% if fallback %}It was sent by {{ fallback }} instead."
+        "{% else %}No other channel reaches them.{% endif %}"
+    ),
     # SMS: short, and every request ends with how to answer (CONTRACT §6).
     "job_request_sms": (
         "Job request: {{ service }}, {{ when }}, {{ address }}."

@@ -93,7 +93,7 @@ async def check_services_exist(codes: Sequence[str], field: str = "services") ->
 
 
 async def create_fieldworker(call: Call) -> web.StreamResponse:
-    """Add a fieldworker; the answer carries the `invite_code` for linking Telegram."""
+    """Add a fieldworker; their `telegram_user_id` reaches them at once, `invite_code` links."""
     body: s.FieldworkerIn = call.body
     values = {k: getattr(body, k) for k in s.FieldworkerIn.model_fields}
     columns = fieldworker_columns(values, call.ctx.timezone)

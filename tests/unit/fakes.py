@@ -40,7 +40,9 @@ from dispatch.model import (
     can_move_request,
 )
 from dispatch.ports import (
+    Audience,
     BookingView,
+    FailedNotification,
     FieldworkerIdentity,
     Identifier,
     JobView,
@@ -178,7 +180,29 @@ class ContactRow:
 
     def contact(self) -> Contact:
         """What the reachability rule reads (`models.uow.contact_of`)."""
-        return Contact(tuple(self.channels), self.telegram_chat_id, self.phone, self.sms_opt_out)
+        return Contact(
+            tuple(self.channels),
+            self.telegram_chat_id,
+            self.phone,
+            self.sms_opt_out,
+            self.telegram_user_id,
+        )
+
+
+@dataclass
+class NotificationRow:
+    """A stored outbox row: only what `fail_notification` reads and writes (the payload's marks
+    as the renderer writes them are these fields)."""
+
+    booking_id: int | None
+    channel: Channel
+    audience: Audience
+    fieldworker_id: int | None = None
+    request_id: int | None = None
+    job_request: bool = False
+    refused: tuple[Channel, ...] = ()
+    status: str = "queued"
+    error: str | None = None
 
 
 @dataclass(frozen=True)
@@ -227,6 +251,7 @@ class FakeUnitOfWork:
         self.bookings: dict[int, BookingRow] = {}
         self.jobs: dict[int, JobRow] = {}
         self.requests: dict[int, RequestRow] = {}
+        self.notifications: dict[int, NotificationRow] = {}
         self.history: list[HistoryRow] = []
         self.events: list[Event] = []
 
@@ -490,6 +515,30 @@ class FakeUnitOfWork:
         """True when the fieldworker exists."""
         return fieldworker_id in self.fieldworkers
 
+    async def contact(self, fieldworker_id: int) -> Contact | None:
+        """How the fieldworker can be reached, or None when unknown."""
+        row = self.contacts.get(fieldworker_id)
+        return row.contact() if row is not None else None
+
+    async def fail_notification(
+        self, notification_id: int, error: str
+    ) -> FailedNotification | None:
+        """Compare-and-set to `failed`; None when it already was (or does not exist)."""
+        row = self.notifications.get(notification_id)
+        if row is None or row.status == "failed":
+            return None
+        row.status, row.error = "failed", error
+        return FailedNotification(
+            notification_id,
+            row.booking_id,
+            row.channel,
+            row.audience,
+            row.fieldworker_id,
+            row.request_id,
+            row.job_request,
+            row.refused,
+        )
+
     def _holder(self, identifier: Identifier, value: str | int) -> int | None:
         for fw_id, contact in sorted(self.contacts.items()):
             if getattr(contact, identifier.value) == value:
@@ -572,6 +621,13 @@ class FakeUnitOfWork:
         )
 
     # What a test looks at (not part of the port).
+
+    def add_notification(self, booking_id: int | None, channel: Channel, **fields: Any) -> int:
+        """An outbox row as the renderer would have written it; returns its id."""
+        fields.setdefault("audience", Audience.FIELDWORKER)
+        notification_id = _next_id(self.notifications)
+        self.notifications[notification_id] = NotificationRow(booking_id, channel, **fields)
+        return notification_id
 
     def request_of(self, job_id: int, fieldworker_id: int) -> RequestRow:
         """The stored request of one fieldworker for one job (KeyError when there is none)."""

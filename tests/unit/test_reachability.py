@@ -7,7 +7,14 @@ from dataclasses import replace
 import pytest
 
 from dispatch.model import Channel
-from dispatch.reachability import ChannelsOn, Contact, is_reachable, message_channel
+from dispatch.reachability import (
+    ChannelsOn,
+    Contact,
+    fallback_channel,
+    is_reachable,
+    message_channel,
+    telegram_chat,
+)
 
 BOTH_ON = ChannelsOn(telegram=True, sms=True)
 #: Reachable both ways: a linked chat, a phone that has not opted out, both channels accepted.
@@ -49,3 +56,54 @@ def test_a_fieldworker_with_nothing_linked_is_not_reachable() -> None:
     nothing = Contact(channels=(), telegram_chat_id=None, phone=None, sms_opt_out=False)
     assert message_channel(nothing, BOTH_ON) is None
     assert not is_reachable(nothing, BOTH_ON)
+
+
+# A Telegram user id is enough: a private chat's id is the user's id (issue 7).
+
+UNLINKED = Contact(
+    channels=("telegram", "sms"),
+    telegram_chat_id=None,
+    phone="+4915100000000",
+    sms_opt_out=False,
+    telegram_user_id=71,
+)
+
+
+def test_a_known_telegram_user_id_reaches_them_without_linking() -> None:
+    assert message_channel(UNLINKED, BOTH_ON) is Channel.TELEGRAM
+    assert telegram_chat(UNLINKED) == 71
+    # A linked chat is used when there is one.
+    assert telegram_chat(replace(UNLINKED, telegram_chat_id=72)) == 72
+    assert message_channel(UNLINKED, ChannelsOn(telegram=False, sms=True)) is Channel.SMS
+    only_telegram = replace(UNLINKED, channels=("telegram",), phone=None)
+    assert is_reachable(only_telegram, BOTH_ON)
+    assert not is_reachable(replace(only_telegram, telegram_user_id=None), BOTH_ON)
+
+
+@pytest.mark.parametrize(
+    ("contact", "on", "refused", "channel"),
+    [
+        # The next of their channels, in their order, that did not refuse and reaches them.
+        (UNLINKED, BOTH_ON, [Channel.TELEGRAM], Channel.SMS),
+        (replace(UNLINKED, channels=("sms", "telegram")), BOTH_ON, [Channel.TELEGRAM], Channel.SMS),
+        (UNLINKED, BOTH_ON, [Channel.SMS], Channel.TELEGRAM),
+        (UNLINKED, BOTH_ON, [], Channel.TELEGRAM),
+        # Nothing left: every channel refused, not theirs, off, or unable to reach them.
+        (UNLINKED, BOTH_ON, [Channel.TELEGRAM, Channel.SMS], None),
+        (replace(UNLINKED, channels=("telegram",)), BOTH_ON, [Channel.TELEGRAM], None),
+        (UNLINKED, ChannelsOn(telegram=True, sms=False), [Channel.TELEGRAM], None),
+        (replace(UNLINKED, sms_opt_out=True), BOTH_ON, [Channel.TELEGRAM], None),
+        (replace(UNLINKED, phone=None), BOTH_ON, [Channel.TELEGRAM], None),
+        # A channel the product cannot send by yet, or an unknown name, is skipped.
+        (
+            replace(UNLINKED, channels=("telegram", "email", "fax", "sms")),
+            BOTH_ON,
+            [Channel.TELEGRAM],
+            Channel.SMS,
+        ),
+    ],
+)
+def test_the_channel_a_refused_message_goes_by_next(
+    contact: Contact, on: ChannelsOn, refused: list[Channel], channel: Channel | None
+) -> None:
+    assert fallback_channel(contact, on, refused) is channel

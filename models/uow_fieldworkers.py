@@ -1,0 +1,72 @@
+"""The fieldworker side of the unit of work: who they are and how they are reached."""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Sequence
+
+from dispatch.ports import (
+    FieldworkerIdentity,
+    Identifier,
+)
+from dispatch.reachability import ChannelsOn, Contact, is_reachable
+from models import tables as t
+from models.views import (
+    contact_of,
+)
+
+
+class FieldworkerStore:
+    """Port methods about fieldworkers' identity and contact; mixed into `TortoiseUnitOfWork`."""
+
+    channels_on: ChannelsOn
+
+    async def set_sms_opt_out(self, phone: str, opted_out: bool) -> None:
+        """Record that every fieldworker and customer with this phone opted out (or back in)."""
+        await t.Fieldworker.filter(phone=phone).update(sms_opt_out=opted_out)
+        await t.Customer.filter(phone=phone).update(sms_opt_out=opted_out)
+
+    async def reachable_fieldworkers(self, fieldworker_ids: Collection[int]) -> set[int]:
+        """Ids with a linked Telegram chat, or (SMS on) a phone that has not opted out."""
+        if not fieldworker_ids:
+            return set()
+        rows = await t.Fieldworker.filter(id__in=list(fieldworker_ids))
+        return {fw.id for fw in rows if is_reachable(contact_of(fw), self.channels_on)}
+
+    async def fieldworker_exists(self, fieldworker_id: int) -> bool:
+        """True when the fieldworker exists."""
+        return await t.Fieldworker.filter(id=fieldworker_id).exists()
+
+    async def contact(self, fieldworker_id: int) -> Contact | None:
+        """How the fieldworker can be reached, or None when unknown."""
+        fw = await t.Fieldworker.get_or_none(id=fieldworker_id)
+        return contact_of(fw) if fw is not None else None
+
+    async def holder_of(
+        self, identifier: Identifier, value: str | int
+    ) -> FieldworkerIdentity | None:
+        """The fieldworker holding this phone, Telegram user id or invite code (unique columns)."""
+        fw = await t.Fieldworker.filter(**{identifier.value: value}).first()
+        if fw is None:
+            return None
+        return FieldworkerIdentity(
+            id=fw.id,
+            name=fw.name,
+            phone=fw.phone,
+            invite_code=fw.invite_code,
+            telegram_user_id=fw.telegram_user_id,
+            telegram_chat_id=fw.telegram_chat_id,
+            telegram_username=fw.telegram_username,
+            channels=tuple(fw.channels or ()),
+        )
+
+    async def set_telegram(
+        self, fieldworker_id: int, user_id: int | None, chat_id: int | None, username: str | None
+    ) -> None:
+        """Store the fieldworker's Telegram user id, chat id and username."""
+        await t.Fieldworker.filter(id=fieldworker_id).update(
+            telegram_user_id=user_id, telegram_chat_id=chat_id, telegram_username=username
+        )
+
+    async def set_channels(self, fieldworker_id: int, channels: Sequence[str]) -> None:
+        """Store the fieldworker's channels."""
+        await t.Fieldworker.filter(id=fieldworker_id).update(channels=list(channels))
