@@ -10,11 +10,13 @@ from dataclasses import dataclass
 
 from dispatch import assignment, responding
 from dispatch.commands import Action, Outcome
+from dispatch.days import local_day
 from dispatch.errors import DispatchError
 from dispatch.model import Actor, DispatchMode, HistoryAction, Permission
 from models import tables as t
 from models.transactions import Transactions
 from models.uow import TortoiseUnitOfWork
+from models.views import utcnow
 from notifications.callbacks import ForceAssign, pack
 
 from . import operations as ops
@@ -26,6 +28,7 @@ from .parsing import (
     parse_booking_fieldworker,
     parse_no_args,
     parse_reassign,
+    parse_rebroadcast,
     parse_request,
     parse_respond,
 )
@@ -248,17 +251,31 @@ async def request(inv: Invocation) -> Reply:
     return Reply("\n".join(lines))
 
 
-async def rebroadcast(inv: Invocation) -> Reply:
-    """`/rebroadcast BOOKING`: ask eligible fieldworkers not asked yet."""
-    args = parse_booking(inv.args)
-    booking = await ops.get_booking(args.booking_id)
-    actor = inv.actor
-    asked = await inv.app.tx.run(lambda uow: ops.rebroadcast_booking(uow, booking.id, actor))
+async def rebroadcast_text(booking_id: int, asked: list[int], include_expired: bool) -> str:
+    """What a re-broadcast did, naming the fieldworkers asked (the command's and the button's)."""
+    if not asked and include_expired:
+        return f"Booking {booking_id}: nobody to ask, expired requests included."
     if not asked:
-        return Reply(f"Booking {booking.id}: nobody new to ask.")
+        return (
+            f"Booking {booking_id}: nobody new to ask. /rebroadcast {booking_id} all asks again "
+            "those whose request expired."
+        )
     people = await views.fieldworker_rows(asked)
     names = ", ".join(fieldworker_label(people.get(i), i) for i in asked)
-    return Reply(f"Booking {booking.id}: asked {len(asked)} more fieldworker(s): {names}")
+    more = "" if include_expired else " more"
+    return f"Booking {booking_id}: asked {len(asked)}{more} fieldworker(s): {names}"
+
+
+async def rebroadcast(inv: Invocation) -> Reply:
+    """`/rebroadcast BOOKING [all]`: ask eligible fieldworkers not asked yet (`all`: and those
+    whose request expired)."""
+    args = parse_rebroadcast(inv.args)
+    booking = await ops.get_booking(args.booking_id)
+    actor, everyone = inv.actor, args.include_expired
+    asked = await inv.app.tx.run(
+        lambda uow: ops.rebroadcast_booking(uow, booking.id, actor, include_expired=everyone)
+    )
+    return Reply(await rebroadcast_text(booking.id, asked, everyone))
 
 
 async def reassign_all(inv: Invocation) -> Reply:
@@ -330,6 +347,13 @@ async def unassigned(inv: Invocation) -> Reply:
     return Reply(page.text, page.buttons)
 
 
+async def today(inv: Invocation) -> Reply:
+    """`/today`: the jobs starting today (company zone), grouped by status."""
+    parse_no_args(inv.args)
+    page = await views.day_page(local_day(utcnow(), inv.timezone), 1, inv.timezone)
+    return Reply(page.text, page.buttons)
+
+
 _P = Permission
 COMMANDS: tuple[AdminCommand, ...] = (
     AdminCommand(
@@ -339,7 +363,12 @@ COMMANDS: tuple[AdminCommand, ...] = (
     AdminCommand("pend", _P.RESPOND_ON_BEHALF, pend, "put their answer back to pending"),
     AdminCommand("assign", _P.ASSIGN, assign, "assign every job of the booking"),
     AdminCommand("request", _P.SEND_REQUESTS, request, "send job requests to fieldworkers"),
-    AdminCommand("rebroadcast", _P.SEND_REQUESTS, rebroadcast, "ask everyone eligible not asked"),
+    AdminCommand(
+        "rebroadcast",
+        _P.SEND_REQUESTS,
+        rebroadcast,
+        "ask everyone eligible not asked (all: and those whose request expired)",
+    ),
     AdminCommand(
         "reassign_all",
         _P.ASSIGN,
@@ -351,6 +380,7 @@ COMMANDS: tuple[AdminCommand, ...] = (
     AdminCommand("booking", _P.VIEW, booking_view, "booking summary"),
     AdminCommand("history", _P.VIEW, history, "what happened, oldest first"),
     AdminCommand("unassigned", _P.VIEW, unassigned, "jobs nobody has yet", takes_booking=False),
+    AdminCommand("today", _P.VIEW, today, "today's jobs by status", takes_booking=False),
 )
 
 

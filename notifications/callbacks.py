@@ -15,13 +15,17 @@ Fieldworker buttons (`handlers.telegram`):
 Staff buttons (`admin_commands.telegram`):
 `s:<booking>:<fieldworker>` "Assign anyway" (assign with force) ·
 `p:<view>:<arg>:<page>` a page of a long list; views `u` unassigned (arg 0), `h` history (arg: the
-booking id), `a` available fieldworkers (arg: the job id).
+booking id), `a` available fieldworkers (arg: the job id), `t` a day's jobs (arg: the day as
+`YYYYMMDD`) ·
+`e:<booking>` re-broadcast to everyone, expired requests included (under a timeout alert) ·
+`v:<job>` show the available fieldworkers in a new message (under a timeout alert).
 """
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from datetime import date
 from enum import StrEnum
 from typing import ClassVar
 
@@ -50,6 +54,8 @@ class Op(StrEnum):
     NOT_ATTENDING_BACK = "k"
     ASSIGN_ANYWAY = "s"
     PAGE = "p"
+    REBROADCAST_ALL = "e"
+    SHOW_AVAILABLE = "v"
 
 
 #: Presses about a job request, and about an assigned job ("No longer attending").
@@ -57,7 +63,7 @@ REQUEST_OPS = frozenset({Op.ACCEPT, Op.DECLINE, Op.DECLINE_REASON, Op.DECLINE_BA
 JOB_OPS = frozenset({Op.NOT_ATTENDING, Op.NOT_ATTENDING_REASON, Op.NOT_ATTENDING_BACK})
 #: The presses that carry a reason's index.
 REASON_OPS = frozenset({Op.DECLINE_REASON, Op.NOT_ATTENDING_REASON})
-STAFF_OPS = frozenset({Op.ASSIGN_ANYWAY, Op.PAGE})
+STAFF_OPS = frozenset({Op.ASSIGN_ANYWAY, Op.PAGE, Op.REBROADCAST_ALL, Op.SHOW_AVAILABLE})
 
 _STAFF_PREFIX = "|".join(sorted(STAFF_OPS))
 #: Routing for PTB's `CallbackQueryHandler`: staff buttons go to the admin handlers; everything
@@ -124,12 +130,35 @@ class ForceAssign:
         _check_id(self.fieldworker_id, "fieldworker id")
 
 
+@dataclass(frozen=True)
+class RebroadcastAll:
+    """The "Re-broadcast to everyone" button: ask again, those whose request expired included."""
+
+    op: ClassVar[Op] = Op.REBROADCAST_ALL
+    booking_id: int
+
+    def __post_init__(self) -> None:
+        _check_id(self.booking_id, "booking id")
+
+
+@dataclass(frozen=True)
+class ShowAvailable:
+    """The "Show available" button: who may take the job, as a new message."""
+
+    op: ClassVar[Op] = Op.SHOW_AVAILABLE
+    job_id: int
+
+    def __post_init__(self) -> None:
+        _check_id(self.job_id, "job id")
+
+
 class PageView(StrEnum):
     """The long lists a page button can show."""
 
     UNASSIGNED = "u"  # arg 0
     HISTORY = "h"  # arg: booking id
     AVAILABLE = "a"  # arg: job id
+    TODAY = "t"  # arg: the day as YYYYMMDD (the list a page button shows never changes its day)
 
 
 @dataclass(frozen=True)
@@ -147,14 +176,29 @@ class PageRef:
         if self.view is PageView.UNASSIGNED:
             if self.arg != 0:
                 raise ValueError("the unassigned list takes no argument")
+        elif self.view is PageView.TODAY:
+            day_of(self.arg)
         else:
             _check_id(self.arg, f"{self.view.name.lower()} argument")
         if not 1 <= self.page <= MAX_PAGE:
             raise ValueError(f"page {self.page} is out of range")
 
 
-#: Every button press the product can receive.
-Press = RequestPress | JobPress | ForceAssign | PageRef
+#: The presses of staff buttons, and every button press the product can receive.
+StaffPress = ForceAssign | PageRef | RebroadcastAll | ShowAvailable
+Press = RequestPress | JobPress | StaffPress
+
+
+def day_number(day: date) -> int:
+    """A day as the number a page button carries (`YYYYMMDD`)."""
+    return day.year * 10_000 + day.month * 100 + day.day
+
+
+def day_of(number: int) -> date:
+    """The day a `YYYYMMDD` number names (ValueError for anything else)."""
+    if not 10_000_101 <= number <= 99_991_231:
+        raise ValueError(f"{number} is not a day")
+    return date(number // 10_000, number // 100 % 100, number % 100)
 
 
 def pack(press: Press) -> str:
@@ -166,6 +210,10 @@ def pack(press: Press) -> str:
         fields = (press.job_id, press.index)
     elif isinstance(press, ForceAssign):
         fields = (press.booking_id, press.fieldworker_id)
+    elif isinstance(press, RebroadcastAll):
+        fields = (press.booking_id,)
+    elif isinstance(press, ShowAvailable):
+        fields = (press.job_id,)
     else:
         fields = (press.view.value, press.arg, press.page)
     data = ":".join([press.op.value, *(str(f) for f in fields if f is not None)])
@@ -196,6 +244,10 @@ def unpack(data: str) -> Press | None:
             return None
         if op is Op.ASSIGN_ANYWAY:
             return ForceAssign(numbers[0], numbers[1])
+        if op is Op.REBROADCAST_ALL:
+            return RebroadcastAll(numbers[0])
+        if op is Op.SHOW_AVAILABLE:
+            return ShowAvailable(numbers[0])
         index = numbers[1] if op in REASON_OPS else None
         if op in REQUEST_OPS:
             return RequestPress(op, numbers[0], index)

@@ -18,7 +18,7 @@ from models import tables as t
 from models.access import alert_chats
 from models.uow import TortoiseUnitOfWork
 from models.views import contact_of
-from notifications.keyboards import attending_keyboard, request_keyboard
+from notifications.keyboards import attending_keyboard, request_keyboard, timeout_alert_keyboard
 from notifications.templates import render
 
 WITHDRAWN_TEMPLATES = {
@@ -368,12 +368,13 @@ class OutboxRenderer:
     async def _on_AssignmentTimedOut(
         self, uow: TortoiseUnitOfWork, e: ev.AssignmentTimedOut
     ) -> None:
-        await self._alert_staff(uow, e.job_id, "staff_assignment_timeout", asked=e.asked)
+        markup = timeout_alert_keyboard(e.booking_id, e.job_id)
+        await self._alert_staff(uow, e.job_id, "staff_assignment_timeout", markup, asked=e.asked)
 
     async def _alert_staff(
-        self, uow: TortoiseUnitOfWork, job_id: int, template: str, **values: Any
+        self, uow: TortoiseUnitOfWork, job_id: int, template: str, markup: Any = None, **values: Any
     ) -> None:
-        """A Telegram alert about a job to every staff member who receives alerts."""
+        """A Telegram alert about a job (with buttons, if any) to every staff member on alerts."""
         ctx = await self._job_context(job_id)
         when = format_when(ctx["start"], ctx["end"], self.company_timezone)
         text = render(template, when=when, **ctx, **values)
@@ -385,5 +386,5 @@ class OutboxRenderer:
                 template=template,
                 body=text,
                 booking_id=ctx["booking_id"],
-                payload={"method": "send"},
+                payload={"method": "send", **({"reply_markup": markup} if markup else {})},
             )

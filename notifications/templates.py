@@ -35,8 +35,8 @@ TEMPLATES: dict[str, str] = {
     ),
     "staff_assignment_timeout": (
         "⏰ Booking {{ booking_id }}, job {{ job_id }} ({{ service }}, {{ when }}): nobody "
-        "accepted in time ({{ asked }} asked). Use /rebroadcast {{ booking_id }}, /request or "
-        "/assign."
+        "accepted in time ({{ asked }} asked). Ask them all again with the button or "
+        "/rebroadcast {{ booking_id }} all; or /request, /assign."
     ),
     "staff_fieldworker_cancelled": (
         "⚠️ {{ fieldworker }} is no longer attending job {{ job_id }} (booking {{ booking_id }}, "
