@@ -122,6 +122,8 @@ class HistoryAction(StrEnum):
     TIMEOUT_ALERTED = "timeout_alerted"
     CUSTOMER_NOTIFIED = "customer_notified"
     PERMISSION_REFUSED = "permission_refused"
+    JOB_COMPLETED = "job_completed"
+    BOOKING_COMPLETED = "booking_completed"  # its last open job completed (not in CONTRACT's list)
 
 
 DEFAULT_DECLINE_REASONS: tuple[str, ...] = (
