@@ -18,6 +18,7 @@ from models import tables as t
 from models.access import alert_chats
 from models.uow import TortoiseUnitOfWork
 from models.views import contact_of
+from notifications import booking_news
 from notifications.keyboards import attending_keyboard, request_keyboard, timeout_alert_keyboard
 from notifications.templates import render
 
@@ -54,6 +55,9 @@ def first_name(name: str) -> str:
 
 class OutboxRenderer:
     """Implements `models.uow.OutboxWriter`: renders each event of a unit of work to outbox rows."""
+
+    _on_BookingChanged = booking_news.on_booking_changed
+    _on_JobCompleted = booking_news.on_job_completed
 
     def __init__(self, *, telegram_enabled: bool, sms_enabled: bool, company_timezone: str):
         self.channels_on = ChannelsOn(telegram=telegram_enabled, sms=sms_enabled)
@@ -170,12 +174,8 @@ class OutboxRenderer:
     async def _on_RequestPended(self, uow: TortoiseUnitOfWork, e: ev.RequestPended) -> None:
         await self._send_request(uow, e.request_id, e.fieldworker_id, e.job_id)
 
-    async def _send_request(
-        self, uow: TortoiseUnitOfWork, request_id: int, fieldworker_id: int, job_id: int
-    ) -> None:
-        fw = await t.Fieldworker.get(id=fieldworker_id)
-        ctx = await self._job_context(job_id)
-        request = await t.JobRequest.get(id=request_id)
+    def _request_text(self, fw: t.Fieldworker, request_id: int, ctx: dict[str, Any]) -> str:
+        """A job request's Telegram text for this fieldworker (the job's details, distance)."""
         distance = None
         if fw.base_lat is not None and fw.base_lon is not None:
             job = ctx["job"]
@@ -186,11 +186,18 @@ class OutboxRenderer:
                 1,
             )
         when = format_when(ctx["start"], ctx["end"], fw.timezone)
+        return render("job_request", request_id=request_id, when=when, distance_km=distance, **ctx)
+
+    async def _send_request(
+        self, uow: TortoiseUnitOfWork, request_id: int, fieldworker_id: int, job_id: int
+    ) -> None:
+        fw = await t.Fieldworker.get(id=fieldworker_id)
+        ctx = await self._job_context(job_id)
+        request = await t.JobRequest.get(id=request_id)
+        when = format_when(ctx["start"], ctx["end"], fw.timezone)
         chat = self._telegram_chat(fw)
         if chat is not None:
-            text = render(
-                "job_request", request_id=request_id, when=when, distance_km=distance, **ctx
-            )
+            text = self._request_text(fw, request_id, ctx)
             await self._queue(
                 uow,
                 channel="telegram",

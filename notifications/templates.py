@@ -29,6 +29,15 @@ TEMPLATES: dict[str, str] = {
     "job_taken_from_you": "🔔 Job {{ job_id }} is no longer yours (reassigned).\n{{ summary }}",
     "job_unassigned": "🔔 You are no longer assigned to job {{ job_id }}.\n{{ summary }}",
     "decline_reason_prompt": "Why are you declining?\n{{ summary }}",
+    "booking_changed": (
+        "✏️ Booking {{ booking_id }} was changed.\n"
+        "{% if 'address' in changed %}📍 Address: {{ address }}\n{% endif %}"
+        "{% if 'location' in changed and 'address' not in changed %}"
+        "📍 The map location was corrected.\n{% endif %}"
+        "{% if 'notes' in changed %}📝 Notes: {{ notes or '(none)' }}\n{% endif %}"
+        "{% for line in summaries %}{{ line }}\n{% endfor %}"
+    ),
+    "job_completed": "✅ Job {{ job_id }} is marked completed.\n{{ summary }}",
     "staff_nobody_to_ask": (
         "⚠️ Booking {{ booking_id }}, job {{ job_id }} ({{ service }}, {{ when }}): "
         "no eligible fieldworker left to ask."
