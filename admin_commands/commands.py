@@ -4,28 +4,29 @@ Transport-free apart from the reply's buttons (label, callback data): `telegram.
 Telegram markup and registers the commands. Every rule comes from `dispatch/`; this module words.
 """
 
+from __future__ import annotations
+
 import logging
-from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
 
 from dispatch import assignment, responding
 from dispatch.commands import Action, Outcome
+from dispatch.days import local_day
 from dispatch.errors import DispatchError
-from dispatch.model import Actor, DispatchMode, HistoryAction, Permission
+from dispatch.model import DispatchMode, Permission
 from models import tables as t
-from models.transactions import Transactions
-from models.uow import TortoiseUnitOfWork
+from models.views import utcnow
 from notifications.callbacks import MAX_FORCE_JOBS, ForceAssign, pack
 
 from . import operations as ops
 from . import views
+from .invocation import ASSIGN_ANYWAY, AdminCommand, Invocation, Reply
 from .parsing import (
-    USAGE,
     day_range,
     parse_booking,
     parse_booking_fieldworker,
     parse_no_args,
     parse_reassign,
+    parse_rebroadcast,
     parse_request,
     parse_respond,
 )
@@ -37,109 +38,6 @@ from .texts import (
 )
 
 log = logging.getLogger(__name__)
-
-ASSIGN_ANYWAY = "Assign anyway"
-
-Buttons = Sequence[Sequence[tuple[str, str]]]
-
-
-@dataclass(frozen=True)
-class Reply:
-    """A command's answer: plain text and optional rows of `(label, callback data)` buttons."""
-
-    text: str
-    buttons: Buttons = ()
-
-
-@dataclass(frozen=True)
-class StaffContext:
-    """What the staff commands need at run time, given by the app factory."""
-
-    tx: Transactions
-    timezone: str
-
-
-@dataclass(frozen=True)
-class Invocation:
-    """One admin command as received: who, with which words, in which running service."""
-
-    app: StaffContext
-    staff: t.Staff
-    args: list[str]
-
-    @property
-    def actor(self) -> Actor:
-        """The staff member as the history actor."""
-        return ops.staff_actor(self.staff)
-
-    @property
-    def timezone(self) -> str:
-        """The company's zone for dates and times in texts."""
-        return self.app.timezone
-
-
-@dataclass(frozen=True)
-class AdminCommand:
-    """An admin command: its name, the permission it needs, what it does, one line of help."""
-
-    name: str
-    permission: Permission
-    run: Callable[[Invocation], Awaitable[Reply]]
-    summary: str
-    takes_booking: bool = True
-
-    @property
-    def usage(self) -> str:
-        """The usage line shown on an argument error."""
-        return USAGE[self.name]
-
-
-def refusal_text(staff: t.Staff, permission: Permission) -> str:
-    """What a staff member without the permission is told."""
-    return (
-        f"Refused: your role ({staff.role}) does not allow {permission.value}. Nothing was changed."
-    )
-
-
-async def record_refusal(
-    app: StaffContext,
-    staff: t.Staff,
-    permission: Permission,
-    what: str,
-    booking_id: int | None,
-    args: Sequence[str] = (),
-) -> None:
-    """Log a refused command and, for an existing booking, add a `permission_refused` row."""
-    log.warning(
-        "permission refused: staff %s (%s, role %s) lacks %s for %s",
-        staff.id,
-        staff.name,
-        staff.role,
-        permission.value,
-        what,
-    )
-    if booking_id is None:
-        return
-    actor = ops.staff_actor(staff)
-
-    async def record(uow: TortoiseUnitOfWork) -> None:
-        if await uow.get_booking(booking_id) is None:
-            return
-        await uow.add_history(
-            booking_id,
-            HistoryAction.PERMISSION_REFUSED,
-            actor,
-            channel=ops.CHANNEL,
-            details={
-                "command": what,
-                "permission": permission.value,
-                "role": staff.role,
-                "text": " ".join(args)[:200],
-            },
-        )
-
-    await app.tx.run(record)
-
 
 # -- respond on behalf ---------------------------------------------------------------------------
 
@@ -272,17 +170,31 @@ async def request(inv: Invocation) -> Reply:
     return Reply(views.clip("\n".join(lines)))
 
 
-async def rebroadcast(inv: Invocation) -> Reply:
-    """`/rebroadcast BOOKING`: ask eligible fieldworkers not asked yet."""
-    args = parse_booking(inv.args)
-    booking = await ops.get_booking(args.booking_id)
-    actor = inv.actor
-    asked = await inv.app.tx.run(lambda uow: ops.rebroadcast_booking(uow, booking.id, actor))
+async def rebroadcast_text(booking_id: int, asked: list[int], include_expired: bool) -> str:
+    """What a re-broadcast did, naming the fieldworkers asked (the command's and the button's)."""
+    if not asked and include_expired:
+        return f"Booking {booking_id}: nobody to ask, expired requests included."
     if not asked:
-        return Reply(f"Booking {booking.id}: nobody new to ask.")
+        return (
+            f"Booking {booking_id}: nobody new to ask. /rebroadcast {booking_id} all asks again "
+            "those whose request expired."
+        )
     people = await views.fieldworker_rows(asked)
     names = ", ".join(fieldworker_label(people.get(i), i) for i in asked)
-    return Reply(f"Booking {booking.id}: asked {len(asked)} more fieldworker(s): {names}")
+    more = "" if include_expired else " more"
+    return f"Booking {booking_id}: asked {len(asked)}{more} fieldworker(s): {names}"
+
+
+async def rebroadcast(inv: Invocation) -> Reply:
+    """`/rebroadcast BOOKING [all]`: ask eligible fieldworkers not asked yet (`all`: and those
+    whose request expired)."""
+    args = parse_rebroadcast(inv.args)
+    booking = await ops.get_booking(args.booking_id)
+    actor, everyone = inv.actor, args.include_expired
+    asked = await inv.app.tx.run(
+        lambda uow: ops.rebroadcast_booking(uow, booking.id, actor, include_expired=everyone)
+    )
+    return Reply(await rebroadcast_text(booking.id, asked, everyone))
 
 
 async def reassign_all(inv: Invocation) -> Reply:
@@ -354,6 +266,13 @@ async def unassigned(inv: Invocation) -> Reply:
     return Reply(page.text, page.buttons)
 
 
+async def today(inv: Invocation) -> Reply:
+    """`/today`: the jobs starting today (company zone), grouped by status."""
+    parse_no_args(inv.args)
+    page = await views.day_page(local_day(utcnow(), inv.timezone), 1, inv.timezone)
+    return Reply(page.text, page.buttons)
+
+
 _P = Permission
 COMMANDS: tuple[AdminCommand, ...] = (
     AdminCommand(
@@ -367,7 +286,12 @@ COMMANDS: tuple[AdminCommand, ...] = (
     AdminCommand(
         "request", _P.SEND_REQUESTS, request, "send job requests for the listed or every open job"
     ),
-    AdminCommand("rebroadcast", _P.SEND_REQUESTS, rebroadcast, "ask everyone eligible not asked"),
+    AdminCommand(
+        "rebroadcast",
+        _P.SEND_REQUESTS,
+        rebroadcast,
+        "ask everyone eligible not asked (all: and those whose request expired)",
+    ),
     AdminCommand(
         "reassign_all",
         _P.ASSIGN,
@@ -379,6 +303,7 @@ COMMANDS: tuple[AdminCommand, ...] = (
     AdminCommand("booking", _P.VIEW, booking_view, "booking summary"),
     AdminCommand("history", _P.VIEW, history, "what happened, oldest first"),
     AdminCommand("unassigned", _P.VIEW, unassigned, "jobs nobody has yet", takes_booking=False),
+    AdminCommand("today", _P.VIEW, today, "today's jobs by status", takes_booking=False),
 )
 
 

@@ -139,9 +139,13 @@ async def request_booking(
     return report
 
 
-async def rebroadcast_booking(uow: UnitOfWork, booking_id: int, actor: Actor) -> list[int]:
+async def rebroadcast_booking(
+    uow: UnitOfWork, booking_id: int, actor: Actor, *, include_expired: bool = False
+) -> list[int]:
     """`offering.rebroadcast`; returns the ids of the fieldworkers asked."""
-    sent = await offering.rebroadcast(uow, booking_id, actor, CHANNEL)
+    sent = await offering.rebroadcast(
+        uow, booking_id, actor, CHANNEL, include_expired=include_expired
+    )
     asked: list[int] = []
     for request_id in sent:
         request = await uow.get_request(request_id)

@@ -2,8 +2,9 @@
 
 Every parser takes the words after the command (PTB's `context.args`) and returns a frozen
 dataclass, or raises `UsageError`; the handler then answers with the command's usage line and
-changes nothing. The admin buttons ("Assign anyway" `s:`, list pages `p:`) are packed and
-validated in `notifications.callbacks`; `parse_callback` keeps only those presses.
+changes nothing. The admin buttons ("Assign anyway" `s:`, list pages `p:`, the timeout alert's
+`e:` and `v:`) are packed and validated in `notifications.callbacks`; `parse_callback` keeps only
+those presses.
 """
 
 from __future__ import annotations
@@ -12,10 +13,10 @@ import math
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
-from zoneinfo import ZoneInfo
+from datetime import date, datetime
 
-from notifications.callbacks import MAX_ID, ForceAssign, PageRef, unpack
+from dispatch.days import local_days
+from notifications.callbacks import MAX_ID, StaffPress, unpack
 
 PAGE_SIZE = 10
 #: Telegram usernames are 5-32 characters; accept any plausible spelling, the lookup decides.
@@ -33,12 +34,13 @@ USAGE: dict[str, str] = {
     "pend": "/pend BOOKING FIELDWORKER [JOB...]",
     "assign": "/assign BOOKING FIELDWORKER [JOB...]",
     "request": "/request BOOKING FIELDWORKER... [job JOB...]",
-    "rebroadcast": "/rebroadcast BOOKING",
+    "rebroadcast": "/rebroadcast BOOKING [all]",
     "reassign_all": "/reassign_all FIELDWORKER FROM TO",
     "available": "/available BOOKING",
     "booking": "/booking BOOKING",
     "history": "/history BOOKING",
     "unassigned": "/unassigned",
+    "today": "/today",
 }
 
 
@@ -90,6 +92,14 @@ class BookingArgs:
     """Commands taking only a booking id."""
 
     booking_id: int
+
+
+@dataclass(frozen=True)
+class RebroadcastArgs:
+    """`/rebroadcast BOOKING [all]`: `all` asks again those whose request expired, too."""
+
+    booking_id: int
+    include_expired: bool = False
 
 
 @dataclass(frozen=True)
@@ -240,6 +250,16 @@ def parse_booking(args: Sequence[str]) -> BookingArgs:
     return BookingArgs(parse_id(args[0], "BOOKING"))
 
 
+def parse_rebroadcast(args: Sequence[str]) -> RebroadcastArgs:
+    """`BOOKING`, optionally followed by the word `all` (any letter case)."""
+    _need(args, 1, "BOOKING")
+    if len(args) > 2:
+        raise UsageError("too many arguments")
+    if len(args) == 2 and args[1].casefold() != "all":
+        raise UsageError(f"expected `all` after BOOKING, not {args[1]!r}")
+    return RebroadcastArgs(parse_id(args[0], "BOOKING"), include_expired=len(args) == 2)
+
+
 def parse_no_args(args: Sequence[str]) -> None:
     """Commands without arguments."""
     if args:
@@ -264,19 +284,17 @@ def day_range(first: date, last: date, timezone: str) -> tuple[datetime, datetim
 
     Both ends are local midnights, so a DST change inside the range is handled by the zone.
     """
-    zone = ZoneInfo(timezone)
-    start = datetime.combine(first, time(0), tzinfo=zone)
-    end = datetime.combine(last + timedelta(days=1), time(0), tzinfo=zone)
-    return start, end
+    span = local_days(first, last, timezone)
+    return span.start, span.end
 
 
 # -- buttons -------------------------------------------------------------------------------------
 
 
-def parse_callback(data: str) -> ForceAssign | PageRef | None:
+def parse_callback(data: str) -> StaffPress | None:
     """An admin button's press, or None when `data` is not one (stale, forged, malformed)."""
     press = unpack(data)
-    return press if isinstance(press, ForceAssign | PageRef) else None
+    return press if isinstance(press, StaffPress) else None
 
 
 @dataclass(frozen=True)

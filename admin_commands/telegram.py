@@ -6,7 +6,10 @@ and, when the first argument is a booking id, recorded as a `permission_refused`
 that booking. Anyone who is not staff gets one short note and nothing else. Replies are plain text.
 
 Buttons (callback data packed and validated in `notifications.callbacks`): `s:<booking>:<fw>`
-"Assign anyway" and `p:<view>:<arg>:<page>` list pages; answered always, edited in place.
+"Assign anyway" and `p:<view>:<arg>:<page>` list pages, edited in place; under an assignment
+timeout alert `e:<booking>` "Re-broadcast to everyone" (the alert loses that button, the result is
+a new message) and `v:<job>` "Show available" (a new message). Every press is answered, and checks
+the same permission as the command it stands for.
 """
 
 from __future__ import annotations
@@ -31,20 +34,31 @@ from dispatch.errors import DispatchError
 from dispatch.model import Permission
 from models import tables as t
 from models.access import role_named, staff_by_telegram_id, staff_may
-from notifications.callbacks import STAFF_DATA, ForceAssign, PageRef, PageView
+from notifications.callbacks import (
+    STAFF_DATA,
+    ForceAssign,
+    PageRef,
+    PageView,
+    RebroadcastAll,
+    ShowAvailable,
+    day_of,
+)
 
 from . import operations as ops
 from . import views
 from .commands import (
-    ASSIGN_ANYWAY,
     COMMANDS,
+    assigned_text,
+    help_text,
+    rebroadcast_text,
+)
+from .invocation import (
+    ASSIGN_ANYWAY,
     AdminCommand,
     Buttons,
     Invocation,
     Reply,
     StaffContext,
-    assigned_text,
-    help_text,
     record_refusal,
     refusal_text,
 )
@@ -155,6 +169,10 @@ async def _press(query: CallbackQuery, app: StaffContext) -> str:
         return STAFF_ONLY
     if isinstance(parsed, ForceAssign):
         return await _press_force_assign(query, app, staff, parsed)
+    if isinstance(parsed, RebroadcastAll):
+        return await _press_rebroadcast(query, app, staff, parsed)
+    if isinstance(parsed, ShowAvailable):
+        return await _press_show_available(query, app, staff, parsed)
     return await _press_page(query, app, staff, parsed)
 
 
@@ -184,6 +202,44 @@ async def _press_force_assign(
     return "Assigned."
 
 
+async def _press_rebroadcast(
+    query: CallbackQuery, app: StaffContext, staff: t.Staff, press: RebroadcastAll
+) -> str:
+    """`/rebroadcast BOOKING all` from the timeout alert's button."""
+    if not await staff_may(staff, Permission.SEND_REQUESTS):
+        await record_refusal(
+            app, staff, Permission.SEND_REQUESTS, "re-broadcast button", press.booking_id
+        )
+        return refusal_text(staff, Permission.SEND_REQUESTS)
+    actor = ops.staff_actor(staff)
+    try:
+        booking = await ops.get_booking(press.booking_id)
+        asked = await app.tx.run(
+            lambda uow: ops.rebroadcast_booking(uow, booking.id, actor, include_expired=True)
+        )
+    except ops.CommandError as exc:
+        return str(exc)
+    except DispatchError as exc:
+        return f"Not done: {exc.message}"
+    await _drop_pressed_button(query)
+    await _send(query, await rebroadcast_text(booking.id, asked, include_expired=True), None)
+    return f"Asked {len(asked)} fieldworker(s)." if asked else "Nobody to ask."
+
+
+async def _press_show_available(
+    query: CallbackQuery, app: StaffContext, staff: t.Staff, press: ShowAvailable
+) -> str:
+    """`/available` for the alert's job, as a new message."""
+    if not await staff_may(staff, Permission.VIEW):
+        job = await t.Job.get_or_none(id=press.job_id)
+        booking_id = job.booking_id if job is not None else None
+        await record_refusal(app, staff, Permission.VIEW, "show available button", booking_id)
+        return refusal_text(staff, Permission.VIEW)
+    page = await views.available_page(app.tx, press.job_id, 1, app.timezone)
+    await _send(query, page.text, _markup(page.buttons))
+    return ""
+
+
 async def _press_page(
     query: CallbackQuery, app: StaffContext, staff: t.Staff, press: PageRef
 ) -> str:
@@ -201,12 +257,34 @@ async def _press_page(
     tz = app.timezone
     if press.view is PageView.UNASSIGNED:
         page = await views.unassigned_page(press.page, tz)
+    elif press.view is PageView.TODAY:
+        page = await views.day_page(day_of(press.arg), press.page, tz)
     elif press.view is PageView.HISTORY:
         page = await views.history_page(press.arg, press.page, tz)
     else:
         page = await views.available_page(app.tx, press.arg, press.page, tz)
     await _edit(query, page.text, _markup(page.buttons))
     return ""
+
+
+async def _send(query: CallbackQuery, text: str, markup: InlineKeyboardMarkup | None) -> None:
+    """A new message in the chat of the pressed button (a staff member's private chat)."""
+    chat_id = query.message.chat.id if query.message is not None else query.from_user.id
+    await query.get_bot().send_message(chat_id, text, reply_markup=markup)
+
+
+async def _drop_pressed_button(query: CallbackQuery) -> None:
+    """Take the pressed button off its message (done; pressing it again would mislead)."""
+    message = query.message
+    markup = getattr(message, "reply_markup", None)
+    if markup is None:
+        return
+    rows = [[b for b in row if b.callback_data != query.data] for row in markup.inline_keyboard]
+    kept = [row for row in rows if row]
+    try:
+        await query.edit_message_reply_markup(InlineKeyboardMarkup(kept) if kept else None)
+    except BadRequest as exc:  # not modified (a double press), or the message is gone
+        log.info("could not edit admin message: %s", exc)
 
 
 async def _edit(query: CallbackQuery, text: str, markup: InlineKeyboardMarkup | None) -> None:

@@ -1,4 +1,4 @@
-"""The read-only admin views: `/booking`, `/history`, `/unassigned`, `/available`.
+"""The read-only admin views: `/booking`, `/history`, `/unassigned`, `/today`, `/available`.
 
 Each view returns plain text and, for the long lists, the page buttons as `(label, callback data)`
 pairs; the Telegram adapter turns them into an inline keyboard. Times are shown in the company's
@@ -9,16 +9,17 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
 from dispatch import offering
+from dispatch.days import local_days
 from dispatch.model import EligibilityResult, JobStatus
 from models import tables as t
 from models.transactions import Transactions
 from models.uow import TortoiseUnitOfWork
-from notifications.callbacks import PageRef, PageView, pack
-from notifications.render import format_when
+from notifications.callbacks import PageRef, PageView, day_number, pack
+from notifications.templates import format_when
 
 from .operations import open_job_ids
 from .parsing import page_window
@@ -27,6 +28,15 @@ from .texts import excluded_words, fieldworker_label
 #: Telegram refuses longer messages; leave room for a header.
 MAX_TEXT = 4000
 UNASSIGNED_STATUSES = (JobStatus.UNASSIGNED, JobStatus.OFFERED, JobStatus.MISSED)
+#: `/today`'s groups, in this order: jobs that still need someone first, then the settled ones.
+DAY_GROUPS = (
+    JobStatus.UNASSIGNED,
+    JobStatus.OFFERED,
+    JobStatus.MISSED,
+    JobStatus.ASSIGNED,
+    JobStatus.COMPLETED,
+    JobStatus.CANCELLED,
+)
 
 PREV = "◀ Prev"
 NEXT = "Next ▶"
@@ -190,6 +200,58 @@ async def unassigned_page(page: int, tz: str) -> Page:
         clip("\n".join(lines)),
         _nav(PageView.UNASSIGNED, 0, window.page, window.has_prev, window.has_next),
     )
+
+
+# -- /today -------------------------------------------------------------------------------------
+
+
+async def day_page(day: date, page: int, tz: str) -> Page:
+    """The jobs whose appointment starts on `day` (in `tz`), grouped by status, one page."""
+    span = local_days(day, day, tz)
+    rows = await t.Job.filter(
+        appointment__start__gte=span.start, appointment__start__lt=span.end
+    ).values_list("id", "status", "appointment__start")
+    rank = {status.value: i for i, status in enumerate(DAY_GROUPS)}
+    ordered = sorted(rows, key=lambda r: (rank.get(r[1], len(rank)), r[2], r[0]))
+    heading = f"{day.strftime('%a %-d %b %Y')} ({tz})"
+    if not ordered:
+        return Page(f"No jobs on {heading}.")
+    counts: dict[str, int] = {}
+    for _, status, _ in ordered:
+        counts[status] = counts.get(status, 0) + 1
+    window = page_window(len(ordered), page)
+    ids = [r[0] for r in ordered[window.offset : window.offset + window.limit]]
+    found = {
+        j.id: j for j in await t.Job.filter(id__in=ids).select_related("appointment", "booking")
+    }
+    jobs = [found[i] for i in ids if i in found]
+    names = await service_names(j.service_code for j in jobs)
+    people = await fieldworker_rows(j.fieldworker_id for j in jobs)
+    lines = [f"Jobs on {heading}: {len(ordered)}, page {window.page}/{window.pages}"]
+    group = None
+    for job in jobs:
+        if job.status != group:
+            group = job.status
+            lines.append(f"{str(group).capitalize()} ({counts.get(group, 0)}):")
+        who = (
+            f", {fieldworker_label(people.get(job.fieldworker_id), job.fieldworker_id)}"
+            if job.fieldworker_id is not None
+            else ""
+        )
+        lines.append(
+            f"• {_hours(job.appointment.start, job.appointment.end, tz)} Job {job.id} "
+            f"(booking {job.booking_id}): {names.get(job.service_code, job.service_code)}"
+            f"{who}, {job.booking.address}"
+        )
+    nav = _nav(PageView.TODAY, day_number(day), window.page, window.has_prev, window.has_next)
+    return Page(clip("\n".join(lines)), nav)
+
+
+def _hours(start: datetime, end: datetime, tz: str) -> str:
+    """`10:00-12:00` in `tz` (the end with its date when it falls on another day)."""
+    zone = ZoneInfo(tz)
+    s, e = start.astimezone(zone), end.astimezone(zone)
+    return f"{s:%H:%M}-{e:%H:%M}" if s.date() == e.date() else f"{s:%H:%M}-{e:%a %-d %b %H:%M}"
 
 
 # -- /available ----------------------------------------------------------------------------------

@@ -45,7 +45,7 @@ def build_telegram(config: Config, app_ctx: AppContext) -> Any:
     from telegram.ext import ApplicationBuilder
 
     from admin_commands import telegram as admin
-    from admin_commands.commands import StaffContext
+    from admin_commands.invocation import StaffContext
     from handlers import telegram as fieldworker_chat
     from handlers.context import ChatContext
     from notifications.telegram_transport import AiohttpRequest

@@ -7,11 +7,14 @@ from dispatch.commands import BookingChanges
 from dispatch.errors import Conflict, Invalid
 from dispatch.events import (
     BookingCancelled,
+    BookingChanged,
     BookingCreated,
+    Holder,
     JobCancelled,
     WithdrawnBecause,
 )
 from dispatch.model import (
+    OPEN_JOB_STATUSES,
     Actor,
     BookingStatus,
     Channel,
@@ -109,7 +112,9 @@ async def change_booking(
 
     Changes to a booking that is no longer open are refused (`booking_not_open`), and so is
     anything on a completed one; cancelling a cancelled booking again changes nothing. What really
-    changed is recorded once in the history (`booking_changed`, with from/to).
+    changed is recorded once in the history (`booking_changed`, with from/to) and announced to the
+    fieldworkers holding an open request for one of its jobs or an assigned job of it
+    (`BookingChanged`), unless the same change cancels the booking (they hear that instead).
     """
     booking = await load_booking(uow, booking_id)
     details = (changes.address, changes.notes, changes.location) != (None, None, None)
@@ -141,5 +146,23 @@ async def change_booking(
             channel=channel,
             details={"changes": diff},
         )
+        if not changes.cancel:
+            uow.emit(BookingChanged(booking_id, tuple(diff), await holders_of(uow, booking_id)))
     if changes.cancel:
         await cancel_booking(uow, booking_id, actor, channel)
+
+
+async def holders_of(uow: UnitOfWork, booking_id: int) -> tuple[Holder, ...]:
+    """Who holds a job of the booking: its assigned fieldworkers, and for the jobs still open
+    those with a pending request (or an accepted one, waiting for staff to confirm)."""
+    holders: list[Holder] = []
+    for job in await uow.jobs_of_booking(booking_id):
+        if job.status is JobStatus.ASSIGNED and job.fieldworker_id is not None:
+            holders.append(Holder(job.fieldworker_id, job.id))
+        elif job.status in OPEN_JOB_STATUSES:
+            for r in await uow.requests_of_job(job.id):
+                if r.status is RequestStatus.PENDING:
+                    holders.append(Holder(r.fieldworker_id, job.id, pending_request_id=r.id))
+                elif r.status is RequestStatus.ACCEPTED:
+                    holders.append(Holder(r.fieldworker_id, job.id))
+    return tuple(holders)

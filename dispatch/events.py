@@ -36,6 +36,28 @@ class BookingCancelled(Event):
 
 
 @dataclass(frozen=True)
+class Holder:
+    """A fieldworker holding a job of a booking: an open request for it, or the job (assigned)."""
+
+    fieldworker_id: int
+    job_id: int
+    #: Their pending request, whose message shows the job's details under working buttons.
+    pending_request_id: int | None = None
+
+
+@dataclass(frozen=True)
+class BookingChanged(Event):
+    """Staff changed a booking's details (`fields`: "address", "notes", "location").
+
+    `holders` are the fieldworkers to tell: those holding an open request for one of its jobs or
+    an assigned job of it, in job order.
+    """
+
+    fields: tuple[str, ...]
+    holders: tuple[Holder, ...]
+
+
+@dataclass(frozen=True)
 class RequestSent(Event):
     """A fieldworker was asked to take a job (again, after a pend, when `resent`)."""
 
@@ -121,6 +143,15 @@ class JobUnassigned(Event):
     job_id: int
     fieldworker_id: int
     actor: Actor
+
+
+@dataclass(frozen=True)
+class JobCompleted(Event):
+    """Staff marked an assigned job done; `request_id`: the holder's accepted request, if any."""
+
+    job_id: int
+    fieldworker_id: int
+    request_id: int | None
 
 
 @dataclass(frozen=True)

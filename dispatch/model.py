@@ -123,6 +123,8 @@ class HistoryAction(StrEnum):
     CUSTOMER_NOTIFIED = "customer_notified"
     PERMISSION_REFUSED = "permission_refused"
     DELIVERY_FAILED = "delivery_failed"
+    JOB_COMPLETED = "job_completed"
+    BOOKING_COMPLETED = "booking_completed"  # its last open job completed (not in CONTRACT's list)
 
 
 DEFAULT_DECLINE_REASONS: tuple[str, ...] = (

@@ -197,14 +197,49 @@ async def _send(
 
 
 async def rebroadcast(
-    uow: UnitOfWork, booking_id: int, actor: Actor, channel: Channel
+    uow: UnitOfWork,
+    booking_id: int,
+    actor: Actor,
+    channel: Channel,
+    *,
+    include_expired: bool = False,
 ) -> list[int]:
-    """Ask eligible fieldworkers not yet asked, for every open job of the booking."""
+    """Ask eligible fieldworkers not yet asked, for every open job of the booking.
+
+    With `include_expired` (staff's "everyone", after an assignment timeout) those whose request
+    expired unanswered are asked again first: each such request reopens as pending and is re-sent,
+    if its fieldworker is still eligible and reachable. Declined requests never reopen here.
+    Returns the request ids sent, reopened ones included.
+    """
     await load_booking(uow, booking_id, open_only=True)
     sent: list[int] = []
     for job in await uow.jobs_of_booking(booking_id):
         if job.status in OPEN_JOB_STATUSES:
+            if include_expired:
+                sent.extend(await _reopen_expired(uow, job.id, actor, channel))
             sent.extend(await dispatch_job(uow, job.id, actor, channel))
+    return sent
+
+
+async def _reopen_expired(
+    uow: UnitOfWork, job_id: int, actor: Actor, channel: Channel
+) -> list[int]:
+    """Reopen the job's expired requests whose fieldworkers are still eligible and reachable."""
+    await load_job(uow, job_id, lock=True)  # the job row first, then its requests
+    expired = [r for r in await uow.requests_of_job(job_id) if r.status is RequestStatus.EXPIRED]
+    if not expired:
+        return []
+    eligible = set((await eligibility(uow, job_id)).eligible_ids())
+    reachable = await uow.reachable_fieldworkers(eligible)
+    sent: list[int] = []
+    for request in expired:
+        if request.fieldworker_id in reachable:
+            # Fresh each time: the first reopen moves an unassigned job to offered.
+            job, _ = await load_job(uow, job_id, lock=False)
+            await reopen_request(
+                uow, request, job, actor, channel, history=HistoryAction.REQUEST_SENT
+            )
+            sent.append(request.id)
     return sent
 
 

@@ -252,12 +252,14 @@ class JobScope(StrEnum):
     ALL = "all"  # every job (answering on a fieldworker's behalf: all of theirs)
     OPEN = "open"  # still to be offered or taken: unassigned or offered (sending requests)
     NOT_CLOSED = "not_closed"  # every job not cancelled or completed (assigning)
+    ASSIGNED = "assigned"  # assigned to a fieldworker (completing)
 
 
 _IN_SCOPE = {
     JobScope.ALL: frozenset(JobStatus),
     JobScope.OPEN: frozenset(OPEN_JOB_STATUSES),
     JobScope.NOT_CLOSED: frozenset(JobStatus) - {JobStatus.CANCELLED, JobStatus.COMPLETED},
+    JobScope.ASSIGNED: frozenset({JobStatus.ASSIGNED}),
 }
 
 

@@ -45,7 +45,7 @@ from notifications.keyboards import (
     reason_keyboard,
     request_keyboard,
 )
-from notifications.render import format_when
+from notifications.templates import format_when
 
 log = logging.getLogger(__name__)
 

@@ -17,13 +17,17 @@ Staff buttons (`admin_commands.telegram`):
 `j:<booking>:<fieldworker>:<job>[:<job>...]` "Assign anyway" for the jobs listed (at most
 `MAX_FORCE_JOBS`) ·
 `p:<view>:<arg>:<page>` a page of a long list; views `u` unassigned (arg 0), `h` history (arg: the
-booking id), `a` available fieldworkers (arg: the job id).
+booking id), `a` available fieldworkers (arg: the job id), `t` a day's jobs (arg: the day as
+`YYYYMMDD`) ·
+`e:<booking>` re-broadcast to everyone, expired requests included (under a timeout alert) ·
+`v:<job>` show the available fieldworkers in a new message (under a timeout alert).
 """
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from datetime import date
 from enum import StrEnum
 from typing import ClassVar
 
@@ -55,6 +59,8 @@ class Op(StrEnum):
     ASSIGN_ANYWAY = "s"
     ASSIGN_JOBS_ANYWAY = "j"
     PAGE = "p"
+    REBROADCAST_ALL = "e"
+    SHOW_AVAILABLE = "v"
 
 
 #: Presses about a job request, and about an assigned job ("No longer attending").
@@ -62,7 +68,9 @@ REQUEST_OPS = frozenset({Op.ACCEPT, Op.DECLINE, Op.DECLINE_REASON, Op.DECLINE_BA
 JOB_OPS = frozenset({Op.NOT_ATTENDING, Op.NOT_ATTENDING_REASON, Op.NOT_ATTENDING_BACK})
 #: The presses that carry a reason's index.
 REASON_OPS = frozenset({Op.DECLINE_REASON, Op.NOT_ATTENDING_REASON})
-STAFF_OPS = frozenset({Op.ASSIGN_ANYWAY, Op.ASSIGN_JOBS_ANYWAY, Op.PAGE})
+STAFF_OPS = frozenset(
+    {Op.ASSIGN_ANYWAY, Op.ASSIGN_JOBS_ANYWAY, Op.PAGE, Op.REBROADCAST_ALL, Op.SHOW_AVAILABLE}
+)
 
 _STAFF_PREFIX = "|".join(sorted(STAFF_OPS))
 #: Routing for PTB's `CallbackQueryHandler`: staff buttons go to the admin handlers; everything
@@ -138,12 +146,35 @@ class ForceAssign:
         return Op.ASSIGN_JOBS_ANYWAY if self.job_ids else Op.ASSIGN_ANYWAY
 
 
+@dataclass(frozen=True)
+class RebroadcastAll:
+    """The "Re-broadcast to everyone" button: ask again, those whose request expired included."""
+
+    op: ClassVar[Op] = Op.REBROADCAST_ALL
+    booking_id: int
+
+    def __post_init__(self) -> None:
+        _check_id(self.booking_id, "booking id")
+
+
+@dataclass(frozen=True)
+class ShowAvailable:
+    """The "Show available" button: who may take the job, as a new message."""
+
+    op: ClassVar[Op] = Op.SHOW_AVAILABLE
+    job_id: int
+
+    def __post_init__(self) -> None:
+        _check_id(self.job_id, "job id")
+
+
 class PageView(StrEnum):
     """The long lists a page button can show."""
 
     UNASSIGNED = "u"  # arg 0
     HISTORY = "h"  # arg: booking id
     AVAILABLE = "a"  # arg: job id
+    TODAY = "t"  # arg: the day as YYYYMMDD (the list a page button shows never changes its day)
 
 
 @dataclass(frozen=True)
@@ -161,14 +192,29 @@ class PageRef:
         if self.view is PageView.UNASSIGNED:
             if self.arg != 0:
                 raise ValueError("the unassigned list takes no argument")
+        elif self.view is PageView.TODAY:
+            day_of(self.arg)
         else:
             _check_id(self.arg, f"{self.view.name.lower()} argument")
         if not 1 <= self.page <= MAX_PAGE:
             raise ValueError(f"page {self.page} is out of range")
 
 
-#: Every button press the product can receive.
-Press = RequestPress | JobPress | ForceAssign | PageRef
+#: The presses of staff buttons, and every button press the product can receive.
+StaffPress = ForceAssign | PageRef | RebroadcastAll | ShowAvailable
+Press = RequestPress | JobPress | StaffPress
+
+
+def day_number(day: date) -> int:
+    """A day as the number a page button carries (`YYYYMMDD`)."""
+    return day.year * 10_000 + day.month * 100 + day.day
+
+
+def day_of(number: int) -> date:
+    """The day a `YYYYMMDD` number names (ValueError for anything else)."""
+    if not 10_000_101 <= number <= 99_991_231:
+        raise ValueError(f"{number} is not a day")
+    return date(number // 10_000, number // 100 % 100, number % 100)
 
 
 def pack(press: Press) -> str:
@@ -180,6 +226,10 @@ def pack(press: Press) -> str:
         fields = (press.job_id, press.index)
     elif isinstance(press, ForceAssign):
         fields = (press.booking_id, press.fieldworker_id, *press.job_ids)
+    elif isinstance(press, RebroadcastAll):
+        fields = (press.booking_id,)
+    elif isinstance(press, ShowAvailable):
+        fields = (press.job_id,)
     else:
         fields = (press.view.value, press.arg, press.page)
     data = ":".join([press.op.value, *(str(f) for f in fields if f is not None)])
@@ -205,18 +255,26 @@ def unpack(data: str) -> Press | None:
             if len(fields) != 3:
                 return None
             return PageRef(PageView(fields[0]), _number(fields[1]), _number(fields[2]))
-        numbers = [_number(field) for field in fields]
-        if op is Op.ASSIGN_JOBS_ANYWAY:
-            if not 3 <= len(numbers) <= 2 + MAX_FORCE_JOBS:
-                return None
-            return ForceAssign(numbers[0], numbers[1], tuple(numbers[2:]))
-        if len(numbers) != (2 if op in REASON_OPS or op is Op.ASSIGN_ANYWAY else 1):
-            return None
-        if op is Op.ASSIGN_ANYWAY:
-            return ForceAssign(numbers[0], numbers[1])
-        index = numbers[1] if op in REASON_OPS else None
-        if op in REQUEST_OPS:
-            return RequestPress(op, numbers[0], index)
-        return JobPress(op, numbers[0], index)
+        return _numeric_press(op, [_number(field) for field in fields])
     except ValueError:  # an unknown op or view, a bad number, or a value out of range
         return None
+
+
+def _numeric_press(op: Op, numbers: list[int]) -> Press | None:
+    """A press whose fields are all numbers, or None for the wrong count of them."""
+    if op is Op.ASSIGN_JOBS_ANYWAY:
+        if not 3 <= len(numbers) <= 2 + MAX_FORCE_JOBS:
+            return None
+        return ForceAssign(numbers[0], numbers[1], tuple(numbers[2:]))
+    if len(numbers) != (2 if op in REASON_OPS or op is Op.ASSIGN_ANYWAY else 1):
+        return None
+    if op is Op.ASSIGN_ANYWAY:
+        return ForceAssign(numbers[0], numbers[1])
+    if op is Op.REBROADCAST_ALL:
+        return RebroadcastAll(numbers[0])
+    if op is Op.SHOW_AVAILABLE:
+        return ShowAvailable(numbers[0])
+    index = numbers[1] if op in REASON_OPS else None
+    if op in REQUEST_OPS:
+        return RequestPress(op, numbers[0], index)
+    return JobPress(op, numbers[0], index)

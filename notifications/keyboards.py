@@ -1,4 +1,4 @@
-"""The fieldworker's inline keyboards, as Bot API `reply_markup` JSON (stored in outbox rows).
+"""The inline keyboards of outbox messages, as Bot API `reply_markup` JSON (stored in outbox rows).
 
 Button data comes from `notifications.callbacks`, the one place that knows its format.
 """
@@ -8,7 +8,15 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from notifications.callbacks import JobPress, Op, Press, RequestPress, pack
+from notifications.callbacks import (
+    JobPress,
+    Op,
+    Press,
+    RebroadcastAll,
+    RequestPress,
+    ShowAvailable,
+    pack,
+)
 
 
 def _button(text: str, press: Press) -> dict[str, str]:
@@ -31,6 +39,16 @@ def attending_keyboard(job_id: int) -> dict[str, Any]:
     """The button under an assigned job's message (CONTRACT §5)."""
     return {
         "inline_keyboard": [[_button("No longer attending", JobPress(Op.NOT_ATTENDING, job_id))]]
+    }
+
+
+def timeout_alert_keyboard(booking_id: int, job_id: int) -> dict[str, Any]:
+    """Under a staff alert that nobody accepted in time: the two next steps that work then."""
+    return {
+        "inline_keyboard": [
+            [_button("Re-broadcast to everyone (incl. expired)", RebroadcastAll(booking_id))],
+            [_button("Show available", ShowAvailable(job_id))],
+        ]
     }
 
 

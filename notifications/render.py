@@ -6,9 +6,7 @@ core's decision. Telegram is preferred for a fieldworker it can reach; SMS other
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from dispatch import events as ev
 from dispatch.eligibility import haversine_km
@@ -18,10 +16,10 @@ from models import tables as t
 from models.access import alert_chats
 from models.uow import TortoiseUnitOfWork
 from models.views import contact_of
-from notifications import failures
+from notifications import booking_news, failures
 from notifications.customers import CustomerNotice, first_name, send_customer_notice
-from notifications.keyboards import attending_keyboard, request_keyboard
-from notifications.templates import render
+from notifications.keyboards import attending_keyboard, request_keyboard, timeout_alert_keyboard
+from notifications.templates import format_when, render
 
 WITHDRAWN_TEMPLATES = {
     ev.WithdrawnBecause.TAKEN: "request_taken",
@@ -34,23 +32,11 @@ WITHDRAWN_TEMPLATES = {
 SMS_WITHDRAWALS = {ev.WithdrawnBecause.NOT_SELECTED, ev.WithdrawnBecause.CANCELLED}
 
 
-def format_when(start: datetime, end: datetime, tz: str) -> str:
-    """`Tue 1 Dec 10:00-12:00` in the given zone (falls back to UTC for an unknown zone)."""
-    try:
-        zone = ZoneInfo(tz)
-    except (KeyError, ValueError):
-        zone = ZoneInfo("UTC")
-    s, e = start.astimezone(zone), end.astimezone(zone)
-    end_text = (
-        e.strftime("%H:%M")
-        if e - s < timedelta(days=1) and s.date() == e.date()
-        else (e.strftime("%a %-d %b %H:%M"))
-    )
-    return f"{s.strftime('%a %-d %b %H:%M')}-{end_text} {s.tzname()}"
-
-
 class OutboxRenderer:
     """Implements `models.uow.OutboxWriter`: renders each event of a unit of work to outbox rows."""
+
+    _on_BookingChanged = booking_news.on_booking_changed
+    _on_JobCompleted = booking_news.on_job_completed
 
     def __init__(self, *, telegram_enabled: bool, sms_enabled: bool, company_timezone: str):
         self.channels_on = ChannelsOn(telegram=telegram_enabled, sms=sms_enabled)
@@ -180,12 +166,8 @@ class OutboxRenderer:
     async def _on_RequestPended(self, uow: TortoiseUnitOfWork, e: ev.RequestPended) -> None:
         await self._send_request(uow, e.request_id, e.fieldworker_id, e.job_id)
 
-    async def _send_request(
-        self, uow: TortoiseUnitOfWork, request_id: int, fieldworker_id: int, job_id: int
-    ) -> None:
-        fw = await t.Fieldworker.get(id=fieldworker_id)
-        ctx = await self._job_context(job_id)
-        request = await t.JobRequest.get(id=request_id)
+    def _request_text(self, fw: t.Fieldworker, request_id: int, ctx: dict[str, Any]) -> str:
+        """A job request's Telegram text for this fieldworker (the job's details, distance)."""
         distance = None
         if fw.base_lat is not None and fw.base_lon is not None:
             job = ctx["job"]
@@ -196,12 +178,19 @@ class OutboxRenderer:
                 1,
             )
         when = format_when(ctx["start"], ctx["end"], fw.timezone)
+        return render("job_request", request_id=request_id, when=when, distance_km=distance, **ctx)
+
+    async def _send_request(
+        self, uow: TortoiseUnitOfWork, request_id: int, fieldworker_id: int, job_id: int
+    ) -> None:
+        fw = await t.Fieldworker.get(id=fieldworker_id)
+        ctx = await self._job_context(job_id)
+        request = await t.JobRequest.get(id=request_id)
+        when = format_when(ctx["start"], ctx["end"], fw.timezone)
         chat = self._telegram_chat(fw)
         marks = {"fieldworker_id": fw.id, "job_request": True}  # for `failures`, if it fails
         if chat is not None:
-            text = render(
-                "job_request", request_id=request_id, when=when, distance_km=distance, **ctx
-            )
+            text = self._request_text(fw, request_id, ctx)
             await self._queue(
                 uow,
                 channel="telegram",
@@ -373,12 +362,13 @@ class OutboxRenderer:
     async def _on_AssignmentTimedOut(
         self, uow: TortoiseUnitOfWork, e: ev.AssignmentTimedOut
     ) -> None:
-        await self._alert_staff(uow, e.job_id, "staff_assignment_timeout", asked=e.asked)
+        markup = timeout_alert_keyboard(e.booking_id, e.job_id)
+        await self._alert_staff(uow, e.job_id, "staff_assignment_timeout", markup, asked=e.asked)
 
     async def _alert_staff(
-        self, uow: TortoiseUnitOfWork, job_id: int, template: str, **values: Any
+        self, uow: TortoiseUnitOfWork, job_id: int, template: str, markup: Any = None, **values: Any
     ) -> None:
-        """A Telegram alert about a job to every staff member who receives alerts."""
+        """A Telegram alert about a job (with buttons, if any) to every staff member on alerts."""
         ctx = await self._job_context(job_id)
         when = format_when(ctx["start"], ctx["end"], self.company_timezone)
         text = render(template, when=when, **ctx, **values)
@@ -390,7 +380,7 @@ class OutboxRenderer:
                 template=template,
                 body=text,
                 booking_id=ctx["booking_id"],
-                payload={"method": "send"},
+                payload={"method": "send", **({"reply_markup": markup} if markup else {})},
             )
 
     async def _on_DeliveryFailed(self, uow: TortoiseUnitOfWork, e: ev.DeliveryFailed) -> None:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from jinja2 import StrictUndefined
 from jinja2.sandbox import SandboxedEnvironment
@@ -29,14 +31,23 @@ TEMPLATES: dict[str, str] = {
     "job_taken_from_you": "🔔 Job {{ job_id }} is no longer yours (reassigned).\n{{ summary }}",
     "job_unassigned": "🔔 You are no longer assigned to job {{ job_id }}.\n{{ summary }}",
     "decline_reason_prompt": "Why are you declining?\n{{ summary }}",
+    "booking_changed": (
+        "✏️ Booking {{ booking_id }} was changed.\n"
+        "{% if 'address' in changed %}📍 Address: {{ address }}\n{% endif %}"
+        "{% if 'location' in changed and 'address' not in changed %}"
+        "📍 The map location was corrected.\n{% endif %}"
+        "{% if 'notes' in changed %}📝 Notes: {{ notes or '(none)' }}\n{% endif %}"
+        "{% for line in summaries %}{{ line }}\n{% endfor %}"
+    ),
+    "job_completed": "✅ Job {{ job_id }} is marked completed.\n{{ summary }}",
     "staff_nobody_to_ask": (
         "⚠️ Booking {{ booking_id }}, job {{ job_id }} ({{ service }}, {{ when }}): "
         "no eligible fieldworker left to ask."
     ),
     "staff_assignment_timeout": (
         "⏰ Booking {{ booking_id }}, job {{ job_id }} ({{ service }}, {{ when }}): nobody "
-        "accepted in time ({{ asked }} asked). Use /rebroadcast {{ booking_id }}, /request or "
-        "/assign."
+        "accepted in time ({{ asked }} asked). Ask them all again with the button or "
+        "/rebroadcast {{ booking_id }} all; or /request, /assign."
     ),
     "staff_fieldworker_cancelled": (
         "⚠️ {{ fieldworker }} is no longer attending job {{ job_id }} (booking {{ booking_id }}, "
@@ -76,3 +87,18 @@ _compiled = {name: _env.from_string(source) for name, source in TEMPLATES.items(
 def render(name: str, **values: Any) -> str:
     """Render a named template; a missing value is an error, never an empty gap."""
     return _compiled[name].render(**values).strip()
+
+
+def format_when(start: datetime, end: datetime, tz: str) -> str:
+    """`Tue 1 Dec 10:00-12:00` in the given zone (falls back to UTC for an unknown zone)."""
+    try:
+        zone = ZoneInfo(tz)
+    except (KeyError, ValueError):
+        zone = ZoneInfo("UTC")
+    s, e = start.astimezone(zone), end.astimezone(zone)
+    end_text = (
+        e.strftime("%H:%M")
+        if e - s < timedelta(days=1) and s.date() == e.date()
+        else (e.strftime("%a %-d %b %H:%M"))
+    )
+    return f"{s.strftime('%a %-d %b %H:%M')}-{end_text} {s.tzname()}"

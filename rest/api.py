@@ -186,6 +186,7 @@ ROUTES: tuple[Route, ...] = (
         response=s.BookingOut,
         many=True,
         query=s.BookingListQuery,
+        total_count=True,
     ),
     Route("GET", "/bookings/{id}", bookings.get_booking, "Get a booking", response=s.BookingOut),
     Route(
@@ -246,8 +247,20 @@ ROUTES: tuple[Route, ...] = (
         "/bookings/{id}/rebroadcast",
         booking_actions.rebroadcast_booking,
         "Ask eligible fieldworkers not yet asked",
+        request=s.RebroadcastIn,
+        body_optional=True,
         response=s.RebroadcastOut,
         permission=Permission.SEND_REQUESTS,
+    ),
+    Route(
+        "POST",
+        "/bookings/{id}/complete",
+        booking_actions.complete_booking,
+        "Mark assigned jobs completed",
+        request=s.CompleteIn,
+        body_optional=True,
+        response=s.BookingOut,
+        permission=Permission.ASSIGN,
     ),
     Route(
         "GET",

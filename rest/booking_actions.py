@@ -10,12 +10,13 @@ from typing import Any
 
 from aiohttp import web
 
-from dispatch import assignment, offering, responding
+from dispatch import assignment, completion, offering, responding
 from dispatch.commands import Action, Outcome
 from dispatch.model import OPEN_JOB_STATUSES, Channel
 from models import tables as t
 from models.uow import TortoiseUnitOfWork
 from rest import schemas as s
+from rest.bookings import bookings_out
 from rest.errors import ApiError
 from rest.routing import Call, model_list_response, model_response
 
@@ -176,13 +177,41 @@ async def respond_booking(call: Call) -> web.StreamResponse:
 
 
 async def rebroadcast_booking(call: Call) -> web.StreamResponse:
-    """Ask eligible fieldworkers not yet asked, for every open job."""
+    """Ask eligible fieldworkers not yet asked, for every open job.
+
+    With `"include_expired": true`, those whose request expired unanswered are asked again too
+    (after an assignment timeout everyone eligible has been asked): each such request reopens
+    as pending and is re-sent, if its fieldworker is still eligible and reachable. Declined
+    requests never reopen. The body may be left out.
+    """
     assert call.booking is not None
     booking_id = call.booking.id
+    body: s.RebroadcastIn = call.body
     sent = await call.ctx.tx.run(
-        lambda uow: offering.rebroadcast(uow, booking_id, call.actor, Channel.API)
+        lambda uow: offering.rebroadcast(
+            uow, booking_id, call.actor, Channel.API, include_expired=body.include_expired
+        )
     )
     return model_response(s.RebroadcastOut, {"sent": sent})
+
+
+async def complete_booking(call: Call) -> web.StreamResponse:
+    """Mark the listed jobs completed (default: every assigned one); answers the booking.
+
+    Each listed job must be assigned (else 409 `job_not_assigned`, and nothing changes); a
+    booking with no assigned job is 409 `no_assigned_jobs`. A completed job keeps its
+    fieldworker (history `job_completed`); once every job is completed or cancelled the booking is
+    `completed` too (history `booking_completed`).
+    """
+    assert call.booking is not None
+    booking_id = call.booking.id
+    body: s.CompleteIn = call.body
+    await call.ctx.tx.run(
+        lambda uow: completion.complete_jobs(uow, booking_id, body.job_ids, call.actor, Channel.API)
+    )
+    return model_response(
+        s.BookingOut, (await bookings_out([await t.Booking.get(id=booking_id)]))[0]
+    )
 
 
 def _history_out(row: t.History) -> dict[str, Any]:

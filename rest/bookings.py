@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from typing import Any
 
 from aiohttp import web
+from tortoise.expressions import Q, Subquery
 
 from dispatch import bookings
 from dispatch.commands import BookingChanges
+from dispatch.days import local_days
 from dispatch.model import BookingStatus, Channel, Interval, Permission, Point
 from dispatch.ports import NewBooking
 from models import tables as t
@@ -121,13 +124,48 @@ async def create_booking(call: Call) -> web.StreamResponse:
 
 
 async def list_bookings(call: Call) -> web.StreamResponse:
-    """Bookings, newest first, optionally by status."""
+    """Bookings, newest first, filtered; `X-Total-Count` says how many match before paging.
+
+    `date` is a day in the company's TIMEZONE; `from` (inclusive) and `to` (exclusive) bound an
+    appointment's start; the job filters hold for one same job. `q` finds text in the customer's
+    name, the address or (ignoring spaces and dashes) the customer's phone, in any letter case.
+    """
     q: s.BookingListQuery = call.query
     query = t.Booking.all()
     if q.status is not None:
         query = query.filter(status=q.status.value)
+    jobs = _job_filters(q, call.ctx.timezone)
+    if jobs:
+        query = query.filter(id__in=Subquery(t.Job.filter(**jobs).values("booking_id")))
+    if q.q:
+        found = Q(customer__name__icontains=q.q) | Q(address__icontains=q.q)
+        digits = re.sub(r"[\s().-]", "", q.q)
+        if re.fullmatch(r"\+?[0-9]+", digits):
+            found |= Q(customer__phone__contains=digits)
+        query = query.filter(found)
+    total = await query.count()
     rows = await query.order_by("-id").offset(q.offset).limit(q.limit)
-    return model_list_response(s.BookingOut, await bookings_out(rows))
+    return model_list_response(s.BookingOut, await bookings_out(rows), total)
+
+
+def _job_filters(q: s.BookingListQuery, timezone: str) -> dict[str, Any]:
+    """The filters on one job of a booking, as tortoise keywords on `Job`."""
+    jobs: dict[str, Any] = {}
+    if q.job_status is not None:
+        jobs["status"] = q.job_status.value
+    if q.fieldworker_id is not None:
+        jobs["fieldworker_id"] = q.fieldworker_id
+    after = [q.from_] if q.from_ is not None else []
+    before = [q.to] if q.to is not None else []
+    if q.date is not None:
+        day = local_days(q.date, q.date, timezone)
+        after.append(day.start)
+        before.append(day.end)
+    if after:
+        jobs["appointment__start__gte"] = max(after)
+    if before:
+        jobs["appointment__start__lt"] = min(before)
+    return jobs
 
 
 async def get_booking(call: Call) -> web.StreamResponse:
@@ -138,6 +176,10 @@ async def get_booking(call: Call) -> web.StreamResponse:
 
 async def patch_booking(call: Call) -> web.StreamResponse:
     """Change the address, location or notes, or cancel (`"status": "cancelled"`).
+
+    Changed details reach the fieldworkers who hold an open request for one of the booking's jobs
+    or an assigned job of it: a new message saying what changed, and a pending request's message
+    shows the new details.
 
     Decision: rescheduling (`appointments`) is not available yet and is refused with 422
     `not_supported` ("rescheduling is not available yet"): moving appointments needs the core to

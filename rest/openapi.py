@@ -9,7 +9,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from rest import schemas as s
-from rest.routing import PATH_PARAMS, Route
+from rest.routing import PATH_PARAMS, TOTAL_COUNT, Route
 
 _REF = "#/components/schemas/{model}"
 
@@ -85,9 +85,16 @@ def openapi_document(routes: tuple[Route, ...]) -> dict[str, Any]:
                 },
             },
         }
+        if route.total_count:
+            operation["responses"][str(route.status)]["headers"] = {
+                TOTAL_COUNT: {
+                    "description": "how many match the filters, before limit and offset",
+                    "schema": {"type": "integer", "minimum": 0},
+                }
+            }
         if route.request is not None:
             operation["requestBody"] = {
-                "required": True,
+                "required": not route.body_optional,
                 "content": {"application/json": {"schema": _schema_ref(route.request, components)}},
             }
         if route.permission is not None:

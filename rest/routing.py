@@ -33,6 +33,9 @@ API_ACTOR = Actor(ActorKind.SYSTEM, None, "api")
 #: The name of the one public route (no token needed).
 OPENAPI_ROUTE = "openapi"
 
+#: The header of a list's number of matches before paging (`Route.total_count`).
+TOTAL_COUNT = "X-Total-Count"
+
 
 # -- authentication -------------------------------------------------------------------------------
 
@@ -159,6 +162,10 @@ class Route:
     permission: Permission | None = Permission.VIEW
     query: type[BaseModel] = s.ActorQuery
     public: bool = False
+    #: An empty body means `request`'s defaults (a body added to a route that had none).
+    body_optional: bool = False
+    #: A list whose answer carries the number of matches before paging in `X-Total-Count`.
+    total_count: bool = False
 
     @property
     def booking_scoped(self) -> bool:
@@ -188,8 +195,12 @@ def no_constants(name: str) -> float:
     raise ValueError(f"{name} is not valid JSON")
 
 
-async def _read_body(request: web.Request, model: type[BaseModel]) -> BaseModel:
+async def _read_body(
+    request: web.Request, model: type[BaseModel], optional: bool = False
+) -> BaseModel:
     raw = await request.read()
+    if optional and not raw.strip():
+        return model.model_validate({})
     try:
         data = json.loads(raw, parse_constant=no_constants) if raw.strip() else None
     except (ValueError, UnicodeDecodeError) as exc:
@@ -226,7 +237,9 @@ def endpoint(ctx: ApiContext, route: Route) -> Callable[[web.Request], Awaitable
 
     async def handle(request: web.Request) -> web.StreamResponse:
         query = _read_query(request, route.query)
-        body = await _read_body(request, route.request) if route.request else None
+        body = (
+            await _read_body(request, route.request, route.body_optional) if route.request else None
+        )
         staff_id = getattr(body, "actor_staff_id", None) or getattr(query, "actor_staff_id", None)
         actor, staff = await resolve_actor(staff_id)
         call = Call(ctx, route, request, query, body, actor, staff)
@@ -248,6 +261,11 @@ def model_response(model: type[BaseModel], data: Any, status: int = 200) -> web.
     return web.json_response(model.model_validate(data).model_dump(mode="json"), status=status)
 
 
-def model_list_response(model: type[BaseModel], items: Sequence[Any]) -> web.Response:
-    """`items` as a JSON array of `model`."""
-    return web.json_response([model.model_validate(i).model_dump(mode="json") for i in items])
+def model_list_response(
+    model: type[BaseModel], items: Sequence[Any], total: int | None = None
+) -> web.Response:
+    """`items` as a JSON array of `model`; `total` (all matches, before paging) as a header."""
+    headers = {TOTAL_COUNT: str(total)} if total is not None else None
+    return web.json_response(
+        [model.model_validate(i).model_dump(mode="json") for i in items], headers=headers
+    )

@@ -101,6 +101,28 @@ class RespondOut(OutModel):
     results: list[RespondResultOut]
 
 
+class CompleteIn(ApiModel):
+    """Mark jobs done (an empty body is the same as `{}`); without `job_ids`, every assigned job."""
+
+    job_ids: UniqueIds | None = Field(
+        default=None, description="only these jobs, each of which must be assigned (else 409)"
+    )
+    actor_staff_id: Id | None = None
+
+
+class RebroadcastIn(ApiModel):
+    """Re-broadcast (an empty body is the same as `{}`): ask eligible fieldworkers not yet asked."""
+
+    include_expired: bool = Field(
+        default=False,
+        description=(
+            "also ask again those whose request expired unanswered (after an assignment "
+            "timeout): their requests reopen as pending and are re-sent; declined ones never"
+        ),
+    )
+    actor_staff_id: Id | None = None
+
+
 class RebroadcastOut(OutModel):
     """Request ids sent."""
 

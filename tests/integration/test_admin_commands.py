@@ -11,16 +11,14 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import pytest
-from telegram import Update
+from telegram import InlineKeyboardMarkup, Update
 from telegram.ext import Application, ApplicationBuilder
 
 from admin_commands import telegram as admin
-from admin_commands.commands import StaffContext
+from admin_commands.invocation import StaffContext
 from admin_commands.parsing import (
     BookingFieldworkerArgs,
     FieldworkerRef,
-    ForceAssign,
-    PageRef,
     RequestArgs,
     UsageError,
     day_range,
@@ -32,12 +30,15 @@ from admin_commands.parsing import (
     parse_request,
     parse_respond,
 )
+from dispatch import offering
 from dispatch.model import DispatchMode, Point
 from emulators import Call, TelegramEmulator, make_callback_update, make_message_update, running
 from handlers import telegram as fieldworker_chat
 from handlers.context import ChatContext
 from models import tables as t
 from models.transactions import Transactions
+from notifications.callbacks import ForceAssign, PageRef
+from notifications.keyboards import timeout_alert_keyboard
 from notifications.telegram_transport import AiohttpRequest
 from tests.factories import (
     START,
@@ -459,6 +460,116 @@ async def test_unassigned_is_paged(tg: Harness) -> None:
     await t.Role.filter(name="viewer").update(permissions=[])
     assert (await tg.press(VIC, "p:u:0:1", sent)).startswith("Refused")
     assert tg.current(sent)["text"] == page2["text"]
+
+
+async def time_out(tx: Transactions, booking_id: int) -> None:
+    """The assignment timeout passes: every pending request of the booking expires."""
+    pending = await t.JobRequest.filter(booking_id=booking_id, status="pending").values_list(
+        "id", flat=True
+    )
+    for request_id in pending:
+        assert await tx.run(lambda uow, rid=request_id: offering.expire_request(uow, rid))
+    assert (await t.Job.get(booking_id=booking_id)).status == "unassigned"
+
+
+async def test_rebroadcast_all_asks_again_those_whose_request_expired(tg: Harness) -> None:
+    w = await seed()
+    b = await create_booking(tg.app_ctx.tx)
+    await time_out(tg.app_ctx.tx, b)
+
+    plain = await tg.text(DANA, f"/rebroadcast {b}")
+    assert plain == (
+        f"Booking {b}: nobody new to ask. /rebroadcast {b} all asks again those whose request "
+        "expired."
+    )
+    assert "Usage: /rebroadcast BOOKING [all]" in await tg.text(DANA, f"/rebroadcast {b} most")
+    assert {r.status for r in await t.JobRequest.filter(booking_id=b)} == {"expired"}
+
+    everyone = await tg.text(DANA, f"/rebroadcast {b} ALL")
+
+    assert everyone == (
+        f"Booking {b}: asked 2 fieldworker(s): Ann Smith (#{w.ann.id}), Bob Brown (#{w.bob.id})"
+    )
+    assert {r.status for r in await t.JobRequest.filter(booking_id=b)} == {"pending"}
+    assert (await t.Job.get(booking_id=b)).status == "offered"
+    resent = await t.History.filter(booking_id=b, action="request_sent", from_status="expired")
+    assert len(resent) == 2 and {h.actor_id for h in resent} == {w.dana.id}
+    assert await tg.text(DANA, f"/rebroadcast {b} all") == (
+        f"Booking {b}: nobody to ask, expired requests included."
+    )
+
+
+async def test_timeout_alert_buttons_rebroadcast_to_everyone_and_show_available(
+    tg: Harness,
+) -> None:
+    await seed()
+    b = await create_booking(tg.app_ctx.tx)
+    job = await t.Job.get(booking_id=b)
+    await time_out(tg.app_ctx.tx, b)
+    # The alert as the outbox sends it (its rendering is tested in tests/regressions).
+    await tg.application.bot.send_message(
+        DANA,
+        "⏰ nobody accepted in time",
+        reply_markup=InlineKeyboardMarkup.de_json(timeout_alert_keyboard(b, job.id), None),
+    )
+    alert = tg.emu.calls_of("sendMessage")[-1]
+    assert buttons(alert) == {
+        "Re-broadcast to everyone (incl. expired)": f"e:{b}",
+        "Show available": f"v:{job.id}",
+    }
+
+    # A viewer may look, not ask: refused and recorded, nothing sent.
+    assert (await tg.press(VIC, f"e:{b}", alert)).startswith("Refused")
+    assert {r.status for r in await t.JobRequest.filter(booking_id=b)} == {"expired"}
+    refused = await t.History.get(booking_id=b, action="permission_refused")
+    assert refused.details["command"] == "re-broadcast button"
+
+    sent = len(tg.emu.calls_of("sendMessage"))
+    assert await tg.press(DANA, f"e:{b}", alert) == "Asked 2 fieldworker(s)."
+    assert {r.status for r in await t.JobRequest.filter(booking_id=b)} == {"pending"}
+    [result] = tg.emu.calls_of("sendMessage")[sent:]
+    assert result.params["chat_id"] == DANA
+    assert result.params["text"].startswith(f"Booking {b}: asked 2 fieldworker(s): Ann Smith")
+    assert buttons(tg.current(alert)) == {"Show available": f"v:{job.id}"}, "done: button gone"
+
+    assert await tg.press(VIC, f"v:{job.id}", alert) == ""
+    [available] = tg.emu.calls_of("sendMessage")[sent + 1 :]
+    assert available.params["chat_id"] == DANA  # the chat the alert is in
+    assert f"Booking {b}, job {job.id}" in available.params["text"]
+    assert "2 eligible, 1 excluded" in available.params["text"]
+    assert "not valid" in await tg.press(DANA, "v:0", alert)
+    await t.Role.filter(name="viewer").update(permissions=[])
+    assert (await tg.press(VIC, f"v:{job.id}", alert)).startswith("Refused")
+
+
+async def test_today_lists_the_days_jobs_by_status_paged(tg: Harness) -> None:
+    w = await seed()
+    midnight = datetime.combine(datetime.now(UTC).date(), datetime.min.time(), tzinfo=UTC)
+    hours = [midnight + timedelta(hours=1, minutes=5 * i) for i in range(11)]
+    open_b = await create_booking(tg.app_ctx.tx, DispatchMode.MANUAL, starts=hours, hours=1)
+    mine = await create_booking(tg.app_ctx.tx, starts=(midnight,), fieldworker_id=w.ann.id)
+    await create_booking(tg.app_ctx.tx, starts=(midnight + timedelta(days=1),))  # tomorrow
+
+    sent = await tg.send(VIC, "/today")
+
+    day = midnight.strftime("%a %-d %b %Y")
+    lines = sent.params["text"].splitlines()
+    assert lines[0] == f"Jobs on {day} (UTC): 12, page 1/2"
+    assert lines[1] == "Unassigned (11):"
+    assert lines[2].startswith("• 01:00-02:00 Job ") and f"(booking {open_b})" in lines[2]
+    assert len(lines) == 12, "ten jobs a page, under their group's heading"
+    number = midnight.strftime("%Y%m%d")
+    assert buttons(sent) == {"Next ▶": f"p:t:{number}:2"}
+
+    assert await tg.press(VIC, f"p:t:{number}:2", sent) == ""
+    page2 = tg.current(sent)["text"].splitlines()
+    assert page2[0] == f"Jobs on {day} (UTC): 12, page 2/2"
+    assert page2[1] == "Unassigned (11):" and page2[3] == "Assigned (1):"
+    assert page2[4].startswith("• 00:00-02:00 Job ")
+    assert f"(booking {mine}): Plumbing, Ann Smith (#{w.ann.id}), Alexanderplatz 1" in page2[4]
+    assert buttons(tg.current(sent)) == {"◀ Prev": f"p:t:{number}:1"}
+    assert "Usage: /today" in await tg.text(VIC, "/today tomorrow")
+    assert "/today - today's jobs by status" in await tg.text(VIC, "/help")
 
 
 async def test_strangers_and_fieldworkers_get_the_short_note(tg: Harness) -> None:

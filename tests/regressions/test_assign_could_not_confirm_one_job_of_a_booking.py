@@ -14,7 +14,7 @@ from __future__ import annotations
 from telegram import Update
 
 from admin_commands import telegram as admin
-from admin_commands.commands import StaffContext
+from admin_commands.invocation import StaffContext
 from dispatch import offering, responding
 from dispatch.commands import Action
 from dispatch.model import Actor, ActorKind, Channel, DispatchMode

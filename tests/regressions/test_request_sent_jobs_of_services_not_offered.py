@@ -14,7 +14,7 @@ from __future__ import annotations
 from telegram import Update
 
 from admin_commands import telegram as admin
-from admin_commands.commands import StaffContext
+from admin_commands.invocation import StaffContext
 from dispatch.model import DispatchMode
 from emulators import make_message_update
 from models import tables as t

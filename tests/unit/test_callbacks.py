@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import date
+
 import pytest
 
 from dispatch.settings import MAX_DECLINE_REASONS
@@ -18,7 +20,12 @@ from notifications.callbacks import (
     PageRef,
     PageView,
     Press,
+    RebroadcastAll,
     RequestPress,
+    ShowAvailable,
+    StaffPress,
+    day_number,
+    day_of,
     pack,
     unpack,
 )
@@ -45,6 +52,9 @@ WIRE: list[tuple[Press, str]] = [
     (PageRef(PageView.UNASSIGNED, 0, 2), "p:u:0:2"),
     (PageRef(PageView.HISTORY, 42, 1), "p:h:42:1"),
     (PageRef(PageView.AVAILABLE, 8, 3), "p:a:8:3"),
+    (PageRef(PageView.TODAY, 20261201, 2), "p:t:20261201:2"),
+    (RebroadcastAll(42), "e:42"),
+    (ShowAvailable(8), "v:8"),
 ]
 
 
@@ -66,6 +76,9 @@ def test_largest_values_round_trip_within_64_bytes() -> None:
         ForceAssign(MAX_ID, MAX_ID),
         ForceAssign(MAX_ID, MAX_ID, (MAX_ID,) * MAX_FORCE_JOBS),
         PageRef(PageView.HISTORY, MAX_ID, MAX_PAGE),
+        PageRef(PageView.TODAY, 99991231, MAX_PAGE),
+        RebroadcastAll(MAX_ID),
+        ShowAvailable(MAX_ID),
     ]
     for press in largest:
         data = pack(press)
@@ -112,6 +125,12 @@ def test_unicode_digits_are_refused(data: str) -> None:
         f"p:u:0:{MAX_PAGE + 1}",
         "p:u:0:0",
         "p:u:3:1",  # the unassigned list has no argument
+        f"e:{MAX_ID + 1}",
+        "e:0",
+        "v:0",
+        "p:t:20261301:1",  # no 13th month
+        "p:t:20260229:1",  # 2026 is no leap year
+        "p:t:1201:1",  # a day needs its year
     ],
 )
 def test_out_of_range_values_are_refused(data: str) -> None:
@@ -155,6 +174,10 @@ def test_out_of_range_values_are_refused(data: str) -> None:
         "a:1\x00",
         "s:1:2" + "0" * 80,
         "p:h:1:1" + " " * 64,
+        "e:1:2",
+        "e:",
+        "v:1:1",
+        "v:@1",
     ],
 )
 def test_malformed_data_is_refused(data: str) -> None:
@@ -176,11 +199,23 @@ def test_invalid_presses_cannot_be_built() -> None:
         ForceAssign(1, 2, (3,) * (MAX_FORCE_JOBS + 1))
     with pytest.raises(ValueError):
         PageRef("z", 1, 1)  # type: ignore[arg-type]
+    with pytest.raises(ValueError):
+        PageRef(PageView.TODAY, 20261232, 1)
+    with pytest.raises(ValueError):
+        RebroadcastAll(0)
+    with pytest.raises(ValueError):
+        ShowAvailable(MAX_ID + 1)
+
+
+def test_a_day_is_carried_as_yyyymmdd() -> None:
+    assert day_number(date(2026, 12, 1)) == 20261201
+    assert day_of(20261201) == date(2026, 12, 1)
+    assert day_of(day_number(date(2028, 2, 29))) == date(2028, 2, 29)
 
 
 def test_routing_sends_staff_buttons_to_staff_and_everything_else_to_fieldworkers() -> None:
     for press, data in WIRE:
-        staff = isinstance(press, ForceAssign | PageRef)
+        staff = isinstance(press, StaffPress)
         assert bool(STAFF_DATA.match(data)) is staff
         assert bool(NOT_STAFF_DATA.match(data)) is not staff
     for unknown in ("", "zzz", "accept:7", "S:1:2"):

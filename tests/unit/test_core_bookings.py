@@ -7,13 +7,13 @@ from typing import Any
 
 import pytest
 
-from dispatch import bookings
-from dispatch.commands import BookingChanges
+from dispatch import assignment, bookings, offering
+from dispatch.commands import Action, BookingChanges
 from dispatch.errors import Conflict, NotFound
-from dispatch.events import BookingCancelled, RequestWithdrawn
+from dispatch.events import BookingCancelled, BookingChanged, Holder, RequestWithdrawn
 from dispatch.model import BookingStatus, Channel, DispatchMode, HistoryAction, JobStatus
 from dispatch.steps import JobScope, jobs_meant
-from tests.unit.fakes import SITE, STAFF, FakeUnitOfWork, book, company, near
+from tests.unit.fakes import SITE, STAFF, FakeUnitOfWork, answer, book, company, near
 
 H = HistoryAction
 ELSEWHERE = near(SITE, 1)
@@ -80,14 +80,57 @@ async def test_a_change_that_changes_nothing_records_nothing() -> None:
     assert (len(uow.history), len(uow.events)) == (history, events)
 
 
-async def test_changed_details_announce_nothing_today() -> None:
-    # Today's behaviour, though CONTRACT (PATCH /bookings/{id}) says changed details reach the
-    # fieldworkers who hold a request or the job: no event, so no message, is emitted.
+async def test_changed_details_are_announced_to_everyone_holding_a_job_of_the_booking() -> None:
+    # CONTRACT (PATCH /bookings/{id}): changed details reach the fieldworkers who hold a request
+    # or the job. Here: plumb assigned to 1 (2's request withdrawn), paint offered to 3 and 4
+    # (4 declined), and clean unassigned, nobody asked.
+    uow = company(4, services=("plumb", "paint", "clean"))
+    booked = await book(uow, "plumb", "paint", "clean", mode=DispatchMode.MANUAL)
+    plumb, paint, _clean = booked.job_ids
+    await offering.send_requests(uow, [plumb], [1, 2], STAFF, Channel.API)
+    await answer(uow, plumb, 1, Action.ACCEPT)
+    await assignment.assign(uow, plumb, 1, STAFF, Channel.API)
+    await offering.send_requests(uow, [paint], [3, 4], STAFF, Channel.API)
+    await answer(uow, paint, 4, Action.DECLINE, reason="Too far")
+    uow.events.clear()
+
+    await change(uow, booked.id, address="Lane 2", notes="Dog")
+
+    [changed] = uow.emitted(BookingChanged)
+    assert changed == BookingChanged(
+        booked.id,
+        ("address", "notes"),
+        (Holder(1, plumb), Holder(3, paint, pending_request_id=uow.request_of(paint, 3).id)),
+    )
+    assert uow.events == [changed]
+
+
+async def test_an_acceptor_waiting_for_staff_hears_of_a_change_too() -> None:
     uow = company(2)
+    booked = await book(uow, mode=DispatchMode.MANUAL)
+    await offering.send_requests(uow, [booked.job_id], [1, 2], STAFF, Channel.API)
+    await answer(uow, booked.job_id, 1, Action.ACCEPT)
+    uow.events.clear()
+
+    await change(uow, booked.id, location=ELSEWHERE)
+
+    pending = uow.request_of(booked.job_id, 2).id
+    assert uow.emitted(BookingChanged) == [
+        BookingChanged(
+            booked.id,
+            ("location",),
+            (Holder(1, booked.job_id), Holder(2, booked.job_id, pending_request_id=pending)),
+        )
+    ]
+
+
+async def test_a_change_with_nobody_holding_a_job_is_announced_to_nobody() -> None:
+    uow = company(0)
+    uow.add_service("plumb")
     booking_id = (await book(uow)).id
     uow.events.clear()
-    await change(uow, booking_id, address="Lane 2")
-    assert uow.events == []
+    await change(uow, booking_id, notes="Dog")
+    assert uow.emitted(BookingChanged) == [BookingChanged(booking_id, ("notes",), ())]
 
 
 # change_booking: a booking that is no longer open.
@@ -159,6 +202,7 @@ async def test_details_and_cancelling_in_one_change_record_the_details_first() -
     await change(uow, booking_id, notes="Gate code 12", cancel=True)
 
     assert uow.actions()[-2:] == [H.BOOKING_CHANGED, H.BOOKING_CANCELLED]
+    assert not uow.emitted(BookingChanged), "they hear of the cancellation instead"
     view = await uow.get_booking(booking_id)
     assert view is not None and (view.status, view.notes) == (
         BookingStatus.CANCELLED,

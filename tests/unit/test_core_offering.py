@@ -15,6 +15,7 @@ from dispatch.events import (
     BookingCancelled,
     JobCancelled,
     JobNobodyToAsk,
+    RequestPended,
     RequestWithdrawn,
     WithdrawnBecause,
 )
@@ -176,6 +177,98 @@ async def test_without_an_assignment_timeout_requests_never_expire() -> None:
     uow.clock.advance(days=30)
     assert uow.request_of(job_id, 1).expires_at is None
     assert uow.due_requests() == []
+
+
+# Re-broadcast after a timeout: staff ask again, the expired ones included.
+
+
+async def time_out(uow: FakeUnitOfWork, booking_id: int) -> None:
+    """The assignment timeout passes: the sweep expires every due request."""
+    uow.clock.advance(minutes=20)
+    for request_id in uow.due_requests():
+        assert await offering.expire_request(uow, request_id)
+    assert {j.status for j in await uow.jobs_of_booking(booking_id)} == {JobStatus.UNASSIGNED}
+
+
+async def test_after_a_timeout_a_plain_rebroadcast_finds_nobody_new() -> None:
+    uow = company(2)
+    booking = await book(uow)
+    await time_out(uow, booking.id)
+
+    assert await offering.rebroadcast(uow, booking.id, STAFF, Channel.API) == []
+    assert uow.asked(booking.job_id, EXPIRED) == [1, 2]
+
+
+async def test_rebroadcast_to_everyone_reopens_expired_requests_and_resends_them() -> None:
+    uow = company(2)
+    booking = await book(uow)
+    await time_out(uow, booking.id)
+    expired = [uow.request_of(booking.job_id, fw).id for fw in (1, 2)]
+    uow.events.clear()
+    before = len(uow.history)
+
+    sent = await offering.rebroadcast(
+        uow, booking.id, STAFF, Channel.TELEGRAM, include_expired=True
+    )
+
+    assert sent == expired, "the same requests, reopened: no second request for a job"
+    assert uow.asked(booking.job_id, PENDING) == [1, 2]
+    assert uow.jobs[booking.job_id].status is JobStatus.OFFERED
+    assert all(uow.requests[r].expires_at == uow.now() + timedelta(seconds=900) for r in sent)
+    rows = uow.history[before:]
+    assert [(h.action, h.from_status, h.to_status, h.actor) for h in rows] == [
+        (H.REQUEST_SENT, "expired", "pending", STAFF),
+        (H.REQUEST_SENT, "expired", "pending", STAFF),
+    ]
+    assert [(e.request_id, e.fieldworker_id) for e in uow.emitted(RequestPended)] == [
+        (expired[0], 1),
+        (expired[1], 2),
+    ], "each fieldworker gets a new request message with working buttons"
+    assert not uow.emitted(JobNobodyToAsk)
+
+
+async def test_rebroadcast_to_everyone_never_reopens_declined_ones_and_asks_new_people() -> None:
+    uow = company(3)
+    booking = await book(uow)
+    await answer(uow, booking.job_id, 1, Action.DECLINE, reason="Too far")
+    await time_out(uow, booking.id)
+    newcomer = uow.add_fieldworker(services=frozenset({"plumb"}), base_location=SITE)
+
+    sent = await offering.rebroadcast(uow, booking.id, STAFF, Channel.API, include_expired=True)
+
+    assert uow.request_of(booking.job_id, 1).status is RequestStatus.DECLINED
+    assert uow.asked(booking.job_id, PENDING) == [2, 3, newcomer]
+    assert sent == [uow.request_of(booking.job_id, fw).id for fw in (2, 3, newcomer)]
+
+
+async def test_rebroadcast_to_everyone_skips_those_no_longer_eligible_or_reachable() -> None:
+    uow = company(3)
+    booking = await book(uow)
+    await time_out(uow, booking.id)
+    await book(uow, fieldworker_id=2)  # the same time: Worker 2 is busy now
+    uow.contacts[3].channels = []  # Worker 3 cannot be reached any more
+
+    sent = await offering.rebroadcast(uow, booking.id, STAFF, Channel.API, include_expired=True)
+
+    assert sent == [uow.request_of(booking.job_id, 1).id]
+    assert uow.asked(booking.job_id, EXPIRED) == [2, 3]
+
+
+async def test_rebroadcast_to_everyone_leaves_jobs_already_taken_alone() -> None:
+    uow = company(2, services=("plumb", "paint"))
+    booking = await book(uow, "plumb", "paint")
+    plumb, paint = booking.job_ids
+    await answer(uow, plumb, 1, Action.ACCEPT)
+    uow.clock.advance(minutes=20)
+    for request_id in uow.due_requests():
+        assert await offering.expire_request(uow, request_id)
+    assert uow.jobs[paint].status is JobStatus.UNASSIGNED
+
+    sent = await offering.rebroadcast(uow, booking.id, STAFF, Channel.API, include_expired=True)
+
+    assert uow.request_of(paint, 2).id in sent
+    assert not {uow.request_of(plumb, fw).id for fw in (1, 2)} & set(sent)
+    assert (uow.jobs[plumb].status, uow.jobs[plumb].fieldworker_id) == (JobStatus.ASSIGNED, 1)
 
 
 # Cancelling a booking.
