@@ -328,6 +328,7 @@ class TortoiseUnitOfWork:
             telegram_chat_id=fw.telegram_chat_id,
             telegram_username=fw.telegram_username,
             channels=tuple(fw.channels or ()),
+            invite_code_used=fw.invite_code_used_at is not None,
         )
 
     async def set_telegram(
@@ -341,6 +342,20 @@ class TortoiseUnitOfWork:
     async def set_channels(self, fieldworker_id: int, channels: Sequence[str]) -> None:
         """Store the fieldworker's channels."""
         await t.Fieldworker.filter(id=fieldworker_id).update(channels=list(channels))
+
+    async def spend_invite_code(self, fieldworker_id: int, code: str) -> bool:
+        """Conditional UPDATE: the code is spent by this call or not at all."""
+        changed = await t.Fieldworker.filter(
+            id=fieldworker_id, invite_code=code, invite_code_used_at__isnull=True
+        ).update(invite_code_used_at=self._now)
+        return bool(changed)
+
+    async def set_invite_code(self, fieldworker_id: int, code: str) -> bool:
+        """Replace the fieldworker's invite code with a fresh, unused one."""
+        changed = await t.Fieldworker.filter(id=fieldworker_id).update(
+            invite_code=code, invite_code_used_at=None
+        )
+        return bool(changed)
 
     async def service_skills(self, service_code: str) -> frozenset[str] | None:
         """The service's required skills, or None for an unknown code."""

@@ -225,6 +225,14 @@ ROUTES: tuple[Route, ...] = (
     ),
     Route(
         "POST",
+        "/fieldworkers/{id}/invite-code",
+        fieldworkers.regenerate_invite_code,
+        "Issue a fresh invite code",
+        response=s.FieldworkerOut,
+        permission=_SETTINGS,
+    ),
+    Route(
+        "POST",
         "/fieldworkers/{id}/reassign",
         fieldworkers.reassign_fieldworker,
         "Re-dispatch a fieldworker's assigned jobs in a time range",
