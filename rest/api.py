@@ -166,6 +166,7 @@ ROUTES: tuple[Route, ...] = (
         "Create or replace a role",
         request=s.RoleIn,
         response=s.RoleOut,
+        also=(201,),
         permission=_SETTINGS,
     ),
     Route(

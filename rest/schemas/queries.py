@@ -18,7 +18,8 @@ class PageQuery(ActorQuery):
     """A page of a list."""
 
     limit: int = Field(default=100, ge=1, le=500)
-    offset: int = Field(default=0, ge=0)
+    # SQL OFFSET is a signed 64-bit integer on both backends: beyond it the query fails.
+    offset: int = Field(default=0, ge=0, le=2**63 - 1)
 
 
 class BookingListQuery(PageQuery):
