@@ -23,7 +23,7 @@ from dispatch.model import Actor, ActorKind, Channel
 from dispatch.reasons import Pick
 from handlers.context import CHAT, ChatContext
 from models import tables as t
-from models.inbound import claim, finish, record
+from models.inbound import claim, finish, record, unstorable
 from models.views import load_settings
 
 log = logging.getLogger(__name__)
@@ -98,6 +98,8 @@ async def sms_status(request: web.Request) -> web.Response:
     if form is None:
         return web.json_response({"error": "invalid signature"}, status=403)
     sid, status = form.get("MessageSid", ""), form.get("MessageStatus", "")
+    if unstorable(f"sms:{sid}", form) is not None:  # NUL, or a SID no message of ours has
+        return web.json_response({"error": "not a Twilio status callback"}, status=400)
     if sid and status == "delivered":
         await t.Notification.filter(provider_id=sid).update(status="delivered")
     elif sid and status in ("failed", "undelivered"):
@@ -116,6 +118,9 @@ async def sms_inbound(request: web.Request) -> web.Response:
     if not sid:
         return web.json_response({"error": "MessageSid missing"}, status=400)
     key = f"sms:{sid}"
+    problem = unstorable(key, form)
+    if problem is not None:  # a SID longer than its key column, or NUL (PostgreSQL refuses it)
+        return web.json_response({"error": f"not a Twilio message: {problem}"}, status=400)
     if not await record(key, form):
         return twiml(None)
     event = await claim(key)
