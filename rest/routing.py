@@ -97,7 +97,9 @@ class Call:
         """An integer path parameter; ids beyond the column range do not exist."""
         text = self.request.match_info[name]
         # The router matches ASCII digits only; `int()` also reads Arabic-Indic and other digits.
-        value = int(text) if text.isascii() and text.isdigit() else 0
+        # More than ten digits is beyond any id (and `int()` refuses past 4,300 digits).
+        digits = text.lstrip("0")
+        value = int(digits) if text.isascii() and text.isdigit() and len(digits) <= 10 else 0
         if not 1 <= value <= s.MAX_ID:
             raise ApiError(404, "not_found", f"{self.route.path.split('/')[1]} {value} not found")
         return value

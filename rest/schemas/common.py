@@ -163,7 +163,9 @@ def _iso_datetime(value: Any) -> Any:
             "date-time {value} has no UTC offset (write e.g. 2030-06-03T10:00:00+01:00 or ...Z)",
             {"value": value},
         )
-    if not FIRST_YEAR <= parsed.astimezone(UTC).year <= LAST_YEAR:
+    # The local year first: converting year 9999 or 0001 to UTC can itself overflow.
+    years = range(FIRST_YEAR, LAST_YEAR + 1)
+    if parsed.year not in years or parsed.astimezone(UTC).year not in years:
         raise PydanticCustomError(
             "invalid_value",
             "date-time {value} is outside the years {first} to {last}",
