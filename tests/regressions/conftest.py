@@ -1,8 +1,9 @@
 """Regression tests: one module per bug fixed, named after the bug; its docstring says what it was.
 
 Each test takes the cheapest real path to what a user noticed: the core on a real database, or the
-Telegram emulator where the bug lived in chat. They run on SQLite only: none of these bugs was in a
-database backend, and the integration tests run every rule on SQLite and PostgreSQL.
+Telegram emulator where the bug lived in chat. They run on SQLite only, and the integration tests
+run every rule on SQLite and PostgreSQL; a bug that lived in one backend (a NUL, a 64-bit offset)
+imports the root conftest's both-backends `db_url` into its module.
 """
 
 from __future__ import annotations

@@ -9,27 +9,19 @@ backends.
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from dispatch import responding
 from emulators import make_callback_update
-from tests.conftest import require_postgres
+
+# Both backends (the root conftest's), over this folder's SQLite-only `db_url`.
+from tests.conftest import db_url  # noqa: F401
 from tests.factories import add_fieldworker, add_service, create_booking
 from tests.regressions.conftest import Webhooks
 
 ANA = 601
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    """Both backends: the bug was PostgreSQL's."""
-    if request.param == "postgres":
-        require_postgres()
-        return str(request.getfixturevalue("pg_url"))
-    return f"sqlite://{tmp_path}/test.sqlite3"
 
 
 def answers(webhooks: Webhooks) -> list[str]:

@@ -2,13 +2,15 @@
 
 SQL's OFFSET is a signed 64-bit integer on SQLite and PostgreSQL; a larger one failed in the
 driver. Now `offset` is bounded like every other number from outside: 422 beyond 2^63 - 1, and the
-largest allowed one is an empty page.
+largest allowed one is an empty page. On both backends: the failure was each driver's.
 """
 
 from __future__ import annotations
 
 from aiohttp.test_utils import TestClient
 
+# Both backends (the root conftest's), over this folder's SQLite-only `db_url`.
+from tests.conftest import db_url  # noqa: F401
 from tests.integration.test_api import assert_error, call
 
 LISTS = ("/bookings", "/services", "/fieldworkers", "/staff", "/notifications")

@@ -8,26 +8,16 @@ webhooks answer 400 and record nothing. On both backends.
 
 from __future__ import annotations
 
-from pathlib import Path
-
-import pytest
 from aiohttp.test_utils import TestClient
 
 from emulators import make_message_update
 from models import tables as t
-from tests.conftest import require_postgres
+
+# Both backends (the root conftest's), over this folder's SQLite-only `db_url`.
+from tests.conftest import db_url  # noqa: F401
 from tests.factories import add_fieldworker, add_service
 from tests.integration.test_api import assert_error, call, counts
 from tests.regressions.conftest import Webhooks
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    """Both backends: the bug was PostgreSQL's."""
-    if request.param == "postgres":
-        require_postgres()
-        return str(request.getfixturevalue("pg_url"))
-    return f"sqlite://{tmp_path}/test.sqlite3"
 
 
 async def test_no_text_from_outside_holds_nul(api: TestClient, webhooks: Webhooks) -> None:
