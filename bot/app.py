@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hmac
-import json
 import logging
 from datetime import timedelta
 from functools import partial
@@ -26,9 +25,11 @@ from bot.inbound import TelegramIntake, poll_updates
 from models import tables as t
 from models.access import bootstrap_owners, ensure_default_roles
 from models.db import close_db, init_db
+from models.inbound import unstorable
 from models.transactions import Transactions
 from notifications.render import OutboxRenderer
 from notifications.sender import OutboxSender
+from rest.routing import loads_bounded
 
 log = logging.getLogger(__name__)
 
@@ -79,6 +80,38 @@ def build_twilio(config: Config) -> Any:
     return client
 
 
+def malformed(update: Any) -> str | None:
+    """What in a parsed Update has a shape Telegram never sends, or None when nothing has.
+
+    PTB's `de_json` takes any JSON types as they come (a `"text": 12`, a message without its
+    `chat`), and its filters and our handlers then fail on them. Checked: the message's chat and
+    text, its command entities, a shared contact, the sender, and a button press's sender and data.
+    A press without a message (on an inline message) is well formed.
+    """
+    message = update.effective_message
+    if message is not None:
+        chat = getattr(message, "chat", None)
+        if chat is None or type(chat.id) is not int or not isinstance(chat.type, str):
+            return "a message without a chat"
+        if not isinstance(getattr(message, "text", None), str | None):
+            return "text that is not a string"
+        for entity in getattr(message, "entities", None) or ():
+            if not (type(entity.offset) is int and type(entity.length) is int):
+                return "an entity without an offset and length"
+        contact = getattr(message, "contact", None)
+        if contact is not None and not (
+            isinstance(contact.phone_number, str) and isinstance(contact.user_id, int | None)
+        ):
+            return "a contact without a phone number"
+    user = update.effective_user
+    if user is not None and type(user.id) is not int:
+        return "a sender without an id"
+    query = update.callback_query
+    if query is not None and (query.from_user is None or not isinstance(query.data, str | None)):
+        return "a button press without a sender or with data that is not a string"
+    return None
+
+
 async def telegram_webhook(request: web.Request) -> web.Response:
     """POST /telegram/webhook: 401 on a wrong secret; 200 once the update is recorded."""
     ctx = request.app[CTX]
@@ -90,10 +123,20 @@ async def telegram_webhook(request: web.Request) -> web.Response:
     if not secret or not hmac.compare_digest(given.encode(), secret.encode()):
         return web.json_response({"error": "unauthorized"}, status=401)
     try:
-        payload = await request.json(loads=json.loads)
-        if not isinstance(payload, dict) or not isinstance(payload.get("update_id"), int):
+        # Not `request.json()`: deep nesting raises RecursionError there (DESIGN, Known traps).
+        payload = loads_bounded(await request.read())
+        if not isinstance(payload, dict) or type(payload.get("update_id")) is not int:
             raise ValueError("no update_id")
-        intake.parse(payload)  # a body PTB cannot read is refused now, not failed later
+        # NUL, ids beyond 64 bits: refused now, not failed at the insert (update_id is in range,
+        # so its key fits the column).
+        problem = unstorable(f"tg:{payload['update_id']}", payload)
+        if problem is not None:
+            raise ValueError(problem)
+        # A body PTB cannot read, or whose parts our handlers read have the wrong shape, is
+        # refused now, not failed (with a traceback, three times) later.
+        problem = malformed(intake.parse(payload))
+        if problem is not None:
+            raise ValueError(problem)
     except Exception:  # any parse failure: malformed JSON, or not an Update
         return web.json_response({"error": "not a Telegram update"}, status=400)
     await intake.take(payload)

@@ -23,6 +23,20 @@ def _logging(verbose: bool = False) -> None:
     )
     for noisy in ("aiosqlite", "tortoise", "httpx", "apscheduler", "aiohttp.access"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+    logging.getLogger("aiohttp.server").addFilter(_client_error_in_one_line)
+
+
+def _client_error_in_one_line(record: logging.LogRecord) -> bool:
+    """A malformed request (a 10 kB URL, a bad header) is answered 4xx by aiohttp, which logs it
+    as an ERROR with a traceback: it is the client's error, so one WARNING line says it."""
+    from aiohttp.http_exceptions import HttpProcessingError
+
+    exc = record.exc_info[1] if record.exc_info else None
+    if isinstance(exc, HttpProcessingError) and 400 <= exc.code < 500:
+        record.msg = f"{record.getMessage()}: {exc.code} {exc.message[:120]}"
+        record.args, record.exc_info, record.exc_text = (), None, None
+        record.levelno, record.levelname = logging.WARNING, "WARNING"
+    return True
 
 
 def cmd_run(args: argparse.Namespace) -> int:

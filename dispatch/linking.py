@@ -8,6 +8,9 @@ when a Telegram user id is already held by another fieldworker differs by path, 
   who held it loses its user id and chat id; the account's user id, chat id and username go to
   the fieldworker named by the code or phone, whose previous Telegram account (if any) is replaced,
   and `telegram` joins their channels. The person at the keyboard proved who they are.
+  An invite code proves it once: the link spends it, and a spent code links nobody (CONTRACT §5),
+  so a code seen later by someone else cannot take the fieldworker's Telegram link. Staff issue a
+  fresh one (`regenerate_invite_code`); sharing one's own phone number relinks at any time.
 - Staff (`POST`/`PATCH /fieldworkers`, `dispatchbot import fieldworkers`): refused with
   `Conflict("duplicate")`; nothing moves. Staff typing an id cannot take it from someone else.
   Changing a fieldworker's user id drops their linked chat and username (`edit_keeps_chat`).
@@ -30,10 +33,6 @@ from dispatch.ports import FieldworkerIdentity, Identifier, UnitOfWork
 
 #: The invite code column's width: a longer code cannot exist, so it is not looked up.
 INVITE_CODE_MAX = 32
-
-#: Issue 7 ("an invite code links one Telegram account once; a used code is refused",
-#: CONTRACT §5) is this flag set to True: see `link_by_invite_code`.
-INVITE_CODES_SINGLE_USE = False
 
 
 @dataclass(frozen=True)
@@ -90,22 +89,36 @@ async def new_invite_code(uow: UnitOfWork) -> str:
             return code
 
 
+async def regenerate_invite_code(uow: UnitOfWork, fieldworker_id: int) -> str:
+    """Give the fieldworker a fresh, unused invite code (the old one links nobody any more).
+
+    Their current Telegram link, if any, stays. Refusal: `NotFound("fieldworker_not_found")`.
+    """
+    code = await new_invite_code(uow)
+    if not await uow.set_invite_code(fieldworker_id, code):
+        raise NotFound("fieldworker_not_found", f"fieldworker {fieldworker_id} does not exist")
+    return code
+
+
 async def link_by_invite_code(
     uow: UnitOfWork, code: str, account: TelegramAccount
 ) -> FieldworkerIdentity:
     """Link the Telegram account to the fieldworker whose invite code this is (`/start CODE`).
 
-    The code is stripped and cut to the column's width. Codes can be used again, by anyone, for
-    as long as the fieldworker keeps them. Refusal: `NotFound("unknown_invite_code")`.
+    The code is stripped and cut to the column's width. The link spends the code. A spent code is
+    refused, except from the account it linked (sending `/start CODE` again changes nothing).
+    Refusals: `NotFound("unknown_invite_code")`, `Conflict("invite_code_used")`.
     """
     code = code.strip()[:INVITE_CODE_MAX]
     # PostgreSQL refuses NUL in text, and no code holds one.
     holder = await uow.holder_of(Identifier.INVITE_CODE, code) if "\x00" not in code else None
     if holder is None:
         raise NotFound("unknown_invite_code", "no fieldworker has this invite code")
-    if INVITE_CODES_SINGLE_USE and holder.telegram_user_id not in (None, account.user_id):
+    already_theirs = holder.invite_code_used and holder.telegram_user_id == account.user_id
+    # The conditional spend, not the read above, decides: two links racing with one code.
+    if not already_theirs and not await uow.spend_invite_code(holder.id, code):
         raise Conflict("invite_code_used", "this invite code already linked a Telegram account")
-    return await _link(uow, holder, account)
+    return replace(await _link(uow, holder, account), invite_code_used=True)
 
 
 async def link_by_phone(

@@ -103,6 +103,8 @@ class FieldworkerIdentity:
     telegram_chat_id: int | None
     telegram_username: str | None
     channels: tuple[str, ...]
+    #: The invite code linked a Telegram account already (it links nobody else).
+    invite_code_used: bool = False
 
 
 class Audience(StrEnum):
@@ -297,6 +299,17 @@ class UnitOfWork(Protocol):
 
     async def set_channels(self, fieldworker_id: int, channels: Sequence[str]) -> None:
         """Store the channels the fieldworker is reached on, in order of preference."""
+        ...
+
+    async def spend_invite_code(self, fieldworker_id: int, code: str) -> bool:
+        """Mark the fieldworker's code used if it is `code` and unused; True when this call did.
+
+        A conditional UPDATE: of two links racing with one code, exactly one spends it.
+        """
+        ...
+
+    async def set_invite_code(self, fieldworker_id: int, code: str) -> bool:
+        """Give the fieldworker a fresh, unused invite code; False when they do not exist."""
         ...
 
     async def service_skills(self, service_code: str) -> frozenset[str] | None:

@@ -8,6 +8,9 @@ from dispatch.model import DEFAULT_DECLINE_REASONS, OTHER_REASON, DispatchMode
 
 #: A reason button carries its index in its callback data, so the list is bounded.
 MAX_DECLINE_REASONS = 20
+#: Every duration (`*_s`) is whole seconds from 0 (that timer off) to 30 days (CONTRACT §4): a
+#: larger one overflows the deadlines computed from it.
+MAX_DURATION_S = 30 * 24 * 3600
 
 
 class CustomerNotify(BaseModel):
@@ -16,7 +19,7 @@ class CustomerNotify(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     assigned: bool = True
-    no_acceptance_after_s: int = Field(default=1800, ge=0)
+    no_acceptance_after_s: int = Field(default=1800, ge=0, le=MAX_DURATION_S)
     unassigned_before_start: bool = True
     fieldworker_cancelled: bool = True
 
@@ -28,9 +31,9 @@ class CompanySettings(BaseModel):
 
     dispatch_mode: DispatchMode = DispatchMode.AUTO
     travel_radius_km: float = Field(default=25, gt=0, le=20000)
-    assignment_timeout_s: int = Field(default=900, ge=0)
+    assignment_timeout_s: int = Field(default=900, ge=0, le=MAX_DURATION_S)
     decline_reason_required: bool = True
-    unassigned_alert_lead_s: int = Field(default=7200, ge=0)
+    unassigned_alert_lead_s: int = Field(default=7200, ge=0, le=MAX_DURATION_S)
     customer_notify: CustomerNotify = Field(default_factory=CustomerNotify)
     auto_rebroadcast_on_cancel: bool = True
     decline_reasons: list[str] = Field(
@@ -45,6 +48,8 @@ class CompanySettings(BaseModel):
         cleaned = [r.strip() for r in value]
         if any(not r or len(r) > 60 for r in cleaned):
             raise ValueError("each decline reason must be 1 to 60 characters")
+        if any("\x00" in r for r in cleaned):  # PostgreSQL cannot store it
+            raise ValueError("a decline reason must not contain NUL")
         if len({r.casefold() for r in cleaned}) != len(cleaned):
             raise ValueError("decline reasons must be distinct")
         return cleaned

@@ -39,8 +39,8 @@ async def on_start(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
             target = await _ctx(context).tx.run(
                 lambda uow: linking.link_by_invite_code(uow, code, account)
             )
-        except DispatchError:
-            await message.reply_text("That invite code is not valid. Ask staff for yours.")
+        except DispatchError as exc:
+            await message.reply_text(CODE_REFUSALS.get(exc.code, CODE_REFUSALS[""]))
             return
         await message.reply_text(
             f"Welcome, {target.name}! You will get job requests here.",
@@ -92,6 +92,16 @@ async def on_contact(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None
         f"Welcome, {target.name}! You will get job requests here.",
         reply_markup=ReplyKeyboardRemove(),
     )
+
+
+#: How a refused invite code is answered: error code -> text ("" for any other refusal).
+CODE_REFUSALS = {
+    "invite_code_used": (
+        "This invite code was already used. Ask staff for a new one, or send /start and share "
+        "your phone number."
+    ),
+    "": "That invite code is not valid. Ask staff for yours.",
+}
 
 
 #: How a refused shared contact is answered: error code -> (text, remove the phone button).

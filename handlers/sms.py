@@ -24,7 +24,7 @@ from dispatch.model import Actor, ActorKind, Channel
 from dispatch.reasons import Pick
 from handlers.context import CHAT, ChatContext
 from models import tables as t
-from models.inbound import claim, finish, record
+from models.inbound import claim, finish, record, unstorable
 from models.views import load_settings
 
 log = logging.getLogger(__name__)
@@ -101,12 +101,12 @@ async def sms_status(request: web.Request) -> web.Response:
     if form is None:
         return web.json_response({"error": "invalid signature"}, status=403)
     sid, status = form.get("MessageSid", ""), form.get("MessageStatus", "")
-    if "\x00" in sid or len(sid) > PROVIDER_ID_MAX:
-        sid = ""  # no row has such a sid (and PostgreSQL refuses NUL)
+    if unstorable(f"sms:{sid}", form) is not None:  # NUL, or a SID no message of ours has
+        return web.json_response({"error": "not a Twilio status callback"}, status=400)
     if sid and status == "delivered":
         await t.Notification.filter(provider_id=sid).update(status="delivered")
     elif sid and status in ("failed", "undelivered"):
-        code = "".join(c for c in form.get("ErrorCode", "") if c.isdigit())[:10] or "?"
+        code = "".join(c for c in form.get("ErrorCode", "") if c in "0123456789")[:10] or "?"
         error = f"Twilio {status} (error {code})"
         rows = await t.Notification.filter(provider_id=sid).values_list("id", flat=True)
         for notification_id in cast("list[int]", rows):
@@ -126,6 +126,9 @@ async def sms_inbound(request: web.Request) -> web.Response:
     if not sid:
         return web.json_response({"error": "MessageSid missing"}, status=400)
     key = f"sms:{sid}"
+    problem = unstorable(key, form)
+    if problem is not None:  # a SID longer than its key column, or NUL (PostgreSQL refuses it)
+        return web.json_response({"error": f"not a Twilio message: {problem}"}, status=400)
     if not await record(key, form):
         return twiml(None)
     event = await claim(key)

@@ -11,6 +11,7 @@ validated in `notifications.callbacks`; which reason a press or a typed reply na
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from typing import Any
 
@@ -93,7 +94,19 @@ def _actor(fw: t.Fieldworker) -> Actor:
 async def on_callback(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """A button press: validate, check it is theirs, act, and always answer the query."""
     query = update.callback_query
-    assert query is not None
+    if query is None:
+        return
+    try:
+        await _on_press(query, context)
+    except Exception:
+        # Never leave the button spinning; PTB's error handler then logs the error. When the
+        # press was answered already, Telegram refuses a second answer: nothing more to do.
+        with contextlib.suppress(Exception):
+            await query.answer("Something went wrong; please try again.")
+        raise
+
+
+async def _on_press(query: Any, context: ContextTypes.DEFAULT_TYPE) -> None:
     press = unpack(query.data or "")
     if not isinstance(press, RequestPress | JobPress):
         await query.answer("This button is not valid any more.")
@@ -176,7 +189,8 @@ async def _asked_again(query: Any, answer: ReasonAnswer, keyboard: dict[str, Any
 async def _ask_typed_reason(
     query: Any, context: ContextTypes.DEFAULT_TYPE, state: str, data: dict[str, Any], prompt: str
 ) -> None:
-    chat_id = query.message.chat.id
+    # A press on an inline message has no message: the private chat's id is the user's.
+    chat_id = query.message.chat.id if query.message is not None else query.from_user.id
     await _ctx(context).tx.run(lambda _uow: _await_text(chat_id, state, data))
     await query.answer()
     await context.bot.send_message(

@@ -22,10 +22,46 @@ log = logging.getLogger(__name__)
 RECEIVED = Counter("dispatch_inbound_updates", "Inbound updates recorded", ["source", "result"])
 MAX_ATTEMPTS = 3
 LEASE = timedelta(seconds=120)
+#: The width of `inbound_event.key` (`tg:<update_id>`, `sms:<MessageSid>`).
+MAX_KEY_LENGTH = 80
+#: Ids in an update (user, chat, message) are stored in signed 64-bit columns.
+_INT64 = range(-(2**63), 2**63)
+
+
+def unstorable(key: str, payload: Any) -> str | None:
+    """Why `record(key, payload)` would fail on SQLite or PostgreSQL, or None when it would not.
+
+    A key longer than its column, text holding NUL (PostgreSQL refuses it in text and JSON), or an
+    integer beyond 64 bits (no id column holds it). Adapters refuse such an update with a 4xx.
+    """
+    if len(key) > MAX_KEY_LENGTH:
+        return f"the key is longer than {MAX_KEY_LENGTH} characters"
+    pending = [key, payload]
+    while pending:  # no recursion: the payload's depth is the sender's choice
+        item = pending.pop()
+        if isinstance(item, str) and "\x00" in item:
+            return "text holds NUL"
+        if isinstance(item, int) and not isinstance(item, bool) and item not in _INT64:
+            return "an integer is beyond 64 bits"
+        if isinstance(item, dict):
+            pending.extend(item.keys())
+            pending.extend(item.values())
+        elif isinstance(item, list):
+            pending.extend(item)
+    return None
 
 
 async def record(key: str, payload: dict[str, Any]) -> bool:
-    """Store an inbound update; False when the same key was already recorded (a redelivery)."""
+    """Store an inbound update; False when the same key was already recorded (a redelivery).
+
+    An update that cannot be stored (`unstorable`: adapters refuse those first) is dropped with a
+    warning and False, so that no path (long polling included) fails on it.
+    """
+    problem = unstorable(key, payload)
+    if problem is not None:
+        log.warning("inbound update %.80r dropped: %s", key, problem)
+        RECEIVED.labels(key.split(":", 1)[0], "unstorable").inc()
+        return False
     try:
         await t.InboundEvent.create(key=key, payload=payload, status="new")
     except IntegrityError:

@@ -58,6 +58,8 @@ class Fieldworker(Model):
     status = fields.CharField(max_length=16, default="active")
     timezone = fields.CharField(max_length=64, default="UTC")
     invite_code = fields.CharField(max_length=32, unique=True)
+    # Set when the code linked a Telegram account: a spent code links nobody else.
+    invite_code_used_at = fields.DatetimeField(null=True)
     sms_opt_out = fields.BooleanField(default=False)
     created_at = fields.DatetimeField(auto_now_add=True)
 

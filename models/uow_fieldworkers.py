@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Collection, Sequence
+from datetime import datetime
 
 from dispatch.ports import (
     FieldworkerIdentity,
@@ -19,6 +20,7 @@ class FieldworkerStore:
     """Port methods about fieldworkers' identity and contact; mixed into `TortoiseUnitOfWork`."""
 
     channels_on: ChannelsOn
+    _now: datetime
 
     async def set_sms_opt_out(self, phone: str, opted_out: bool) -> None:
         """Record that every fieldworker and customer with this phone opted out (or back in)."""
@@ -57,6 +59,7 @@ class FieldworkerStore:
             telegram_chat_id=fw.telegram_chat_id,
             telegram_username=fw.telegram_username,
             channels=tuple(fw.channels or ()),
+            invite_code_used=fw.invite_code_used_at is not None,
         )
 
     async def set_telegram(
@@ -70,3 +73,17 @@ class FieldworkerStore:
     async def set_channels(self, fieldworker_id: int, channels: Sequence[str]) -> None:
         """Store the fieldworker's channels."""
         await t.Fieldworker.filter(id=fieldworker_id).update(channels=list(channels))
+
+    async def spend_invite_code(self, fieldworker_id: int, code: str) -> bool:
+        """Conditional UPDATE: the code is spent by this call or not at all."""
+        changed = await t.Fieldworker.filter(
+            id=fieldworker_id, invite_code=code, invite_code_used_at__isnull=True
+        ).update(invite_code_used_at=self._now)
+        return bool(changed)
+
+    async def set_invite_code(self, fieldworker_id: int, code: str) -> bool:
+        """Replace the fieldworker's invite code with a fresh, unused one."""
+        changed = await t.Fieldworker.filter(id=fieldworker_id).update(
+            invite_code=code, invite_code_used_at=None
+        )
+        return bool(changed)

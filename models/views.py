@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import copy
+import logging
 from datetime import UTC, datetime
+from typing import Any
+
+from pydantic import ValidationError
 
 from dispatch.model import (
     BookingStatus,
@@ -24,6 +29,8 @@ from dispatch.reachability import Contact
 from dispatch.settings import CompanySettings
 from models import tables as t
 
+log = logging.getLogger(__name__)
+
 
 def utcnow() -> datetime:
     """The current aware UTC time."""
@@ -33,7 +40,36 @@ def utcnow() -> datetime:
 async def load_settings() -> CompanySettings:
     """The company settings (defaults until someone saves them)."""
     row = await t.CompanySettingsRow.get_or_none(id=1)
-    return CompanySettings.model_validate(row.data) if row else CompanySettings()
+    return settings_from_stored(row.data) if row else CompanySettings()
+
+
+def settings_from_stored(data: dict[str, Any]) -> CompanySettings:
+    """Stored settings; a value the bounds now refuse reads as its default (and is logged).
+
+    Rows saved before a bound existed (e.g. `assignment_timeout_s` 10^12) must not fail every
+    later command that reads the settings.
+    """
+    try:
+        return CompanySettings.model_validate(data)
+    except ValidationError as exc:
+        usable = copy.deepcopy(data)
+        for error in exc.errors(include_url=False):
+            # Drop the innermost setting (a key of a dict) on the error's path.
+            holder: Any = usable
+            parent: dict[str, Any] | None = None
+            key: Any = None
+            for part in error["loc"]:
+                if not (isinstance(holder, dict) and part in holder):
+                    break
+                parent, key, holder = holder, part, holder[part]
+            if parent is not None:
+                parent.pop(key, None)
+            log.warning("stored setting %s is invalid: using its default", error["loc"])
+    try:
+        return CompanySettings.model_validate(usable)
+    except ValidationError:
+        log.warning("stored settings are unusable: using the defaults")
+        return CompanySettings()
 
 
 def fieldworker_profile(fw: t.Fieldworker, busy: tuple[Interval, ...] = ()) -> FieldworkerProfile:

@@ -166,6 +166,7 @@ ROUTES: tuple[Route, ...] = (
         "Create or replace a role",
         request=s.RoleIn,
         response=s.RoleOut,
+        also=(201,),
         permission=_SETTINGS,
     ),
     Route(
@@ -223,6 +224,14 @@ ROUTES: tuple[Route, ...] = (
         request=s.AssignIn,
         response=s.AssignOut,
         permission=Permission.ASSIGN,
+    ),
+    Route(
+        "POST",
+        "/fieldworkers/{id}/invite-code",
+        fieldworkers.regenerate_invite_code,
+        "Issue a fresh invite code",
+        response=s.FieldworkerOut,
+        permission=_SETTINGS,
     ),
     Route(
         "POST",

@@ -43,6 +43,7 @@ def _fieldworker_out(fw: t.Fieldworker) -> dict[str, Any]:
         "status": fw.status,
         "timezone": fw.timezone,
         "invite_code": fw.invite_code,
+        "invite_code_used": fw.invite_code_used_at is not None,
         "telegram_linked": fw.telegram_chat_id is not None,
     }
 
@@ -147,6 +148,17 @@ async def patch_fieldworker(call: Call) -> web.StreamResponse:
             setattr(fw, key, value)
         await fw.save()
         return fw
+
+    return model_response(s.FieldworkerOut, _fieldworker_out(await call.ctx.tx.run(work)))
+
+
+async def regenerate_invite_code(call: Call) -> web.StreamResponse:
+    """Issue a fresh invite code (the old one links nobody any more); the Telegram link stays."""
+    fieldworker_id = call.path_id()
+
+    async def work(uow: TortoiseUnitOfWork) -> t.Fieldworker:
+        await linking.regenerate_invite_code(uow, fieldworker_id)
+        return await _fieldworker_or_404(fieldworker_id)
 
     return model_response(s.FieldworkerOut, _fieldworker_out(await call.ctx.tx.run(work)))
 

@@ -71,9 +71,12 @@ def openapi_document(routes: tuple[Route, ...]) -> dict[str, Any]:
             "tags": [route.tag],
             "parameters": parameters,
             "responses": {
-                str(route.status): {
-                    "description": "OK",
-                    "content": {"application/json": {"schema": answer}},
+                **{
+                    str(status): {
+                        "description": "Created" if status == 201 else "OK",
+                        "content": {"application/json": {"schema": answer}},
+                    }
+                    for status in (route.status, *route.also)
                 },
                 "4XX": {
                     "description": "Error",

@@ -98,8 +98,12 @@ class Call:
 
     def path_id(self, name: str = "id") -> int:
         """An integer path parameter; ids beyond the column range do not exist."""
-        value = int(self.request.match_info[name])
-        if value > s.MAX_ID:
+        text = self.request.match_info[name]
+        # The router matches ASCII digits only; `int()` also reads Arabic-Indic and other digits.
+        # More than ten digits is beyond any id (and `int()` refuses past 4,300 digits).
+        digits = text.lstrip("0")
+        value = int(digits) if text.isascii() and text.isdigit() and len(digits) <= 10 else 0
+        if not 1 <= value <= s.MAX_ID:
             raise ApiError(404, "not_found", f"{self.route.path.split('/')[1]} {value} not found")
         return value
 
@@ -159,6 +163,8 @@ class Route:
     response: type[BaseModel] | None = None
     many: bool = False
     status: int = 200
+    #: Other success statuses, with the same answer (`PUT /roles/{name}`: 201 when it creates).
+    also: tuple[int, ...] = ()
     permission: Permission | None = Permission.VIEW
     query: type[BaseModel] = s.ActorQuery
     public: bool = False
@@ -180,7 +186,8 @@ class Route:
 
 #: Each path parameter's pattern for the router and its schema for the OpenAPI document.
 PATH_PARAMS: dict[str, tuple[str, dict[str, Any]]] = {
-    "id": (r"\d+", {"type": "integer", "minimum": 1}),
+    # `[0-9]`, not `\d`, which matches every Unicode digit: an Arabic-Indic one was booking 1.
+    "id": (r"[0-9]+", {"type": "integer", "minimum": 1}),
     "name": (r"[A-Za-z0-9_-]{1,64}", {"type": "string", "pattern": "^[A-Za-z0-9_-]{1,64}$"}),
 }
 
@@ -195,6 +202,39 @@ def no_constants(name: str) -> float:
     raise ValueError(f"{name} is not valid JSON")
 
 
+#: How deeply a JSON body may nest: the deepest real one (a MultiPolygon in a fieldworker) is 7.
+MAX_JSON_DEPTH = 64
+#: A JSON string (to skip: brackets inside it are text) or a bracket.
+_JSON_TOKEN = re.compile(rb'"(?:[^"\\]|\\.)*"|[\[\]{}]')
+
+
+def json_depth(raw: bytes) -> int:
+    """How deeply the JSON text nests (arrays and objects), counted without parsing it.
+
+    Python's `json` recurses once per level and raises `RecursionError` near 1,000 levels, which
+    no `except ValueError` catches; a body is measured before it is parsed.
+    """
+    depth = deepest = 0
+    for token in _JSON_TOKEN.finditer(raw):
+        bracket = token[0]
+        if bracket in (b"[", b"{"):
+            depth += 1
+            deepest = max(deepest, depth)
+        elif bracket in (b"]", b"}"):
+            depth -= 1
+    return deepest
+
+
+def loads_bounded(raw: bytes) -> Any:
+    """Parse a JSON body: ValueError when it is not JSON or nests deeper than MAX_JSON_DEPTH."""
+    if json_depth(raw) > MAX_JSON_DEPTH:
+        raise ValueError(f"nested deeper than {MAX_JSON_DEPTH} levels")
+    try:
+        return json.loads(raw, parse_constant=no_constants)
+    except RecursionError:  # cannot happen after the depth check; never a 500 if it does
+        raise ValueError("nested too deeply") from None
+
+
 async def _read_body(
     request: web.Request, model: type[BaseModel], optional: bool = False
 ) -> BaseModel:
@@ -202,7 +242,7 @@ async def _read_body(
     if optional and not raw.strip():
         return model.model_validate({})
     try:
-        data = json.loads(raw, parse_constant=no_constants) if raw.strip() else None
+        data = loads_bounded(raw) if raw.strip() else None
     except (ValueError, UnicodeDecodeError) as exc:
         raise ApiError(400, "invalid_json", f"the request body is not valid JSON: {exc}") from None
     if not isinstance(data, dict):

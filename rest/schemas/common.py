@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import copy
 import re
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -46,6 +46,29 @@ CUSTOM_ERROR_CODES = frozenset(
 )
 
 MAX_ID = 2**31 - 1
+#: The years the product can schedule in (UTC): beyond them a date-time is refused, so that no
+#: deadline computed from it (`start - lead`, `end + offset`) leaves what `datetime` can hold.
+FIRST_YEAR, LAST_YEAR = 2000, 2100
+
+
+def refuse_nul(value: Any) -> Any:
+    """`value` as it is; refused when any text in it (dict keys too) holds NUL.
+
+    PostgreSQL cannot store NUL in text or JSON, so a NUL would fail at the insert (a 500).
+    Walks nested lists and dicts without recursion.
+    """
+    pending = [value]
+    while pending:
+        item = pending.pop()
+        if isinstance(item, str):
+            if "\x00" in item:
+                raise PydanticCustomError("invalid_value", "text must not contain NUL (\\u0000)")
+        elif isinstance(item, dict):
+            pending.extend(item.keys())
+            pending.extend(item.values())
+        elif isinstance(item, list | tuple):
+            pending.extend(item)
+    return value
 
 
 # -- base classes ---------------------------------------------------------------------------------
@@ -55,6 +78,12 @@ class ApiModel(BaseModel):
     """A request body: unknown fields are refused, values are validated strictly from JSON."""
 
     model_config = ConfigDict(extra="forbid", strict=True)
+
+    @field_validator("*")
+    @classmethod
+    def _no_nul(cls, value: Any) -> Any:
+        # Every field of every body, nested ones and free-form JSON (`custom_fields`) included.
+        return refuse_nul(value)
 
 
 class OutModel(BaseModel):
@@ -67,6 +96,11 @@ class QueryModel(BaseModel):
     """Query-string parameters (text, so validated leniently: `?limit=10` is an integer)."""
 
     model_config = ConfigDict(extra="forbid")
+
+    @field_validator("*")
+    @classmethod
+    def _no_nul(cls, value: Any) -> Any:
+        return refuse_nul(value)
 
 
 # -- scalar types ---------------------------------------------------------------------------------
@@ -129,6 +163,14 @@ def _iso_datetime(value: Any) -> Any:
             "date-time {value} has no UTC offset (write e.g. 2030-06-03T10:00:00+01:00 or ...Z)",
             {"value": value},
         )
+    # The local year first: converting year 9999 or 0001 to UTC can itself overflow.
+    years = range(FIRST_YEAR, LAST_YEAR + 1)
+    if parsed.year not in years or parsed.astimezone(UTC).year not in years:
+        raise PydanticCustomError(
+            "invalid_value",
+            "date-time {value} is outside the years {first} to {last}",
+            {"value": value, "first": FIRST_YEAR, "last": LAST_YEAR},
+        )
     return parsed
 
 
@@ -172,7 +214,7 @@ TimeZoneName = Annotated[
 IsoDateTime = Annotated[
     AwareDatetime,
     BeforeValidator(_iso_datetime),
-    Field(description="ISO 8601 date-time with a UTC offset"),
+    Field(description=f"ISO 8601 date-time with a UTC offset, years {FIRST_YEAR} to {LAST_YEAR}"),
 ]
 ChannelName = Literal["telegram", "sms", "email"]
 Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
@@ -245,12 +287,25 @@ class GeoMultiPolygon(ApiModel):
     coordinates: list[list[list[Position]]] = Field(min_length=1)
 
 
-def _positions(geometry: GeoPolygon | GeoMultiPolygon) -> list[list[float]]:
+def _rings(geometry: GeoPolygon | GeoMultiPolygon) -> list[list[list[float]]]:
     polygons = [geometry.coordinates] if isinstance(geometry, GeoPolygon) else geometry.coordinates
-    return [position for polygon in polygons for ring in polygon for position in ring]
+    return [ring for polygon in polygons for ring in polygon]
+
+
+def _positions(geometry: GeoPolygon | GeoMultiPolygon) -> list[list[float]]:
+    return [position for ring in _rings(geometry) for position in ring]
 
 
 def _area(geometry: GeoPolygon | GeoMultiPolygon) -> GeoPolygon | GeoMultiPolygon:
+    # GeoJSON (RFC 7946 3.1.6): a ring is closed and has at least four positions. Shapely would
+    # close an open ring silently, storing a territory other than the one sent.
+    for ring in _rings(geometry):
+        if len(ring) < 4 or ring[0] != ring[-1]:
+            raise PydanticCustomError(
+                "invalid_geometry",
+                "each ring must be closed (its last position equal to its first) and have at "
+                "least four positions",
+            )
     for position in _positions(geometry):
         lon, lat = position[0], position[1]
         if not (-180 <= lon <= 180 and -90 <= lat <= 90):

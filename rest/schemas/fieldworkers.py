@@ -60,7 +60,7 @@ FieldworkerPatch = patch_model("FieldworkerPatch", FieldworkerIn)
 
 
 class FieldworkerOut(OutModel):
-    """A stored fieldworker; `invite_code` and `telegram_linked` are read-only."""
+    """A stored fieldworker; the invite code fields and `telegram_linked` are read-only."""
 
     id: int
     name: str
@@ -77,7 +77,11 @@ class FieldworkerOut(OutModel):
     time_off: list[TimeSpanOut]
     status: FieldworkerStatus
     timezone: str
-    invite_code: str = Field(description="for linking Telegram with /start CODE")
+    invite_code: str = Field(
+        description="for linking Telegram with /start CODE; it links one account once "
+        "(POST /fieldworkers/{id}/invite-code issues a fresh one)"
+    )
+    invite_code_used: bool = Field(description="the code linked a Telegram account already")
     telegram_linked: bool
 
 

@@ -17,7 +17,7 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 from dispatch.model import BookingStatus, JobStatus
-from rest.schemas.common import MAX_ID, Id, IsoDateTime, QueryModel
+from rest.schemas.common import Id, IsoDateTime, QueryModel
 
 #: The years a date or time in a filter may name: beyond them nothing is scheduled, and a day's
 #: bounds stay far inside what dates, time zones and the databases can hold.
@@ -81,7 +81,8 @@ class PageQuery(ActorQuery):
     """A page of a list."""
 
     limit: int = Field(default=100, ge=1, le=500)
-    offset: int = Field(default=0, ge=0, le=MAX_ID)
+    # SQL OFFSET is a signed 64-bit integer on both backends: beyond it the query fails.
+    offset: int = Field(default=0, ge=0, le=2**63 - 1)
 
 
 class BookingListQuery(PageQuery):

@@ -8,6 +8,7 @@ NUL in a code never reaches PostgreSQL (which refuses it in text).
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
@@ -96,3 +97,32 @@ async def test_a_nul_in_an_invite_code_is_refused_before_the_database_sees_it(db
         )
     assert refused.value.code == "unknown_invite_code"
     assert await t.Fieldworker.filter(telegram_user_id__isnull=False).count() == 0
+
+
+async def test_of_two_links_racing_with_one_code_exactly_one_wins(db: str) -> None:
+    ana = await add("Ana")
+    results = await asyncio.gather(
+        *(
+            run(
+                lambda uow, user=user: linking.link_by_invite_code(
+                    uow, "code-ana", TelegramAccount(user, user)
+                )
+            )
+            for user in (7, 8)
+        ),
+        return_exceptions=True,
+    )
+    refused = [r for r in results if isinstance(r, Conflict)]
+    linked = [r for r in results if not isinstance(r, BaseException)]
+    assert len(linked) == 1 and len(refused) == 1, results
+    assert refused[0].code == "invite_code_used"
+    row = await t.Fieldworker.get(id=ana.id)
+    assert row.telegram_user_id == linked[0].telegram_user_id
+    assert row.invite_code_used_at is not None
+
+    # A fresh code is unused, and the old one is unknown.
+    fresh = await run(lambda uow: linking.regenerate_invite_code(uow, ana.id))
+    row = await t.Fieldworker.get(id=ana.id)
+    assert (row.invite_code, row.invite_code_used_at) == (fresh, None)
+    with pytest.raises(NotFound):
+        await run(lambda uow: linking.link_by_invite_code(uow, "code-ana", TelegramAccount(9, 9)))

@@ -1,18 +1,21 @@
 """Regression tests: one module per bug fixed, named after the bug; its docstring says what it was.
 
 Each test takes the cheapest real path to what a user noticed: the core on a real database, or the
-Telegram emulator where the bug lived in chat. They run on SQLite only: none of these bugs was in a
-database backend, and the integration tests run every rule on SQLite and PostgreSQL.
+Telegram emulator where the bug lived in chat. They run on SQLite only, and the integration tests
+run every rule on SQLite and PostgreSQL; a bug that lived in one backend (a NUL, a 64-bit offset)
+imports the root conftest's both-backends `db_url` into its module.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
+from aiohttp.test_utils import TestClient, TestServer
 from telegram.ext import Application, ApplicationBuilder
 
 from emulators import TelegramEmulator, running
@@ -56,3 +59,88 @@ async def telegram(db: str) -> AsyncIterator[Telegram]:
         )
         async with application:
             yield Telegram(emu, application)
+
+
+# -- the doors from outside: the REST API and the webhooks, mounted as the app factory mounts them
+
+
+@pytest.fixture
+async def api(db: str) -> AsyncIterator[TestClient]:
+    """The REST API over HTTP (token `t`: see `tests.integration.test_api.call`)."""
+    from models.access import ensure_default_roles
+    from tests.integration.test_api import TOKEN, make_client
+
+    await ensure_default_roles()
+    async with make_client(TOKEN) as client:
+        yield client
+
+
+WEBHOOK_SECRET = "webhook-secret_1"
+TWILIO_AUTH = "twilio-auth-token"
+
+
+@dataclass
+class Webhooks:
+    """The Telegram and SMS webhooks of one app, its Telegram intake, and the emulator."""
+
+    client: TestClient
+    intake: Any
+    telegram: Telegram
+
+    async def update(self, update: dict[str, Any] | str) -> int:
+        """POST an update (JSON, or raw text) with the secret; returns the status."""
+        data = update if isinstance(update, str) else json.dumps(update)
+        headers = {"X-Telegram-Bot-Api-Secret-Token": WEBHOOK_SECRET}
+        async with self.client.post("/telegram/webhook", data=data, headers=headers) as resp:
+            status = resp.status
+        await self.intake.drain()  # the update has run when this returns
+        return status
+
+    async def sms(self, form: dict[str, str]) -> int:
+        """POST an inbound SMS signed as Twilio signs it; returns the status."""
+        from twilio.request_validator import RequestValidator
+
+        url = f"http://127.0.0.1:{self.client.port}/sms/inbound"  # PUBLIC_URL + path
+        signature = RequestValidator(TWILIO_AUTH).compute_signature(url, form)
+        async with self.client.post(
+            "/sms/inbound", data=form, headers={"X-Twilio-Signature": signature}
+        ) as resp:
+            return resp.status
+
+
+@pytest.fixture
+async def webhooks(telegram: Telegram) -> AsyncIterator[Webhooks]:
+    """The webhooks with every chat handler registered, as `dispatchbot run` serves them."""
+    from aiohttp import web
+
+    from admin_commands import telegram as admin
+    from admin_commands.invocation import StaffContext
+    from bot.app import telegram_webhook
+    from bot.config import load_config
+    from bot.context import CTX, AppContext
+    from bot.inbound import TelegramIntake
+    from handlers import telegram as fieldworker_chat
+    from handlers.context import CHAT, ChatContext
+    from handlers.sms import sms_inbound
+    from models.transactions import Transactions
+    from tests.e2e.conftest import free_port
+
+    tx = Transactions()
+    server = TestServer(web.Application(), host="127.0.0.1", port=free_port())
+    public_url = f"http://127.0.0.1:{server.port}"
+    config = load_config(
+        TELEGRAM_BOT_TOKEN=TOKEN, TELEGRAM_WEBHOOK_SECRET=WEBHOOK_SECRET, _env_file=None
+    )
+    admin.register(telegram.application, StaffContext(tx=tx, timezone="UTC"))
+    fieldworker_chat.register(telegram.application, ChatContext(tx=tx, timezone="UTC"))
+    intake = TelegramIntake(telegram.application)
+    app = server.app
+    app[CTX] = AppContext(config=config, tx=tx, intake=intake)
+    app[CHAT] = ChatContext(
+        tx=tx, timezone="UTC", twilio_auth_token=TWILIO_AUTH, public_url=public_url
+    )
+    app.router.add_post("/telegram/webhook", telegram_webhook)
+    app.router.add_post("/sms/inbound", sms_inbound)
+    async with TestClient(server) as client:
+        yield Webhooks(client, intake, telegram)
+    await intake.drain()

@@ -171,6 +171,7 @@ class ContactRow:
     """
 
     invite_code: str
+    invite_code_used: bool = False
     phone: str | None = None
     telegram_user_id: int | None = None
     telegram_chat_id: int | None = None
@@ -270,7 +271,7 @@ class FakeUnitOfWork:
         """
         fw_id = _next_id(self.fieldworkers)
         contact = {k: fields.pop(k) for k in CONTACT_FIELDS & fields.keys()}
-        if reachable and not contact.keys() - {"invite_code"}:
+        if reachable and not contact.keys() - {"invite_code", "invite_code_used"}:
             telegram_id = DEFAULT_TELEGRAM_ID + fw_id
             contact.update(
                 telegram_user_id=telegram_id,
@@ -562,6 +563,7 @@ class FakeUnitOfWork:
             telegram_chat_id=c.telegram_chat_id,
             telegram_username=c.telegram_username,
             channels=tuple(c.channels),
+            invite_code_used=c.invite_code_used,
         )
 
     async def set_telegram(
@@ -582,6 +584,24 @@ class FakeUnitOfWork:
         """Store the channels the fieldworker is reached on (no-op for an unknown id)."""
         if fieldworker_id in self.contacts:
             self.contacts[fieldworker_id].channels = list(channels)
+
+    async def spend_invite_code(self, fieldworker_id: int, code: str) -> bool:
+        """Mark the code used when it is the fieldworker's and unused; True when this call did."""
+        contact = self.contacts.get(fieldworker_id)
+        if contact is None or contact.invite_code != code or contact.invite_code_used:
+            return False
+        contact.invite_code_used = True
+        return True
+
+    async def set_invite_code(self, fieldworker_id: int, code: str) -> bool:
+        """A fresh, unused code; False for an unknown id."""
+        contact = self.contacts.get(fieldworker_id)
+        if contact is None:
+            return False
+        if self._holder(Identifier.INVITE_CODE, code) not in (None, fieldworker_id):
+            raise AssertionError(f"duplicate invite_code {code!r}")  # unique column
+        contact.invite_code, contact.invite_code_used = code, False
+        return True
 
     async def service_skills(self, service_code: str) -> frozenset[str] | None:
         """The service's required skills, or None for an unknown code."""

@@ -148,25 +148,58 @@ async def test_the_chat_takes_an_account_over_from_another_fieldworker() -> None
     assert await uow.reachable_fieldworkers([ana, bo]) == {bo}
 
 
-async def test_invite_codes_can_be_used_again_today() -> None:
+async def test_an_invite_code_links_once() -> None:
     uow = company(0)
     ana = add(uow, "Ana")
-    await linking.link_by_invite_code(uow, "code-ana", TelegramAccount(7, 70))
-    await linking.link_by_invite_code(uow, "code-ana", TelegramAccount(8, 80))
-    assert telegram_of(uow, ana) == (8, 80, None)
+    linked = await linking.link_by_invite_code(uow, "code-ana", TelegramAccount(7, 70))
+    assert linked.invite_code_used and uow.contacts[ana].invite_code_used
 
-
-async def test_single_use_invite_codes_are_one_flag_away(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(linking, "INVITE_CODES_SINGLE_USE", True)
-    uow = company(0)
-    ana = add(uow, "Ana")
-    await linking.link_by_invite_code(uow, "code-ana", TelegramAccount(7, 70))
-    # The same account may send it again; another one is refused.
+    # The same account may send it again (a second tap on the link); another one is refused.
     await linking.link_by_invite_code(uow, "code-ana", TelegramAccount(7, 70))
     with pytest.raises(Conflict) as refused:
         await linking.link_by_invite_code(uow, "code-ana", TelegramAccount(8, 80))
     assert refused.value.code == "invite_code_used"
     assert telegram_of(uow, ana) == (7, 70, None)
+
+
+async def test_a_spent_code_stays_spent_after_the_account_moves_on() -> None:
+    uow = company(0)
+    ana = add(uow, "Ana")
+    add(uow, "Bo")
+    await linking.link_by_invite_code(uow, "code-ana", TelegramAccount(7, 70))
+    # Account 7 moves to Bo; Ana's code is still spent, so nobody can take Ana's link with it.
+    await linking.link_by_invite_code(uow, "code-bo", TelegramAccount(7, 70))
+    with pytest.raises(Conflict):
+        await linking.link_by_invite_code(uow, "code-ana", TelegramAccount(7, 70))
+    assert telegram_of(uow, ana) == (None, None, None)
+
+
+async def test_a_regenerated_code_links_and_the_old_one_is_unknown() -> None:
+    uow = company(0)
+    ana = add(uow, "Ana")
+    await linking.link_by_invite_code(uow, "code-ana", TelegramAccount(7, 70))
+
+    fresh = await linking.regenerate_invite_code(uow, ana)
+
+    assert fresh != "code-ana" and not uow.contacts[ana].invite_code_used
+    assert telegram_of(uow, ana) == (7, 70, None), "the current link stays"
+    with pytest.raises(NotFound):
+        await linking.link_by_invite_code(uow, "code-ana", TelegramAccount(8, 80))
+    linked = await linking.link_by_invite_code(uow, fresh, TelegramAccount(8, 80))
+    assert linked.id == ana and telegram_of(uow, ana) == (8, 80, None)
+
+    with pytest.raises(NotFound) as refused:
+        await linking.regenerate_invite_code(uow, 999)
+    assert refused.value.code == "fieldworker_not_found"
+
+
+async def test_a_shared_phone_relinks_after_the_code_is_spent() -> None:
+    uow = company(0)
+    ana = add(uow, "Ana", phone=ANA_PHONE)
+    await linking.link_by_invite_code(uow, "code-ana", TelegramAccount(7, 70))
+    # A new phone, a new Telegram account: sharing the number staff have still links.
+    linked = await linking.link_by_phone(uow, TelegramAccount(8, 80), ANA_PHONE, own=True)
+    assert linked.id == ana and telegram_of(uow, ana) == (8, 80, None)
 
 
 # Chat: sharing one's own contact.
