@@ -27,7 +27,7 @@ from models.access import bootstrap_owners, ensure_default_roles
 from models.db import close_db, init_db
 from models.transactions import Transactions
 from notifications.render import OutboxRenderer
-from notifications.sender import OutboxSender
+from notifications.sender import PROVIDER_TIMEOUT, OutboxSender
 
 log = logging.getLogger(__name__)
 
@@ -65,13 +65,15 @@ def build_telegram(config: Config, app_ctx: AppContext) -> Any:
 
 def build_twilio(config: Config) -> Any:
     """The twilio client on its aiohttp transport, pointed at TWILIO_API_BASE_URL."""
-    from twilio.http.async_http_client import AsyncTwilioHttpClient
     from twilio.rest import Client
+
+    from notifications.twilio_transport import TwilioHttpClient
 
     client = Client(
         config.twilio_account_sid,
         config.twilio_auth_token,
-        http_client=AsyncTwilioHttpClient(timeout=15),
+        # Bounds every call (the stock client ignores its own timeout) and keeps Retry-After.
+        http_client=TwilioHttpClient(timeout=PROVIDER_TIMEOUT),
     )
     client.api.base_url = config.twilio_api_base_url.rstrip("/")
     return client
