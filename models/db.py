@@ -14,6 +14,7 @@ log = logging.getLogger(__name__)
 
 APP = "models"
 SQLITE_ENGINE = "tortoise.backends.sqlite"
+ASYNCPG_ENGINE = "tortoise.backends.asyncpg"
 # Any fixed number; every instance agrees on it so only one migrates at a time.
 _MIGRATION_LOCK_KEY = 74_201_193
 
@@ -25,7 +26,9 @@ def tortoise_config(url: str) -> dict[str, Any]:
         db["engine"] = "models.sqlite_engine"
         # Wait for another process's write instead of failing at once.
         db["credentials"].setdefault("busy_timeout", 30000)
-    elif "asyncpg" in db["engine"]:
+    elif db["engine"] == ASYNCPG_ENGINE:
+        # Tortoise's own leaks a pooled connection when BEGIN fails or is cancelled.
+        db["engine"] = "models.postgres_engine"
         db["credentials"].setdefault("minsize", 1)
         db["credentials"].setdefault("maxsize", 10)
     return {
