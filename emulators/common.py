@@ -1,8 +1,9 @@
-"""Shared parts of the emulators: a local runner, polling, injected faults."""
+"""Shared parts of the emulators: a local runner, polling, injected faults and slow answers."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -77,3 +78,51 @@ class _Fault:
     remaining: int
     retry_after: int
     description: str | None
+
+
+class _Holds:
+    """Answers kept waiting on purpose (a slow or hung provider), let go early on shutdown.
+
+    Each queued delay holds one request; a held request waits its seconds, or until
+    :meth:`release` (the emulators call it when they shut down, so a "hung" request never
+    outlives its test).
+    """
+
+    def __init__(self) -> None:
+        self._delays: list[list[float]] = []  # [seconds, requests left]
+        self._waiting: set[asyncio.Event] = set()
+
+    def add(self, seconds: float, count: int) -> None:
+        """Hold the next ``count`` requests for ``seconds`` each."""
+        self._delays.append([float(seconds), count])
+
+    def take(self) -> float | None:
+        """The delay for the request arriving now, if one is queued."""
+        if not self._delays:
+            return None
+        delay = self._delays[0]
+        delay[1] -= 1
+        if delay[1] <= 0:
+            self._delays.pop(0)
+        return delay[0]
+
+    async def hold(self, seconds: float) -> None:
+        """Wait ``seconds``, or less if released."""
+        event = asyncio.Event()
+        self._waiting.add(event)
+        try:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(event.wait(), seconds)
+        finally:
+            self._waiting.discard(event)
+
+    @property
+    def held(self) -> int:
+        """How many requests are being held right now."""
+        return len(self._waiting)
+
+    def release(self) -> None:
+        """Let every held request go on now and forget the delays not yet used."""
+        self._delays.clear()
+        for event in self._waiting:
+            event.set()

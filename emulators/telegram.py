@@ -14,6 +14,7 @@ from emulators.common import (
     BOT_USER,
     JSONDict,
     _Fault,
+    _Holds,
     _poll_until,
 )
 from emulators.telegram_methods import BotApiMethods
@@ -91,6 +92,7 @@ class TelegramEmulator(BotApiMethods):
         self._updates: list[JSONDict] = []
         self._max_update_id = 0
         self._faults: dict[str, list[_Fault]] = {}
+        self._holds: dict[str, _Holds] = {}
         self._closing = False
         self._handlers: dict[str, tuple[str, Handler]] = {
             name.lower(): (name, handler)
@@ -215,6 +217,24 @@ class TelegramEmulator(BotApiMethods):
             _Fault(status=status, remaining=count, retry_after=retry_after, description=description)
         )
 
+    def delay_next(self, method: str, seconds: float, count: int = 1) -> None:
+        """Answer the next ``count`` calls of ``method`` only after ``seconds`` (a slow chat).
+
+        A held call is recorded in :attr:`calls` once it is answered. A long delay is a hung
+        request: it waits until then, until :meth:`release`, or until the emulator shuts down.
+        """
+        self._holds.setdefault(method.lower(), _Holds()).add(seconds, count)
+
+    @property
+    def held(self) -> int:
+        """Calls being held by :meth:`delay_next` right now."""
+        return sum(holds.held for holds in self._holds.values())
+
+    def release(self) -> None:
+        """Answer every held call now; delays not yet used are dropped."""
+        for holds in self._holds.values():
+            holds.release()
+
     def message(self, chat_id: int, message_id: int) -> JSONDict:
         """Current state of a message the bot sent (a ``Message`` dict, copy).
 
@@ -242,8 +262,9 @@ class TelegramEmulator(BotApiMethods):
         self._closing = False
 
     async def _on_shutdown(self, _app: web.Application) -> None:
-        # Release pending getUpdates long polls so the server can stop promptly.
+        # Release pending getUpdates long polls and held calls so the server can stop promptly.
         self._closing = True
+        self.release()
 
     async def _handle(self, request: web.Request) -> web.Response:
         token = request.match_info["token"]
@@ -254,6 +275,9 @@ class TelegramEmulator(BotApiMethods):
             self.calls.append(Call(method_sent, {}, token, failed=True, status=err.status))
             return self._error_response(err)
 
+        holds = self._holds.get(method_sent.lower())
+        if holds is not None and (delay := holds.take()) is not None:
+            await holds.hold(delay)
         entry = self._handlers.get(method_sent.lower())
         call = Call(entry[0] if entry else method_sent, params, token)
         self.calls.append(call)

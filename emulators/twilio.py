@@ -1,4 +1,4 @@
-"""Twilio Messages API emulator: the real paths, Basic auth, status callbacks."""
+"""Twilio Messages API emulator: the real paths, Basic auth, status callbacks, injected faults."""
 
 from __future__ import annotations
 
@@ -7,12 +7,13 @@ import binascii
 import email.utils
 import json
 import secrets
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 
 from aiohttp import web
 
-from emulators.common import JSONDict, _Fault, _poll_until
+from emulators.common import JSONDict, _Fault, _Holds, _poll_until
 
 # --------------------------------------------------------------------------------------------
 # Twilio
@@ -73,7 +74,8 @@ class TwilioEmulator:
         app: The aiohttp application.
         messages: Successfully created messages, in order: dicts with ``sid``, ``to``,
             ``from``, ``body``, ``status_callback``, ``messaging_service_sid``, ``media_url``.
-        requests: Every request received (``method``, ``path``, ``params``, ``status``).
+        requests: Every request answered (``method``, ``path``, ``params``, ``status``, and
+            ``at``: its arrival, ``time.monotonic()``), in the order answered.
     """
 
     def __init__(self, account_sid: str | None = None, auth_token: str | None = None) -> None:
@@ -89,7 +91,9 @@ class TwilioEmulator:
         self.requests: list[JSONDict] = []
         self._resources: dict[str, JSONDict] = {}
         self._faults: list[_Fault] = []
+        self._holds = _Holds()
         self.app = web.Application()
+        self.app.on_shutdown.append(self._on_shutdown)
         base = _TWILIO_API + "/Accounts/{account_sid}/Messages"
         self.app.router.add_post(base + ".json", self._create)
         self.app.router.add_get(base + "/{message_sid}.json", self._fetch)
@@ -105,6 +109,23 @@ class TwilioEmulator:
             retry_after: Value of the ``Retry-After`` header sent with 429.
         """
         self._faults.append(_Fault(status, count, retry_after, None))
+
+    def delay_next(self, seconds: float, count: int = 1) -> None:
+        """Answer the next ``count`` message creations only after ``seconds`` (a slow provider).
+
+        A long delay is a hung provider: the request waits until then, until :meth:`release`, or
+        until the emulator shuts down. What it answers afterwards is decided as usual.
+        """
+        self._holds.add(seconds, count)
+
+    @property
+    def held(self) -> int:
+        """Message creations being held by :meth:`delay_next` right now."""
+        return self._holds.held
+
+    def release(self) -> None:
+        """Answer every held request now; delays not yet used are dropped."""
+        self._holds.release()
 
     def messages_to(self, to: str) -> list[JSONDict]:
         """Created messages addressed to one number."""
@@ -173,24 +194,34 @@ class TwilioEmulator:
             return _twilio_error(404, 20404, f"The requested resource {request.path} was not found")
         return None
 
-    def _record(self, request: web.Request, params: JSONDict, response: web.Response) -> None:
+    def _record(
+        self, request: web.Request, params: JSONDict, response: web.Response, at: float
+    ) -> None:
         self.requests.append(
             {
                 "method": request.method,
                 "path": request.path,
                 "params": params,
                 "status": response.status,
+                "at": at,
             }
         )
 
+    async def _on_shutdown(self, _app: web.Application) -> None:
+        self._holds.release()  # a hung request must not hold the server's shutdown
+
     async def _create(self, request: web.Request) -> web.Response:
+        at = time.monotonic()
         form = await request.post()
+        delay = self._holds.take()
+        if delay is not None:
+            await self._holds.hold(delay)
         params: JSONDict = {k: v for k, v in form.items() if isinstance(v, str)}
         media_urls = [v for v in form.getall("MediaUrl", []) if isinstance(v, str)]
         response = self._check_auth(request) or self._take_fault() or self._validate(params)
         if response is None:
             response = self._store(request.match_info["account_sid"], params, media_urls)
-        self._record(request, params, response)
+        self._record(request, params, response, at)
         return response
 
     def _take_fault(self) -> web.Response | None:
@@ -265,6 +296,7 @@ class TwilioEmulator:
         return web.json_response(resource, status=201)
 
     async def _fetch(self, request: web.Request) -> web.Response:
+        at = time.monotonic()
         response = self._check_auth(request)
         if response is None:
             resource = self._resources.get(request.match_info["message_sid"])
@@ -274,5 +306,5 @@ class TwilioEmulator:
                 )
             else:
                 response = web.json_response(resource)
-        self._record(request, dict(request.query), response)
+        self._record(request, dict(request.query), response, at)
         return response

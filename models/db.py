@@ -1,7 +1,10 @@
-"""Database wiring: the tortoise config for a DATABASE_URL, start-up, and schema migrations."""
+"""Database wiring: the tortoise config for a DATABASE_URL, start-up, schema migrations, and the
+health probe (can the database be written?)."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 from pathlib import Path
 from typing import Any
@@ -9,11 +12,13 @@ from typing import Any
 from tortoise import Tortoise, connections
 from tortoise.backends.base.config_generator import expand_db_url
 from tortoise.migrations.executor import MigrationExecutor
+from tortoise.transactions import in_transaction
 
 log = logging.getLogger(__name__)
 
 APP = "models"
 SQLITE_ENGINE = "tortoise.backends.sqlite"
+ASYNCPG_ENGINE = "tortoise.backends.asyncpg"
 # Any fixed number; every instance agrees on it so only one migrates at a time.
 _MIGRATION_LOCK_KEY = 74_201_193
 
@@ -25,7 +30,9 @@ def tortoise_config(url: str) -> dict[str, Any]:
         db["engine"] = "models.sqlite_engine"
         # Wait for another process's write instead of failing at once.
         db["credentials"].setdefault("busy_timeout", 30000)
-    elif "asyncpg" in db["engine"]:
+    elif db["engine"] == ASYNCPG_ENGINE:
+        # Tortoise's own leaks a pooled connection when BEGIN fails or is cancelled.
+        db["engine"] = "models.postgres_engine"
         db["credentials"].setdefault("minsize", 1)
         db["credentials"].setdefault("maxsize", 10)
     return {
@@ -89,6 +96,24 @@ async def upgrade(config: dict[str, Any]) -> list[str]:
     finally:
         if postgres:
             await conn.execute_query("SELECT pg_advisory_unlock($1)", [_MIGRATION_LOCK_KEY])
+
+
+class _ProbeDone(Exception):
+    """Ends the health probe's transaction by rolling it back."""
+
+
+# Touches no row, but needs what a real write needs: SQLite's write lock (taken at BEGIN IMMEDIATE),
+# PostgreSQL's row-exclusive lock on the outbox every command writes, and a writable server.
+_WRITE_PROBE = 'UPDATE "notification" SET "id" = "id" WHERE 1 = 0'
+
+
+async def check_writable(within: float) -> None:
+    """Raise unless a write transaction starts and writes within `within` seconds; keeps nothing."""
+    async with asyncio.timeout(within):
+        with contextlib.suppress(_ProbeDone):
+            async with in_transaction("default") as conn:
+                await conn.execute_query(_WRITE_PROBE)
+                raise _ProbeDone
 
 
 async def close_db() -> None:

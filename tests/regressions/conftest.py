@@ -1,25 +1,34 @@
 """Regression tests: one module per bug fixed, named after the bug; its docstring says what it was.
 
 Each test takes the cheapest real path to what a user noticed: the core on a real database, or the
-Telegram emulator where the bug lived in chat. They run on SQLite only, and the integration tests
-run every rule on SQLite and PostgreSQL; a bug that lived in one backend (a NUL, a 64-bit offset)
-imports the root conftest's both-backends `db_url` into its module.
+Telegram emulator where the bug lived in chat; the outbox ones use `providers` (the Bot API and
+Twilio emulators with the production clients) and `queue` (an outbox row as a command writes it).
+They run on SQLite only, and the integration tests run every rule on SQLite and PostgreSQL; a bug
+that lived in one backend (a NUL, a 64-bit offset) imports the root conftest's both-backends
+`db_url` into its module.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
+from telegram import Bot
 from telegram.ext import Application, ApplicationBuilder
+from twilio.rest import Client
 
-from emulators import TelegramEmulator, running
+from emulators import TelegramEmulator, TwilioEmulator, running
+from models import tables as t
+from models.views import utcnow
+from notifications.sender import PROVIDER_TIMEOUT
 from notifications.telegram_transport import AiohttpRequest
+from notifications.twilio_transport import TwilioHttpClient
 
 TOKEN = "1:TEST"
 
@@ -144,3 +153,68 @@ async def webhooks(telegram: Telegram) -> AsyncIterator[Webhooks]:
     async with TestClient(server) as client:
         yield Webhooks(client, intake, telegram)
     await intake.drain()
+
+
+# -- the outbox against the real clients
+
+OUTBOX_TOKEN = "123456:REGRESSION-token"
+SID = "AC" + "1" * 32
+AUTH = "twilio-auth-token"
+FROM = "+15550000000"
+
+
+@dataclass
+class Providers:
+    """The emulators and the clients the sender uses to reach them."""
+
+    tg: TelegramEmulator
+    sms: TwilioEmulator
+    bot: Bot
+    twilio: Client
+
+
+@pytest.fixture
+async def providers(db: str) -> AsyncIterator[Providers]:
+    """Telegram and Twilio emulators with the production clients, over a fresh database."""
+    tg = TelegramEmulator(token=OUTBOX_TOKEN)
+    sms = TwilioEmulator(account_sid=SID, auth_token=AUTH)
+    async with running(tg.app) as tg_url, running(sms.app) as sms_url:
+        twilio = Client(SID, AUTH, http_client=TwilioHttpClient(timeout=PROVIDER_TIMEOUT))
+        twilio.api.base_url = sms_url
+        bot = Bot(OUTBOX_TOKEN, base_url=f"{tg_url}/bot", request=AiohttpRequest())
+        try:
+            async with bot:
+                yield Providers(tg, sms, bot, twilio)
+        finally:
+            await twilio.http_client.close()
+
+
+async def queue(channel: str, recipient: str, body: str, **extra: Any) -> int:
+    """One due outbox row, as the deciding transaction writes it; returns its id."""
+    row = await t.Notification.create(
+        channel=channel,
+        recipient=recipient,
+        template="regression",
+        body=body,
+        payload={"method": "send"},
+        next_attempt_at=utcnow(),
+        **extra,
+    )
+    return int(row.id)
+
+
+async def until(
+    check: Callable[[], bool | Awaitable[bool]], within: float = 10.0, what: str = "condition"
+) -> None:
+    """Poll `check` (sync or async) every 20 ms; fail after `within` seconds."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + within
+    while True:
+        result = check()
+        if not isinstance(result, bool):
+            result = await result
+        if result:
+            return
+        if loop.time() >= deadline:
+            raise AssertionError(f"{what} not met within {within:.0f}s")
+        await asyncio.sleep(0.02)

@@ -1,0 +1,165 @@
+"""The provider calls of the outbox sender: Telegram send/edit and Twilio create, each bounded."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable
+from datetime import timedelta
+from typing import Any, TypeVar
+
+from models import tables as t
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+
+class PermanentError(Exception):
+    """Retrying cannot help (bad recipient, message gone, bot blocked)."""
+
+
+class RetryLater(Exception):
+    """Try again after `delay` seconds without counting an attempt (rate limit, ordering)."""
+
+    def __init__(self, delay: float, why: str):
+        super().__init__(why)
+        self.delay = delay
+
+
+class ProviderTimeout(Exception):
+    """A provider call got no answer within the sender's timeout: a failed attempt."""
+
+
+class ProviderCalls:
+    """Sends one outbox row to its provider; mixed into `OutboxSender` (which holds the state)."""
+
+    bot: Any
+    twilio: Any
+    twilio_from: str | None
+    status_callback_url: str | None
+    provider_timeout: float
+    _sms_resume_at: float
+    _telegram_gap: float
+    _telegram_next: float
+    _pace_lock: asyncio.Lock
+
+    async def _call(self, provider: str, call: Awaitable[T]) -> T:
+        """Await one provider call, bounded by the provider timeout (a failed attempt after it)."""
+        try:
+            async with asyncio.timeout(self.provider_timeout):
+                return await call
+        except TimeoutError as exc:
+            raise ProviderTimeout(
+                f"no answer from {provider} within {self.provider_timeout:g}s"
+            ) from exc
+
+    async def _send(self, row: t.Notification) -> str | None:
+        if row.channel == "telegram":
+            return await self._send_telegram(row)
+        if row.channel == "sms":
+            return await self._send_sms(row)
+        raise PermanentError(f"channel {row.channel} is not configured")
+
+    async def _send_telegram(self, row: t.Notification) -> str | None:
+        from telegram import InlineKeyboardMarkup
+        from telegram.error import BadRequest, Forbidden, RetryAfter
+
+        if self.bot is None:
+            raise PermanentError("Telegram channel is off")
+        markup_json = row.payload.get("reply_markup")
+        markup = InlineKeyboardMarkup.de_json(markup_json, self.bot) if markup_json else None
+        chat_id = int(row.recipient)
+        await self._pace_telegram()
+        try:
+            if row.payload.get("method") == "edit" and row.request_id is not None:
+                target = await self._edit_target(row)
+                if target is not None:
+                    chat_id, message_id = target
+                    try:
+                        await self._call(
+                            "Telegram",
+                            self.bot.edit_message_text(
+                                row.body,
+                                chat_id=chat_id,
+                                message_id=message_id,
+                                reply_markup=markup,
+                            ),
+                        )
+                    except BadRequest as exc:
+                        if "not modified" in str(exc).lower():
+                            return str(message_id)
+                        raise
+                    return str(message_id)
+            message = await self._call(
+                "Telegram", self.bot.send_message(chat_id, row.body, reply_markup=markup)
+            )
+        except RetryAfter as exc:
+            delay = exc.retry_after
+            seconds = delay.total_seconds() if isinstance(delay, timedelta) else float(delay)
+            raise RetryLater(seconds, f"Telegram rate limit: retry after {seconds}s") from exc
+        except (BadRequest, Forbidden) as exc:
+            raise PermanentError(f"Telegram refused: {exc}") from exc
+        if row.template == "job_request" and row.request_id is not None:
+            # The message to edit when this request is answered, taken or withdrawn.
+            await t.JobRequest.filter(id=row.request_id).update(
+                telegram_chat_id=chat_id, telegram_message_id=message.message_id
+            )
+        return str(message.message_id)
+
+    async def _edit_target(self, row: t.Notification) -> tuple[int, int] | None:
+        """The request's message, or None to send a new one; waits while its send is queued."""
+        request = await t.JobRequest.get_or_none(id=row.request_id)
+        if request is not None and request.telegram_message_id is not None:
+            return int(request.telegram_chat_id or row.recipient), request.telegram_message_id
+        unsent = await t.Notification.filter(
+            request_id=row.request_id, template="job_request", status="queued", id__lt=row.id
+        ).exists()
+        if unsent:
+            raise RetryLater(1.0, "waiting for the request message to be sent first")
+        return None
+
+    def _sms_pause(self) -> float:
+        """Seconds Twilio still asked us to wait (0 when the SMS channel may be called)."""
+        return max(0.0, self._sms_resume_at - asyncio.get_running_loop().time())
+
+    def _pause_sms(self, seconds: float) -> None:
+        """Call Twilio for no SMS before `seconds` from now (its Retry-After)."""
+        resume_at = asyncio.get_running_loop().time() + seconds
+        self._sms_resume_at = max(self._sms_resume_at, resume_at)
+
+    async def _send_sms(self, row: t.Notification) -> str | None:
+        from twilio.base.exceptions import TwilioRestException
+
+        if self.twilio is None or not self.twilio_from:
+            raise PermanentError("SMS channel is off")
+        wait = self._sms_pause()
+        if wait > 0:
+            raise RetryLater(wait, f"Twilio asked to wait: retry after {wait:.1f}s")
+        kwargs: dict[str, Any] = {"to": row.recipient, "from_": self.twilio_from, "body": row.body}
+        if self.status_callback_url:
+            kwargs["status_callback"] = self.status_callback_url
+        try:
+            message = await self._call("Twilio", self.twilio.messages.create_async(**kwargs))
+        except TwilioRestException as exc:
+            retry_after = getattr(exc, "retry_after", None)  # notifications.twilio_transport
+            if retry_after is not None:
+                self._pause_sms(retry_after)
+                if exc.status == 429:
+                    # A rate limit is no fault of the row: no attempt counted.
+                    raise RetryLater(
+                        retry_after, f"Twilio rate limit: retry after {retry_after:g}s"
+                    ) from exc
+            if exc.status == 429 or exc.status >= 500:
+                raise
+            raise PermanentError(f"Twilio refused ({exc.status} {exc.code}): {exc.msg}") from exc
+        return str(message.sid)
+
+    async def _pace_telegram(self) -> None:
+        """Wait for the next send slot under Telegram's global rate."""
+        loop = asyncio.get_running_loop()
+        async with self._pace_lock:
+            slot = max(loop.time(), self._telegram_next)
+            self._telegram_next = slot + self._telegram_gap
+        delay = slot - loop.time()
+        if delay > 0:
+            await asyncio.sleep(delay)
