@@ -117,7 +117,7 @@ async def superseded(
     )
 
 
-def _moved_job(event: ev.Event) -> int | None:
+def moved_job(event: ev.Event) -> int | None:
     """The job `event` took from its fieldworker or staff gave to someone (a fieldworker's own
     accept is not news to older messages: its edit of their request message is the live one)."""
     if isinstance(event, ev.JobAssigned):
@@ -134,5 +134,5 @@ async def retire_stale(now: datetime, event: ev.Event) -> None:
         await retire(now, event.booking_id, request_id=event.request_id)
     elif isinstance(event, ev.BookingCancelled):
         await retire(now, event.booking_id)
-    elif (job_id := _moved_job(event)) is not None:
+    elif (job_id := moved_job(event)) is not None:
         await retire(now, event.booking_id, job_id=job_id)
