@@ -74,6 +74,7 @@ async def test_a_manual_booking_from_request_to_cancellation(service: Service) -
 
     # She drops out: the job is missed and waits for staff (manual); everyone hears once.
     await press_first(s, ann_chat, job_message, "No longer attending")
+    await s.tg.wait_for(lambda _: "Personal" in str(s.tg.message(ann_chat, job_message)))
     await press_first(s, ann_chat, job_message, "Personal")
     await s.tg.wait_for(lambda _: not live(s, ann_chat))
     await wait_text(s, ann_chat, copy, "No longer attending: Personal")
