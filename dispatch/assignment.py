@@ -8,6 +8,7 @@ from datetime import datetime
 
 from dispatch.errors import Conflict, DispatchError, Invalid, NotFound, RetryCommand
 from dispatch.events import (
+    FieldworkerCancelled,
     JobAssigned,
     WithdrawnBecause,
 )
@@ -20,13 +21,14 @@ from dispatch.model import (
     RequestStatus,
 )
 from dispatch.offering import eligibility, rebroadcast_freed_job
-from dispatch.ports import TransactionRunner, UnitOfWork
+from dispatch.ports import JobView, TransactionRunner, UnitOfWork
 from dispatch.steps import (
     JobScope,
     close_request,
     jobs_meant,
     load_booking,
     load_job,
+    on_behalf_of,
     record_response,
     unassign_job,
     withdraw_others,
@@ -187,6 +189,49 @@ async def unassign(
     if rebroadcast and booking.dispatch_mode is DispatchMode.AUTO:
         return await rebroadcast_freed_job(uow, job_id, previous, actor, channel)
     return []
+
+
+async def miss(
+    uow: UnitOfWork, job: JobView, actor: Actor, channel: Channel, *, reason: str | None
+) -> list[int]:
+    """The assigned fieldworker will not come after all: the job is `missed`, then offered again.
+
+    Their own "No longer attending", or a decline on their behalf once the job was theirs. The job
+    moves to `missed` (history `job_missed`) before anything else; in `auto` mode with
+    `auto_rebroadcast_on_cancel` it goes back out at once (`offered`), never to them; otherwise it
+    stays `missed` until staff assign, request or re-broadcast. Staff are alerted and the customer
+    told (`FieldworkerCancelled`). The caller has locked the job and closed their request; returns
+    the ids of the requests sent.
+    """
+    fw = job.fieldworker_id
+    assert job.status is JobStatus.ASSIGNED and fw is not None
+    if not await uow.move_job(
+        job.id,
+        [JobStatus.ASSIGNED],
+        JobStatus.MISSED,
+        fieldworker_id=None,
+        expect_fieldworker_id=fw,
+        check_fieldworker=True,
+    ):
+        raise RetryCommand()
+    await uow.add_history(
+        job.booking_id,
+        HistoryAction.JOB_MISSED,
+        actor,
+        job_id=job.id,
+        on_behalf_of=on_behalf_of(actor, fw),
+        from_status=JobStatus.ASSIGNED,
+        to_status=JobStatus.MISSED,
+        channel=channel,
+        details={"fieldworker_id": fw, "reason": reason},
+    )
+    _, booking = await load_job(uow, job.id, lock=False)
+    settings = await uow.settings()
+    sent: list[int] = []
+    if booking.dispatch_mode is DispatchMode.AUTO and settings.auto_rebroadcast_on_cancel:
+        sent = await rebroadcast_freed_job(uow, job.id, fw, actor, channel)
+    uow.emit(FieldworkerCancelled(job.booking_id, job.id, fw, reason, rebroadcast=bool(sent)))
+    return sent
 
 
 @dataclass(frozen=True)

@@ -90,7 +90,11 @@ class RequestRejectedLate(Event):
 
 @dataclass(frozen=True)
 class RequestDeclined(Event):
-    """A request was declined, with its reason."""
+    """A request was declined, with its reason.
+
+    `no_longer_attending`: the fieldworker held the job and said they cannot come after all (their
+    "No longer attending" or SMS `CANCEL`), rather than turning an offer down.
+    """
 
     request_id: int
     job_id: int
@@ -98,6 +102,7 @@ class RequestDeclined(Event):
     reason: str | None
     actor: Actor
     channel: Channel
+    no_longer_attending: bool = False
 
 
 @dataclass(frozen=True)
@@ -164,12 +169,22 @@ class JobCancelled(Event):
 
 @dataclass(frozen=True)
 class FieldworkerCancelled(Event):
-    """The assigned fieldworker is no longer attending; `rebroadcast` when others were asked."""
+    """The assigned fieldworker is no longer attending (their own word, or a decline on their
+    behalf): the job is `missed`; `rebroadcast` when others were asked at once."""
 
     job_id: int
     fieldworker_id: int
     reason: str | None
     rebroadcast: bool
+
+
+@dataclass(frozen=True)
+class AcceptanceWaiting(Event):
+    """A fieldworker accepted a `manual` booking's job: it waits for staff to confirm someone."""
+
+    request_id: int
+    job_id: int
+    fieldworker_id: int
 
 
 @dataclass(frozen=True)

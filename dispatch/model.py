@@ -33,13 +33,18 @@ class JobStatus(StrEnum):
     UNASSIGNED = "unassigned"
     OFFERED = "offered"
     ASSIGNED = "assigned"
-    MISSED = "missed"
+    MISSED = "missed"  # the assigned fieldworker dropped out; open again until someone has it
     COMPLETED = "completed"
     CANCELLED = "cancelled"
 
 
-#: Jobs that may still be given to a fieldworker.
-OPEN_JOB_STATUSES: tuple[JobStatus, ...] = (JobStatus.UNASSIGNED, JobStatus.OFFERED)
+#: Jobs that may still be given to a fieldworker: a missed job (its fieldworker dropped out) is
+#: offered and assigned again like one never taken.
+OPEN_JOB_STATUSES: tuple[JobStatus, ...] = (
+    JobStatus.UNASSIGNED,
+    JobStatus.OFFERED,
+    JobStatus.MISSED,
+)
 
 
 class RequestStatus(StrEnum):

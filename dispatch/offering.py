@@ -191,8 +191,8 @@ async def _send(
         )
         uow.emit(RequestSent(job.booking_id, request.id, job.id, fw))
         sent.append(request.id)
-    if sent and job.status is JobStatus.UNASSIGNED:
-        await uow.move_job(job.id, [JobStatus.UNASSIGNED], JobStatus.OFFERED, fieldworker_id=None)
+    if sent and job.status in (JobStatus.UNASSIGNED, JobStatus.MISSED):
+        await uow.move_job(job.id, [job.status], JobStatus.OFFERED, fieldworker_id=None)
     return sent
 
 

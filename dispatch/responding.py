@@ -9,11 +9,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import assert_never
 
-from dispatch.assignment import unassign
+from dispatch.assignment import miss
 from dispatch.commands import Action, Outcome, RespondResult
 from dispatch.errors import Forbidden, Invalid, NotFound, RetryCommand
 from dispatch.events import (
-    FieldworkerCancelled,
+    AcceptanceWaiting,
     JobAssigned,
     JobNobodyToAsk,
     RequestAccepted,
@@ -30,7 +30,6 @@ from dispatch.model import (
     JobStatus,
     RequestStatus,
 )
-from dispatch.offering import rebroadcast_freed_job
 from dispatch.ports import RequestView, UnitOfWork
 from dispatch.steps import (
     JobScope,
@@ -42,7 +41,6 @@ from dispatch.steps import (
     record_response,
     reopen_request,
     result_of,
-    unassign_job,
     withdraw_others,
 )
 
@@ -145,8 +143,15 @@ async def _accept(
         )
         return result_of(Outcome.ASSIGNED, request, RequestStatus.ACCEPTED)
 
-    # Manual mode: acceptances are collected; staff confirm one with `assign`.
-    job = await uow.lock_job(job.id)
+    return await _accept_manual(uow, request, actor, channel)
+
+
+async def _accept_manual(
+    uow: UnitOfWork, request: RequestView, actor: Actor, channel: Channel
+) -> RespondResult:
+    """Manual mode: acceptances are collected; staff confirm one with `assign`."""
+    fw = request.fieldworker_id
+    job = await uow.lock_job(request.job_id)
     assert job is not None
     if job.status not in OPEN_JOB_STATUSES:
         return result_of(
@@ -160,6 +165,9 @@ async def _accept(
         uow, request, HistoryAction.REQUEST_ACCEPTED, actor, channel, RequestStatus.ACCEPTED
     )
     uow.emit(RequestAccepted(job.booking_id, request.id, job.id, fw, actor, channel, False))
+    if actor.kind is ActorKind.FIELDWORKER:
+        # The job now waits for staff; an acceptance staff entered themselves needs no alert.
+        uow.emit(AcceptanceWaiting(job.booking_id, request.id, job.id, fw))
     return result_of(Outcome.ACCEPTED, request, RequestStatus.ACCEPTED)
 
 
@@ -168,7 +176,7 @@ async def _decline(
 ) -> RespondResult:
     settings = await uow.settings()
     reason = (reason or "").strip() or None
-    job, booking = await load_job(uow, request.job_id, lock=True)
+    job, _ = await load_job(uow, request.job_id, lock=True)
     fresh = await uow.get_request(request.id)
     assert fresh is not None
     on_behalf = actor.kind is not ActorKind.FIELDWORKER
@@ -185,9 +193,8 @@ async def _decline(
     ):
         raise RetryCommand()
     if job.status is JobStatus.ASSIGNED and job.fieldworker_id == fresh.fieldworker_id:
-        await unassign_job(uow, job, actor, channel)
-        if booking.dispatch_mode is DispatchMode.AUTO and settings.auto_rebroadcast_on_cancel:
-            await rebroadcast_freed_job(uow, job.id, fresh.fieldworker_id, actor, channel)
+        # A decline (on their behalf) of a job already theirs: they will not come, it is missed.
+        await miss(uow, job, actor, channel, reason=reason)
     elif job.status is JobStatus.OFFERED and not await has_open_requests(uow, job.id):
         await uow.move_job(job.id, [JobStatus.OFFERED], JobStatus.UNASSIGNED, fieldworker_id=None)
         uow.emit(JobNobodyToAsk(job.booking_id, job.id))
@@ -248,9 +255,9 @@ async def no_longer_attending(
     """The assigned fieldworker cannot come after all ("No longer attending", SMS `CANCEL`).
 
     Asks for a reason exactly like a decline (`REASON_REQUIRED`, nothing recorded). Their request,
-    if any, is declined with the reason, the job is open again, staff are alerted and the customer
-    told (`FieldworkerCancelled`), and with `auto_rebroadcast_on_cancel` in `auto` mode the job
-    goes to eligible fieldworkers not yet asked, never back to them.
+    if any, is declined with the reason and the job is `missed` (`assignment.miss`: staff alerted,
+    customer told, offered again at once with `auto_rebroadcast_on_cancel` in `auto` mode, never
+    back to them; otherwise it waits for staff).
     """
     job, _ = await load_job(uow, job_id, lock=True)
     mine = await uow.find_request(job_id, fieldworker_id)
@@ -261,19 +268,22 @@ async def no_longer_attending(
     reason = (reason or "").strip() or None
     if reason is None and settings.decline_reason_required:
         return RespondResult(Outcome.REASON_REQUIRED, request_id, job_id, job.booking_id)
-    sent = await unassign(
-        uow,
-        job.id,
-        actor,
-        channel,
-        reason=reason,
-        rebroadcast=settings.auto_rebroadcast_on_cancel,
-        expect_fieldworker_id=fieldworker_id,
-    )
-    assert sent is not None  # the job is locked and was theirs
-    uow.emit(
-        FieldworkerCancelled(job.booking_id, job.id, fieldworker_id, reason, rebroadcast=bool(sent))
-    )
+    open_statuses = (RequestStatus.PENDING, RequestStatus.ACCEPTED)
+    if (
+        mine is not None
+        and mine.status in open_statuses
+        and not await close_request(
+            uow,
+            mine,
+            RequestStatus.DECLINED,
+            actor,
+            channel,
+            reason=reason,
+            no_longer_attending=True,
+        )
+    ):
+        raise RetryCommand()
+    await miss(uow, job, actor, channel, reason=reason)
     return RespondResult(
         Outcome.CANCELLED,
         request_id,

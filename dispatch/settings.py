@@ -22,6 +22,8 @@ class CustomerNotify(BaseModel):
     no_acceptance_after_s: int = Field(default=1800, ge=0, le=MAX_DURATION_S)
     unassigned_before_start: bool = True
     fieldworker_cancelled: bool = True
+    fieldworker_changed: bool = True
+    cancelled: bool = True
 
 
 class CompanySettings(BaseModel):

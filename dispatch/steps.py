@@ -136,8 +136,8 @@ async def reopen_request(
     await record_response(uow, request, history, actor, channel, RequestStatus.PENDING)
     if job.status is JobStatus.ASSIGNED and job.fieldworker_id == request.fieldworker_id:
         await unassign_job(uow, job, actor, channel, to=JobStatus.OFFERED)
-    elif job.status is JobStatus.UNASSIGNED:
-        await uow.move_job(job.id, [JobStatus.UNASSIGNED], JobStatus.OFFERED, fieldworker_id=None)
+    elif job.status in (JobStatus.UNASSIGNED, JobStatus.MISSED):
+        await uow.move_job(job.id, [job.status], JobStatus.OFFERED, fieldworker_id=None)
     uow.emit(RequestPended(job.booking_id, request.id, job.id, request.fieldworker_id, actor))
 
 
@@ -182,11 +182,13 @@ async def close_request(
     from_statuses: Sequence[RequestStatus] | None = None,
     reason: str | None = None,
     because: WithdrawnBecause | None = None,
+    no_longer_attending: bool = False,
 ) -> bool:
     """Close a request (declined, withdrawn or expired): move it, record it, announce it.
 
     The one sequence every command uses to close a request. Returns False when the request had
     already moved on (nothing recorded); the caller decides whether that means retry.
+    `no_longer_attending`: the fieldworker who held the job declines it (`RequestDeclined` says so).
     """
     if not await uow.move_request(
         request.id,
@@ -204,7 +206,14 @@ async def close_request(
         )
         uow.emit(
             RequestDeclined(
-                request.booking_id, request.id, request.job_id, fw, reason, actor, channel
+                request.booking_id,
+                request.id,
+                request.job_id,
+                fw,
+                reason,
+                actor,
+                channel,
+                no_longer_attending=no_longer_attending,
             )
         )
         return True
@@ -250,7 +259,7 @@ class JobScope(StrEnum):
     """Which of a booking's jobs a command means when it names none."""
 
     ALL = "all"  # every job (answering on a fieldworker's behalf: all of theirs)
-    OPEN = "open"  # still to be offered or taken: unassigned or offered (sending requests)
+    OPEN = "open"  # still to be offered or taken: unassigned, offered, missed (sending requests)
     NOT_CLOSED = "not_closed"  # every job not cancelled or completed (assigning)
     ASSIGNED = "assigned"  # assigned to a fieldworker (completing)
 

@@ -207,6 +207,7 @@ class _Step:
     state: str
     data: dict[str, int]
     act: Callable[[Any, str | None], Awaitable[commands.RespondResult]]
+    question: str  # how the reason is asked for
 
 
 def _decline_step(request_id: int, actor: Actor) -> _Step:
@@ -216,6 +217,7 @@ def _decline_step(request_id: int, actor: Actor) -> _Step:
         lambda uow, reason: responding.respond(
             uow, request_id, Action.DECLINE, actor, Channel.SMS, reason=reason
         ),
+        "Why are you declining?",
     )
 
 
@@ -226,6 +228,7 @@ def _cancel_step(job_id: int, fieldworker_id: int, actor: Actor) -> _Step:
         lambda uow, reason: responding.no_longer_attending(
             uow, job_id, fieldworker_id, actor, Channel.SMS, reason=reason
         ),
+        "Why can't you attend?",
     )
 
 
@@ -236,7 +239,7 @@ async def _with_reason(
     settings = await load_settings()
     answer = reasons.from_reply(settings, text, answering_prompt=from_prompt)
     if answer.pick is Pick.ASK_AGAIN:
-        return _reason_prompt(settings.decline_reasons, bad=True)
+        return _reason_prompt(settings.decline_reasons, step.question, bad=True)
     # A missing reason goes to the command too: it answers a closed request as such before it asks
     # for one (REASON_REQUIRED), and then this chat's next reply is awaited as the reason.
     reason = answer.reason
@@ -252,11 +255,11 @@ async def _with_reason(
 
     result = await app_ctx.tx.run(act)
     if result.outcome is Outcome.REASON_REQUIRED:
-        return _reason_prompt(settings.decline_reasons)
+        return _reason_prompt(settings.decline_reasons, step.question)
     return ANSWERS.get(result.outcome, "Done.")
 
 
-def _reason_prompt(reasons: list[str], bad: bool = False) -> str:
+def _reason_prompt(reasons: list[str], question: str, bad: bool = False) -> str:
     numbered = ", ".join(f"{i} {r}" for i, r in enumerate(reasons, 1))
-    prefix = "Please pick a number from the list. " if bad else "Why are you declining? "
+    prefix = "Please pick a number from the list. " if bad else f"{question} "
     return f"{prefix}Reply with a number or your reason: {numbered}."

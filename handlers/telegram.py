@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+from functools import partial
 from typing import Any
 
 from telegram import (
@@ -39,6 +40,7 @@ from handlers.context import ChatContext, chat_context
 from handlers.onboarding import HELP_TEXT
 from models import tables as t
 from models.views import load_settings
+from notifications import live_buttons
 from notifications.callbacks import NOT_STAFF_DATA, JobPress, Op, RequestPress, unpack
 from notifications.keyboards import (
     attending_keyboard,
@@ -332,7 +334,7 @@ async def on_jobs(update: Update, _context: ContextTypes.DEFAULT_TYPE) -> None:
 
 
 async def on_requests(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    """Pending requests, each sent again with working buttons."""
+    """Pending requests, each sent again with working buttons; the older message loses its own."""
     linked = await _linked_fieldworker(update)
     if linked is None:
         return
@@ -356,9 +358,21 @@ async def on_requests(update: Update, context: ContextTypes.DEFAULT_TYPE) -> Non
         sent = await message.reply_text(
             text, reply_markup=InlineKeyboardMarkup.de_json(request_keyboard(r.id), context.bot)
         )
-        # Later edits (taken, expired) go to the newest copy.
-        await t.JobRequest.filter(id=r.id).update(
-            telegram_chat_id=sent.chat.id, telegram_message_id=sent.message_id
+        await _ctx(context).tx.run(partial(_newest_copy, request=r, sent=sent))
+
+
+async def _newest_copy(uow: Any, request: t.JobRequest, sent: Any) -> None:
+    """Later edits (taken, expired) go to the newest copy; the one before loses its buttons."""
+    await t.JobRequest.filter(id=request.id).update(
+        telegram_chat_id=sent.chat.id, telegram_message_id=sent.message_id
+    )
+    if request.telegram_message_id is not None:
+        await live_buttons.superseded(
+            uow.now(),
+            request.booking_id,
+            request.id,
+            request.telegram_chat_id or sent.chat.id,
+            request.telegram_message_id,
         )
 
 

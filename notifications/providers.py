@@ -54,6 +54,8 @@ class ProviderCalls:
             ) from exc
 
     async def _send(self, row: t.Notification) -> str | None:
+        if row.channel == "telegram" and row.payload.get("method") == "retire":
+            return await self._retire_buttons(row)
         if row.channel == "telegram":
             return await self._send_telegram(row)
         if row.channel == "sms":
@@ -105,6 +107,42 @@ class ProviderCalls:
                 telegram_chat_id=chat_id, telegram_message_id=message.message_id
             )
         return str(message.message_id)
+
+    async def _retire_buttons(self, row: t.Notification) -> str | None:
+        """Take the buttons off an older message (`notifications.live_buttons`).
+
+        The message is named by its chat and id, or by the row that sent it (`of`). A message that
+        never went out, is gone, or has no buttons left is settled: nothing to take off.
+        """
+        from telegram.error import BadRequest, Forbidden, RetryAfter
+
+        if self.bot is None:
+            raise PermanentError("Telegram channel is off")
+        chat_id, message_id = row.payload.get("chat_id"), row.payload.get("message_id")
+        if message_id is None:
+            older = await t.Notification.get_or_none(id=row.payload.get("of"))
+            if older is not None and older.status == "queued":
+                raise RetryLater(1.0, "waiting for the message to retire to be sent first")
+            if older is None or older.status == "failed" or not older.provider_id:
+                return None
+            chat_id, message_id = int(older.recipient), int(older.provider_id)
+        await self._pace_telegram()
+        try:
+            await self._call(
+                "Telegram",
+                self.bot.edit_message_reply_markup(
+                    chat_id=chat_id, message_id=message_id, reply_markup=None
+                ),
+            )
+        except RetryAfter as exc:
+            delay = exc.retry_after
+            seconds = delay.total_seconds() if isinstance(delay, timedelta) else float(delay)
+            raise RetryLater(seconds, f"Telegram rate limit: retry after {seconds}s") from exc
+        except (BadRequest, Forbidden) as exc:
+            # Not modified (no buttons left), deleted, or the chat blocked us: nothing to retire.
+            log.info("message %s in chat %s keeps its buttons: %s", message_id, chat_id, exc)
+            return None
+        return str(message_id)
 
     async def _edit_target(self, row: t.Notification) -> tuple[int, int] | None:
         """The request's message, or None to send a new one; waits while its send is queued."""

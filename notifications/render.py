@@ -16,7 +16,7 @@ from models import tables as t
 from models.access import alert_chats
 from models.uow import TortoiseUnitOfWork
 from models.views import contact_of
-from notifications import booking_news, failures
+from notifications import booking_news, failures, job_changes, live_buttons
 from notifications.customers import CustomerNotice, first_name, send_customer_notice
 from notifications.keyboards import attending_keyboard, request_keyboard, timeout_alert_keyboard
 from notifications.templates import format_when, render
@@ -53,6 +53,9 @@ class OutboxRenderer:
         notices = self._customer_notices[id(uow)] = {}
         try:
             for event in uow.events:
+                # First the older buttons the event makes stale, so none of its new messages is
+                # retired.
+                await live_buttons.retire_stale(uow.now(), event)
                 handler = getattr(self, f"_on_{type(event).__name__}", None)
                 if handler is not None:
                     await handler(uow, event)
@@ -104,6 +107,8 @@ class OutboxRenderer:
         request_id: int | None = None,
         payload: dict[str, Any] | None = None,
     ) -> None:
+        if payload and "reply_markup" in payload:
+            payload = live_buttons.live(payload)  # the newest message with these buttons
         await t.Notification.create(
             booking_id=booking_id,
             channel=channel,
@@ -134,6 +139,8 @@ class OutboxRenderer:
         who = {"fieldworker_id": fw.id}  # for `failures`, if it fails
         if chat is not None:
             payload: dict[str, Any] = {"method": "edit" if edit else "send", **who}
+            if edit and request_id is not None:  # the edit replaces that message's buttons
+                await live_buttons.replaced(ctx["booking_id"], request_id)
             if markup is not None:
                 payload["reply_markup"] = markup
             await self._queue(
@@ -239,7 +246,7 @@ class OutboxRenderer:
         await self._tell_fieldworker(
             uow,
             fw,
-            "request_declined",
+            "request_no_longer_attending" if e.no_longer_attending else "request_declined",
             ctx,
             request_id=e.request_id,
             edit=True,
@@ -286,10 +293,12 @@ class OutboxRenderer:
             previous = await t.Fieldworker.get_or_none(id=e.previous_fieldworker_id)
             if previous is not None:
                 await self._tell_fieldworker(uow, previous, "job_taken_from_you", ctx)
-        settings = await uow.settings()
-        await self._notify_customer(
-            uow, ctx, fw, "customer_assigned_sms", enabled=settings.customer_notify.assigned
-        )
+        notify = (await uow.settings()).customer_notify
+        if e.previous_fieldworker_id is None:
+            template, enabled = "customer_assigned_sms", notify.assigned
+        else:
+            template, enabled = "customer_fieldworker_changed_sms", notify.fieldworker_changed
+        await self._notify_customer(uow, ctx, fw, template, enabled=enabled)
 
     async def _notify_customer(
         self,
@@ -322,38 +331,16 @@ class OutboxRenderer:
             values["when"] = format_when(ctx["start"], ctx["end"], self.company_timezone)
         notice.add(ctx.get("job_id"), fw.id if fw is not None else None, **values)
 
-    async def _on_JobUnassigned(self, uow: TortoiseUnitOfWork, e: ev.JobUnassigned) -> None:
-        if e.actor.kind is ActorKind.FIELDWORKER:
-            return
-        fw = await t.Fieldworker.get(id=e.fieldworker_id)
-        await self._tell_fieldworker(uow, fw, "job_unassigned", await self._job_context(e.job_id))
+    # When a job leaves its fieldworker or the booking is cancelled (`notifications.job_changes`).
+    _on_JobUnassigned = job_changes.job_unassigned
+    _on_JobCancelled = job_changes.job_cancelled
+    _on_FieldworkerCancelled = job_changes.fieldworker_cancelled
+    _on_BookingCancelled = job_changes.booking_cancelled
 
-    async def _on_JobCancelled(self, uow: TortoiseUnitOfWork, e: ev.JobCancelled) -> None:
-        fw = await t.Fieldworker.get(id=e.fieldworker_id)
-        await self._tell_fieldworker(
-            uow, fw, "request_cancelled", await self._job_context(e.job_id)
-        )
-
-    async def _on_FieldworkerCancelled(
-        self, uow: TortoiseUnitOfWork, e: ev.FieldworkerCancelled
-    ) -> None:
+    async def _on_AcceptanceWaiting(self, uow: TortoiseUnitOfWork, e: ev.AcceptanceWaiting) -> None:
         fw = await t.Fieldworker.get(id=e.fieldworker_id)
         await self._alert_staff(
-            uow,
-            e.job_id,
-            "staff_fieldworker_cancelled",
-            fieldworker=fw.name,
-            reason=e.reason,
-            rebroadcast=e.rebroadcast,
-        )
-        ctx = await self._job_context(e.job_id)
-        settings = await uow.settings()
-        await self._notify_customer(
-            uow,
-            ctx,
-            fw,
-            "customer_fieldworker_cancelled_sms",
-            enabled=settings.customer_notify.fieldworker_cancelled,
+            uow, e.job_id, "staff_acceptance_waiting", fieldworker=fw.name, fieldworker_id=fw.id
         )
 
     async def _on_JobNobodyToAsk(self, uow: TortoiseUnitOfWork, e: ev.JobNobodyToAsk) -> None:

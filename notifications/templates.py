@@ -21,6 +21,9 @@ TEMPLATES: dict[str, str] = {
     "request_accepted": "✅ You got this job.\n{{ summary }}",
     "request_accepted_manual": "👍 Accepted. Staff will confirm who gets it.\n{{ summary }}",
     "request_declined": "❌ Declined{% if reason %}: {{ reason }}{% endif %}.\n{{ summary }}",
+    "request_no_longer_attending": (
+        "🚫 No longer attending{% if reason %}: {{ reason }}{% endif %}.\n{{ summary }}"
+    ),
     "request_taken": "This job was taken by another fieldworker.\n{{ summary }}",
     "request_not_selected": "Another fieldworker was selected for this job.\n{{ summary }}",
     "request_assigned_elsewhere": "This job was given to another fieldworker.\n{{ summary }}",
@@ -52,7 +55,8 @@ TEMPLATES: dict[str, str] = {
     "staff_fieldworker_cancelled": (
         "⚠️ {{ fieldworker }} is no longer attending job {{ job_id }} (booking {{ booking_id }}, "
         "{{ service }}, {{ when }}){% if reason %}: {{ reason }}{% endif %}. "
-        "{% if rebroadcast %}Other fieldworkers were asked.{% else %}Nobody else was asked yet."
+        "{% if rebroadcast %}Other fieldworkers were asked.{% else %}Nobody else was asked yet: "
+        "the job is missed until staff act (/rebroadcast {{ booking_id }}, /request or /assign)."
         "{% endif %}"
     ),
     "staff_delivery_failed": (
@@ -61,6 +65,11 @@ TEMPLATES: dict[str, str] = {
         "{% if error %} ({{ error }}){% endif %}. "
         "{% if fallback %}It was sent by {{ fallback }} instead."
         "{% else %}No other channel reaches them.{% endif %}"
+    ),
+    "staff_acceptance_waiting": (
+        "⚠️ Waiting for staff: {{ fieldworker }} accepted job {{ job_id }} (booking "
+        "{{ booking_id }}, {{ service }}, {{ when }}). Confirm with /assign {{ booking_id }} "
+        "{{ fieldworker_id }}."
     ),
     # SMS: short, and every request ends with how to answer (CONTRACT §6).
     "job_request_sms": (
@@ -75,6 +84,13 @@ TEMPLATES: dict[str, str] = {
     ),
     "customer_assigned_sms": (
         "Hi {{ customer }}, {{ fieldworker }} will do your {{ service }} on {{ when }}."
+    ),
+    "customer_fieldworker_changed_sms": (
+        "Hi {{ customer }}, a change for your {{ service }} on {{ when }}: {{ fieldworker }} "
+        "will come instead."
+    ),
+    "customer_cancelled_sms": (
+        "Hi {{ customer }}, your {{ service }} booking on {{ when }} has been cancelled."
     ),
 }
 

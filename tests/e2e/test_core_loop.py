@@ -317,7 +317,15 @@ async def test_no_longer_attending_asks_reason_rebroadcasts_and_tells_everyone(
     mine = next(r for r in job["requests"] if r["fieldworker_id"] == workers[0]["id"])
     assert mine["status"] == "declined" and mine["reason"] == "Personal"
     _, history = await s.api("GET", f"/bookings/{booking['id']}/history")
-    assert "job_unassigned" in [h["action"] for h in history]
+    actions = [h["action"] for h in history]
+    # The job was missed first, then offered again (those who lost it to Anna are asked again).
+    missed = actions.index("job_missed")
+    assert (history[missed]["from_status"], history[missed]["to_status"]) == ("assigned", "missed")
+    assert "request_sent" in actions[missed + 1 :] and "job_unassigned" not in actions
+    # Anna's message says what she did, not "Declined", and keeps no buttons.
+    await s.tg.wait_for(lambda _: "No longer attending" in s.tg.message(5000, message_id)["text"])
+    assert "Personal" in s.tg.message(5000, message_id)["text"]
+    assert not s.tg.message(5000, message_id).get("reply_markup")
 
 
 async def test_sms_cancel_with_code_and_reason_follow_up(service: Service) -> None:

@@ -458,6 +458,8 @@ async def test_settings_merge_and_permission(client: TestClient) -> None:
         "no_acceptance_after_s": 1800,
         "unassigned_before_start": True,
         "fieldworker_cancelled": True,
+        "fieldworker_changed": True,
+        "cancelled": True,
     }
     status, body = await call(client, "PUT", "/settings", {"dispatch_mode": "manual"})
     assert status == 200

@@ -69,7 +69,13 @@ async def test_unassign_reoffers_to_the_others_but_never_back_to_the_previous_on
         .order_by("id")
         .values_list("action", flat=True)
     )
-    assert actions[-4:] == ["request_declined", "job_unassigned", "request_sent", "request_sent"]
+    assert actions[-5:] == [
+        "request_declined",
+        "job_unassigned",
+        "request_sent",
+        "request_sent",
+        "customer_notified",  # the customer hears their fieldworker is no longer coming
+    ]
     # Unassigning again changes nothing.
     assert (
         await tx().run(

@@ -13,6 +13,7 @@ from dispatch.events import (
     FieldworkerCancelled,
     JobAssigned,
     JobUnassigned,
+    RequestDeclined,
     RequestPended,
     RequestSent,
     RequestWithdrawn,
@@ -303,6 +304,12 @@ async def test_staff_declining_for_the_assigned_fieldworker_frees_the_job() -> N
     assert result.outcome is Outcome.DECLINED
     assert uow.jobs[job_id].status is JobStatus.OFFERED
     assert uow.asked(job_id, PENDING) == [2, 3]
+    # The job was missed first (history `job_missed`), then offered again.
+    assert uow.actions()[-4:] == [H.REQUEST_DECLINED, H.JOB_MISSED, H.REQUEST_SENT, H.REQUEST_SENT]
+    [missed] = uow.rows(H.JOB_MISSED)
+    assert (missed.from_status, missed.to_status, missed.on_behalf_of) == ("assigned", "missed", 1)
+    [dropped] = uow.emitted(FieldworkerCancelled)
+    assert (dropped.fieldworker_id, dropped.reason, dropped.rebroadcast) == (1, "Ill", True)
 
 
 # No longer attending: the assigned fieldworker drops out.
@@ -341,6 +348,9 @@ async def test_no_longer_attending_frees_the_job_and_offers_it_to_the_others() -
     )
     declined = uow.rows(H.REQUEST_DECLINED)[-1]
     assert declined.on_behalf_of is None, "they said it themselves"
+    assert uow.actions()[-4:] == [H.REQUEST_DECLINED, H.JOB_MISSED, H.REQUEST_SENT, H.REQUEST_SENT]
+    [told] = [e for e in uow.emitted(RequestDeclined) if e.fieldworker_id == 1]
+    assert told.no_longer_attending, "their message says No longer attending, not Declined"
 
 
 async def test_no_longer_attending_without_rebroadcast_leaves_the_job_to_staff() -> None:
@@ -351,8 +361,10 @@ async def test_no_longer_attending_without_rebroadcast_leaves_the_job_to_staff()
     result = await _drop_out(uow, job_id, 1)
 
     assert result.outcome is Outcome.CANCELLED
-    assert uow.jobs[job_id].status is JobStatus.UNASSIGNED
+    job = uow.jobs[job_id]
+    assert (job.status, job.fieldworker_id) == (JobStatus.MISSED, None), "missed until staff act"
     assert uow.asked(job_id, PENDING) == []
+    assert uow.actions()[-2:] == [H.REQUEST_DECLINED, H.JOB_MISSED]
     [dropped] = uow.emitted(FieldworkerCancelled)
     assert (dropped.reason, dropped.rebroadcast) == (None, False)
 
