@@ -23,7 +23,18 @@ class CustomerNotify(BaseModel):
     unassigned_before_start: bool = True
     fieldworker_cancelled: bool = True
     fieldworker_changed: bool = True
+    rescheduled: bool = True
     cancelled: bool = True
+
+
+class RescheduleAssist(BaseModel):
+    """Reschedule Assist (CONTRACT §5): a fieldworker who cannot come proposes other times."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    enabled: bool = True
+    max_slots: int = Field(default=3, ge=1, le=3)  # the customer answers "Reply 1, 2 or 3"
+    offer_expires_s: int = Field(default=86400, ge=0, le=MAX_DURATION_S)
 
 
 class CompanySettings(BaseModel):
@@ -43,6 +54,13 @@ class CompanySettings(BaseModel):
         min_length=1,
         max_length=MAX_DECLINE_REASONS,
     )
+    # Stored and range-checked so the whole CONTRACT body is accepted; the reminders and
+    # Reschedule Assist that read them are not built yet (README "Not built yet").
+    nudge_after_s: int = Field(default=600, ge=0, le=MAX_DURATION_S)
+    reminder_before_s: int = Field(default=3600, ge=0, le=MAX_DURATION_S)
+    day_before_confirmation: bool = False
+    reschedule_assist: RescheduleAssist = Field(default_factory=RescheduleAssist)
+    sms_backup_for_requests: bool = False
 
     @field_validator("decline_reasons")
     @classmethod

@@ -459,6 +459,7 @@ async def test_settings_merge_and_permission(client: TestClient) -> None:
         "unassigned_before_start": True,
         "fieldworker_cancelled": True,
         "fieldworker_changed": True,
+        "rescheduled": True,
         "cancelled": True,
     }
     status, body = await call(client, "PUT", "/settings", {"dispatch_mode": "manual"})
