@@ -26,9 +26,9 @@ from dispatch.steps import (
     JobScope,
     close_request,
     jobs_meant,
+    leave_assigned,
     load_booking,
     load_job,
-    on_behalf_of,
     record_response,
     unassign_job,
     withdraw_others,
@@ -203,27 +203,15 @@ async def miss(
     told (`FieldworkerCancelled`). The caller has locked the job and closed their request; returns
     the ids of the requests sent.
     """
-    fw = job.fieldworker_id
-    assert job.status is JobStatus.ASSIGNED and fw is not None
-    if not await uow.move_job(
-        job.id,
-        [JobStatus.ASSIGNED],
+    assert job.status is JobStatus.ASSIGNED
+    fw = await leave_assigned(
+        uow,
+        job,
         JobStatus.MISSED,
-        fieldworker_id=None,
-        expect_fieldworker_id=fw,
-        check_fieldworker=True,
-    ):
-        raise RetryCommand()
-    await uow.add_history(
-        job.booking_id,
         HistoryAction.JOB_MISSED,
         actor,
-        job_id=job.id,
-        on_behalf_of=on_behalf_of(actor, fw),
-        from_status=JobStatus.ASSIGNED,
-        to_status=JobStatus.MISSED,
-        channel=channel,
-        details={"fieldworker_id": fw, "reason": reason},
+        channel,
+        details={"reason": reason},
     )
     _, booking = await load_job(uow, job.id, lock=False)
     settings = await uow.settings()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from dispatch.errors import Conflict, RetryCommand
+from dispatch.errors import Conflict
 from dispatch.events import JobCompleted
 from dispatch.model import (
     Actor,
@@ -15,7 +15,7 @@ from dispatch.model import (
     RequestStatus,
 )
 from dispatch.ports import JobView, UnitOfWork
-from dispatch.steps import JobScope, jobs_meant, load_booking
+from dispatch.steps import JobScope, jobs_meant, leave_assigned, load_booking
 
 #: A booking is completed once every job is in one of these.
 _DONE = frozenset({JobStatus.COMPLETED, JobStatus.CANCELLED})
@@ -68,26 +68,8 @@ async def complete_jobs(
 
 
 async def _complete(uow: UnitOfWork, job: JobView, actor: Actor, channel: Channel) -> None:
-    fieldworker_id = job.fieldworker_id
-    assert fieldworker_id is not None
-    if not await uow.move_job(
-        job.id,
-        [JobStatus.ASSIGNED],
-        JobStatus.COMPLETED,
-        fieldworker_id=fieldworker_id,
-        expect_fieldworker_id=fieldworker_id,
-        check_fieldworker=True,
-    ):
-        raise RetryCommand()
-    await uow.add_history(
-        job.booking_id,
-        HistoryAction.JOB_COMPLETED,
-        actor,
-        job_id=job.id,
-        from_status=JobStatus.ASSIGNED,
-        to_status=JobStatus.COMPLETED,
-        channel=channel,
-        details={"fieldworker_id": fieldworker_id},
+    fieldworker_id = await leave_assigned(
+        uow, job, JobStatus.COMPLETED, HistoryAction.JOB_COMPLETED, actor, channel, on_behalf=False
     )
     mine = await uow.find_request(job.id, fieldworker_id)
     accepted = mine.id if mine is not None and mine.status is RequestStatus.ACCEPTED else None

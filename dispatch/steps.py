@@ -5,7 +5,7 @@ Each step runs inside the caller's unit of work on rows the caller has locked (t
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from enum import StrEnum
 
@@ -148,28 +148,51 @@ async def unassign_job(
     channel: Channel,
     to: JobStatus = JobStatus.UNASSIGNED,
 ) -> None:
-    assert job.fieldworker_id is not None
+    fw = await leave_assigned(uow, job, to, HistoryAction.JOB_UNASSIGNED, actor, channel)
+    uow.emit(JobUnassigned(job.booking_id, job.id, fw, actor))
+
+
+async def leave_assigned(
+    uow: UnitOfWork,
+    job: JobView,
+    to: JobStatus,
+    action: HistoryAction,
+    actor: Actor,
+    channel: Channel,
+    *,
+    on_behalf: bool = True,
+    details: Mapping[str, object] | None = None,
+) -> int:
+    """Move an assigned job on (unassigned, offered, missed, completed) and record it.
+
+    The one compare-and-set on the job and its fieldworker every such move makes: when either
+    changed meanwhile the command is retried on fresh rows. A completed job keeps its fieldworker.
+    Returns the fieldworker it was assigned to.
+    """
+    fieldworker_id = job.fieldworker_id
+    assert fieldworker_id is not None
+    keep = to is JobStatus.COMPLETED
     if not await uow.move_job(
         job.id,
         [JobStatus.ASSIGNED],
         to,
-        fieldworker_id=None,
-        expect_fieldworker_id=job.fieldworker_id,
+        fieldworker_id=fieldworker_id if keep else None,
+        expect_fieldworker_id=fieldworker_id,
         check_fieldworker=True,
     ):
         raise RetryCommand()
     await uow.add_history(
         job.booking_id,
-        HistoryAction.JOB_UNASSIGNED,
+        action,
         actor,
         job_id=job.id,
-        on_behalf_of=job.fieldworker_id if actor.kind is not ActorKind.FIELDWORKER else None,
+        on_behalf_of=on_behalf_of(actor, fieldworker_id) if on_behalf else None,
         from_status=JobStatus.ASSIGNED,
         to_status=to,
         channel=channel,
-        details={"fieldworker_id": job.fieldworker_id},
+        details={"fieldworker_id": fieldworker_id, **(details or {})},
     )
-    uow.emit(JobUnassigned(job.booking_id, job.id, job.fieldworker_id, actor))
+    return fieldworker_id
 
 
 async def close_request(
