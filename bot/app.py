@@ -11,8 +11,6 @@ import asyncio
 import contextlib
 import hmac
 import logging
-from datetime import timedelta
-from functools import partial
 from typing import Any, cast
 
 from aiohttp import web
@@ -21,20 +19,19 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from bot.config import Config
 from bot.context import CTX, AppContext
 from bot.inbound import TelegramIntake, poll_updates
+from bot.sweep import start_scheduler
 from models import tables as t
 from models.access import bootstrap_owners, ensure_default_roles
 from models.db import check_writable, close_db, init_db
 from models.inbound import unstorable
-from models.transactions import Transactions, is_transient
+from models.transactions import Transactions
 from notifications.render import OutboxRenderer
 from notifications.sender import PROVIDER_TIMEOUT, OutboxSender
 from rest.routing import loads_bounded
 
 log = logging.getLogger(__name__)
 
-SWEEP_SECONDS = 5
 HEALTH_TIMEOUT = 3.0  # seconds; a load balancer's own check usually gives up at 5
-INBOUND_RETENTION = timedelta(days=7)
 
 
 def _public(config: Config, path: str) -> str | None:
@@ -161,41 +158,6 @@ async def metrics(_request: web.Request) -> web.Response:
     return web.Response(body=generate_latest(), headers={"Content-Type": CONTENT_TYPE_LATEST})
 
 
-async def sweep(app_ctx: AppContext) -> None:
-    """Due deadlines: expire unanswered requests; re-run updates a crash left unprocessed."""
-    try:
-        await _sweep(app_ctx)
-    except Exception as exc:
-        if not is_transient(exc):
-            raise
-        # The database is locked or busy (an outage, another process): the next sweep catches up.
-        log.warning("sweep skipped: %s", exc)
-
-
-async def _sweep(app_ctx: AppContext) -> None:
-    from dispatch import offering
-    from models.views import utcnow
-
-    due = cast(
-        "list[int]",
-        await t.JobRequest.filter(status="pending", expires_at__lte=utcnow())
-        .order_by("expires_at")
-        .limit(200)
-        .values_list("id", flat=True),
-    )
-    for request_id in due:
-        try:
-            await app_ctx.tx.run(partial(offering.expire_request, request_id=request_id))
-        except Exception:
-            log.exception("expiring request %s failed", request_id)
-    if app_ctx.intake is not None:
-        await app_ctx.intake.recover()
-    # Redeliveries come within hours; a week of keys is plenty to dedupe them.
-    await t.InboundEvent.filter(
-        status__in=["done", "failed"], created_at__lt=utcnow() - INBOUND_RETENTION
-    ).delete()
-
-
 def build_app(config: Config) -> web.Application:
     """The whole service as one aiohttp application (routes, start-up and clean-up)."""
     from handlers.context import CHAT, ChatContext
@@ -265,19 +227,7 @@ def build_app(config: Config) -> web.Application:
         tx.on_commit = sender.wake
         background.append(asyncio.create_task(sender.run()))
 
-        from apscheduler.schedulers.asyncio import AsyncIOScheduler
-
-        scheduler = AsyncIOScheduler(timezone="UTC")
-        scheduler.add_job(
-            sweep,
-            "interval",
-            seconds=SWEEP_SECONDS,
-            args=[app_ctx],
-            max_instances=1,
-            coalesce=True,
-            id="sweep",
-        )
-        scheduler.start()
+        scheduler = start_scheduler(app_ctx)
         log.info(
             "dispatchbot ready: telegram=%s (%s), sms=%s",
             config.telegram_enabled,

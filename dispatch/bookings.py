@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dispatch import timers
 from dispatch.assignment import assign
 from dispatch.commands import BookingChanges
 from dispatch.errors import Conflict, Invalid
@@ -61,6 +62,7 @@ async def create_booking(
         details={"jobs": job_ids, "dispatch_mode": new.dispatch_mode.value},
     )
     uow.emit(BookingCreated(booking_id))
+    await timers.arm_for_booking(uow, booking_id, await uow.jobs_of_booking(booking_id))
     for job_id in job_ids:
         if fieldworker_id is not None:
             await assign(uow, job_id, fieldworker_id, actor, channel, force=True)

@@ -219,3 +219,25 @@ class DeliveryFailed(Event):
     fallback: Channel | None
     refused: tuple[Channel, ...]
     alert_staff: bool
+
+
+@dataclass(frozen=True)
+class CustomerStillWaiting(Event):
+    """Nobody has taken these jobs `no_acceptance_after_s` after the booking was made: the
+    customer hears that we are still finding their fieldworker."""
+
+    job_ids: tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class UnassignedSoon(Event):
+    """Jobs of one appointment are still unassigned `unassigned_alert_lead_s` before its start.
+
+    Staff are alerted; `suggested` maps a job to the nearest eligible fieldworker not asked yet
+    (for an "Assign" button), when there is one; `tell_customer` per `customer_notify`.
+    """
+
+    appointment_id: int
+    job_ids: tuple[int, ...]
+    suggested: tuple[tuple[int, int], ...] = ()
+    tell_customer: bool = False

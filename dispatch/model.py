@@ -130,6 +130,13 @@ class HistoryAction(StrEnum):
     DELIVERY_FAILED = "delivery_failed"
     JOB_COMPLETED = "job_completed"
     BOOKING_COMPLETED = "booking_completed"  # its last open job completed (not in CONTRACT's list)
+    BOOKING_RESCHEDULED = "booking_rescheduled"
+    RESCHEDULE_PROPOSED = "reschedule_proposed"
+    RESCHEDULE_CHOSEN = "reschedule_chosen"
+    REMINDER_SENT = "reminder_sent"
+    CUSTOMER_REPLIED = "customer_replied"
+    # Not in CONTRACT's list (it says more may be added):
+    UNASSIGNED_ALERTED = "unassigned_alerted"  # staff told a job is unassigned close to its start
 
 
 DEFAULT_DECLINE_REASONS: tuple[str, ...] = (

@@ -8,6 +8,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any, Protocol, TypeVar
 
+from dispatch.deadlines import TimerStore
 from dispatch.events import Event
 from dispatch.model import (
     Actor,
@@ -51,6 +52,7 @@ class JobView:
     service_code: str
     status: JobStatus
     fieldworker_id: int | None
+    appointment_id: int
 
 
 @dataclass(frozen=True)
@@ -142,7 +144,7 @@ class TransactionRunner(Protocol):
         ...
 
 
-class UnitOfWork(Protocol):
+class UnitOfWork(TimerStore, Protocol):
     """One database transaction: reads, compare-and-set writes, history, and emitted events.
 
     Rule for callers: a command that changes a job or its requests calls `lock_job` (or wins the

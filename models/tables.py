@@ -139,6 +139,8 @@ class Job(Model):
     fieldworker_id: int | None
     version = fields.IntField(default=0)
     assigned_at = fields.DatetimeField(null=True)
+    # The assigned fieldworker confirmed the day before (`day_before_confirmation`).
+    confirmed_at = fields.DatetimeField(null=True)
     created_at = fields.DatetimeField(auto_now_add=True)
 
     class Meta:
@@ -277,3 +279,50 @@ class Conversation(Model):
     class Meta:
         table = "conversation"
         unique_together = (("channel", "address"),)
+
+
+class Timer(Model):
+    """A deadline: `kind` names the flow, `subject_id` its booking, appointment, request or job.
+
+    `due_at` is `anchor_at` moved by the setting of its kind (NULL while that setting turns the
+    timer off), written in the transaction that creates the state. The sweep claims due rows
+    atomically and marks them `done` (or `dropped`: too late to matter) in the transaction that
+    acts on them, so each fires once across restarts and processes.
+    """
+
+    id = fields.IntField(primary_key=True)
+    kind = fields.CharField(max_length=32)
+    subject_id = fields.IntField()
+    booking_id = fields.IntField(db_index=True)
+    anchor_at = fields.DatetimeField()
+    due_at = fields.DatetimeField(null=True, db_index=True)
+    status = fields.CharField(max_length=16, default="pending", db_index=True)
+    fired_at = fields.DatetimeField(null=True)
+    created_at = fields.DatetimeField(auto_now_add=True)
+
+    class Meta:
+        table = "timer"
+        unique_together = (("kind", "subject_id"),)
+
+
+class RescheduleOffer(Model):
+    """Times a fieldworker proposed for a job they could not take (Reschedule Assist).
+
+    `slots` is a list of `{"start", "end"}` (ISO 8601, UTC); `chosen` the customer's pick (1-based).
+    `status`: open, chosen, expired, superseded or withdrawn.
+    """
+
+    id = fields.IntField(primary_key=True)
+    booking_id = fields.IntField(db_index=True)
+    job_id = fields.IntField(db_index=True)
+    fieldworker_id = fields.IntField()
+    slots: fields.JSONField[list[Any]] = fields.JSONField(default=list)
+    status = fields.CharField(max_length=16, default="open", db_index=True)
+    customer_phone = fields.CharField(max_length=20, null=True, db_index=True)
+    chosen = fields.IntField(null=True)
+    expires_at = fields.DatetimeField(db_index=True)
+    closed_at = fields.DatetimeField(null=True)
+    created_at = fields.DatetimeField(auto_now_add=True)
+
+    class Meta:
+        table = "reschedule_offer"

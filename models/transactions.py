@@ -60,12 +60,15 @@ class Transactions:
         telegram_enabled: bool = True,
         clock: Callable[[], datetime] = utcnow,
         on_commit: Callable[[], None] | None = None,
+        on_armed: Callable[[datetime], None] | None = None,
         attempts: int = 8,
     ) -> None:
         self.outbox = outbox
         self.channels_on = ChannelsOn(telegram=telegram_enabled, sms=sms_enabled)
         self.clock = clock
         self.on_commit = on_commit
+        #: Told the soonest deadline a committed transaction armed (the scheduler's wake-up).
+        self.on_armed = on_armed
         self.attempts = attempts
 
     async def run(self, fn: Callable[[TortoiseUnitOfWork], Awaitable[T]]) -> T:
@@ -80,6 +83,8 @@ class Transactions:
                         await self.outbox.write(uow)
                 if self.on_commit is not None and uow.events:
                     self.on_commit()
+                if self.on_armed is not None and uow.armed_due is not None:
+                    self.on_armed(uow.armed_due)
                 return result
             except Exception as exc:
                 if attempt == self.attempts or not is_transient(exc):

@@ -39,6 +39,7 @@ from dispatch.reachability import ChannelsOn
 from dispatch.settings import CompanySettings
 from models import tables as t
 from models.uow_fieldworkers import FieldworkerStore
+from models.uow_timers import TimerStoreMixin
 from models.views import (
     _booking_view,
     _request_view,
@@ -50,7 +51,7 @@ from models.views import (
 log = logging.getLogger(__name__)
 
 
-class TortoiseUnitOfWork(FieldworkerStore):
+class TortoiseUnitOfWork(FieldworkerStore, TimerStoreMixin):
     """One transaction's reads and writes; see `dispatch.ports.UnitOfWork`."""
 
     def __init__(self, now: datetime, channels_on: ChannelsOn) -> None:
@@ -58,6 +59,8 @@ class TortoiseUnitOfWork(FieldworkerStore):
         self._now = now
         self.channels_on = channels_on
         self._settings: CompanySettings | None = None
+        #: The soonest deadline this transaction armed: the scheduler wakes for it after commit.
+        self.armed_due: datetime | None = None
 
     def now(self) -> datetime:
         """The transaction's notion of now."""
@@ -149,6 +152,7 @@ class TortoiseUnitOfWork(FieldworkerStore):
                 j.service_code,
                 JobStatus(j.status),
                 j.fieldworker_id,
+                j.appointment_id,
             )
             for j in rows
         ]

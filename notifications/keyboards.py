@@ -9,6 +9,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from notifications.callbacks import (
+    ForceAssign,
     JobPress,
     Op,
     Press,
@@ -50,6 +51,18 @@ def timeout_alert_keyboard(booking_id: int, job_id: int) -> dict[str, Any]:
             [_button("Show available", ShowAvailable(job_id))],
         ]
     }
+
+
+def unassigned_soon_keyboard(
+    booking_id: int, job_id: int, suggested: tuple[int, str] | None
+) -> dict[str, Any]:
+    """Under a staff alert that a job starts soon unassigned: re-broadcast, who is available, and
+    one press to assign the nearest eligible fieldworker (when there is one)."""
+    rows = timeout_alert_keyboard(booking_id, job_id)["inline_keyboard"]
+    if suggested is not None:
+        fieldworker_id, name = suggested
+        rows.append([_button(f"Assign {name}", ForceAssign(booking_id, fieldworker_id, (job_id,)))])
+    return {"inline_keyboard": rows}
 
 
 def _reason_keyboard(

@@ -66,6 +66,12 @@ TEMPLATES: dict[str, str] = {
         "{% if fallback %}It was sent by {{ fallback }} instead."
         "{% else %}No other channel reaches them.{% endif %}"
     ),
+    "staff_unassigned_soon": (
+        "⏰ Booking {{ booking_id }}, job {{ job_id }} ({{ service }}, {{ when }}) starts soon "
+        "and is still {{ status }}. Re-broadcast, see who is available"
+        "{% if suggested %}, or assign {{ suggested }}{% endif %} with the buttons "
+        "(or /rebroadcast, /available, /assign {{ booking_id }} ...)."
+    ),
     "staff_acceptance_waiting": (
         "⚠️ Waiting for staff: {{ fieldworker }} accepted job {{ job_id }} (booking "
         "{{ booking_id }}, {{ service }}, {{ when }}). Confirm with /assign {{ booking_id }} "
@@ -91,6 +97,14 @@ TEMPLATES: dict[str, str] = {
     ),
     "customer_cancelled_sms": (
         "Hi {{ customer }}, your {{ service }} booking on {{ when }} has been cancelled."
+    ),
+    "customer_no_acceptance_sms": (
+        "Hi {{ customer }}, we're still finding your technician for your {{ service }} on "
+        "{{ when }}. We will confirm by SMS as soon as someone is booked."
+    ),
+    "customer_unassigned_soon_sms": (
+        "Hi {{ customer }}, your {{ service }} on {{ when }} is not confirmed yet. We are "
+        "working on it and will SMS you as soon as a technician is booked."
     ),
 }
 

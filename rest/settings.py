@@ -8,6 +8,7 @@ from typing import Any
 from aiohttp import web
 from pydantic import ValidationError
 
+from dispatch import timers
 from dispatch.settings import CompanySettings
 from models import tables as t
 from models.uow import TortoiseUnitOfWork
@@ -35,7 +36,7 @@ async def put_settings(call: Call) -> web.StreamResponse:
     """Change some settings; keys left out (also inside `customer_notify`) keep their values."""
     changes = call.body.model_dump(mode="json", exclude_unset=True, exclude={"actor_staff_id"})
 
-    async def work(_uow: TortoiseUnitOfWork) -> CompanySettings:
+    async def work(uow: TortoiseUnitOfWork) -> CompanySettings:
         current = await load_settings()
         try:
             new = CompanySettings.model_validate(_merge(current.model_dump(mode="json"), changes))
@@ -44,6 +45,7 @@ async def put_settings(call: Call) -> web.StreamResponse:
         data = new.model_dump(mode="json")
         if not await t.CompanySettingsRow.filter(id=1).update(data=data):
             await t.CompanySettingsRow.create(id=1, data=data)
+        await timers.settings_changed(uow, current, new)  # pending deadlines follow the settings
         return new
 
     return model_response(CompanySettings, (await call.ctx.tx.run(work)).model_dump())

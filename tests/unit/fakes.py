@@ -23,6 +23,7 @@ from typing import Any, TypeVar
 
 from dispatch import bookings, responding
 from dispatch.commands import Action, RespondResult
+from dispatch.deadlines import TimerKind, TimerStatus, TimerView
 from dispatch.eligibility import keeps_busy
 from dispatch.events import Event
 from dispatch.model import (
@@ -120,6 +121,7 @@ class JobRow:
     status: JobStatus = JobStatus.UNASSIGNED
     fieldworker_id: int | None = None
     assigned_at: datetime | None = None
+    appointment_id: int = 0
 
     def view(self) -> JobView:
         """The job as the core sees it."""
@@ -130,6 +132,7 @@ class JobRow:
             self.service_code,
             self.status,
             self.fieldworker_id,
+            self.appointment_id,
         )
 
 
@@ -223,6 +226,26 @@ class HistoryRow:
     details: Mapping[str, Any] = field(default_factory=dict)
 
 
+@dataclass
+class TimerRow:
+    """A stored timer (`models.tables.Timer`)."""
+
+    id: int
+    kind: TimerKind
+    subject_id: int
+    booking_id: int
+    anchor_at: datetime
+    due_at: datetime | None
+    status: TimerStatus = TimerStatus.PENDING
+    fired_at: datetime | None = None
+
+    def view(self) -> TimerView:
+        """The timer as the core sees it."""
+        return TimerView(
+            self.id, self.kind, self.subject_id, self.booking_id, self.anchor_at, self.due_at
+        )
+
+
 def _next_id(table: Mapping[int, object]) -> int:
     return max(table, default=0) + 1
 
@@ -255,6 +278,8 @@ class FakeUnitOfWork:
         self.notifications: dict[int, NotificationRow] = {}
         self.history: list[HistoryRow] = []
         self.events: list[Event] = []
+        self.appointment_count = 0  # appointment ids are handed out in order
+        self.timers: dict[int, TimerRow] = {}
 
     # Setting up the company (what staff do through the API before dispatching).
 
@@ -313,9 +338,12 @@ class FakeUnitOfWork:
         )
         job_ids: list[int] = []
         for slot in new.appointments:
+            self.appointment_count += 1
             for code in new.services:
                 job_id = _next_id(self.jobs)
-                self.jobs[job_id] = JobRow(job_id, booking_id, slot, code)
+                self.jobs[job_id] = JobRow(
+                    job_id, booking_id, slot, code, appointment_id=self.appointment_count
+                )
                 job_ids.append(job_id)
         return booking_id, job_ids
 
@@ -639,6 +667,71 @@ class FakeUnitOfWork:
                 details=dict(details or {}),
             )
         )
+
+    # Timers (`dispatch.deadlines.TimerStore`).
+
+    async def arm_timer(
+        self,
+        kind: TimerKind,
+        subject_id: int,
+        booking_id: int,
+        anchor_at: datetime,
+        due_at: datetime | None,
+    ) -> None:
+        """Create or re-arm the (kind, subject) timer: pending again, with this anchor and due."""
+        for row in self.timers.values():
+            if (row.kind, row.subject_id) == (kind, subject_id):
+                row.booking_id, row.anchor_at, row.due_at = booking_id, anchor_at, due_at
+                row.status, row.fired_at = TimerStatus.PENDING, None
+                return
+        timer_id = _next_id(self.timers)
+        self.timers[timer_id] = TimerRow(timer_id, kind, subject_id, booking_id, anchor_at, due_at)
+
+    async def disarm_timer(self, kind: TimerKind, subject_id: int) -> None:
+        """Forget the (kind, subject) timer if it has not fired (a no-op otherwise)."""
+        for timer_id, row in list(self.timers.items()):
+            if (row.kind, row.subject_id, row.status) == (kind, subject_id, TimerStatus.PENDING):
+                del self.timers[timer_id]
+
+    def _due(self, row: TimerRow) -> bool:
+        return (
+            row.status is TimerStatus.PENDING
+            and row.due_at is not None
+            and (row.due_at <= self.now())
+        )
+
+    async def due_timer_ids(self, limit: int) -> list[int]:
+        """Ids of pending timers due by now, soonest first, at most `limit`."""
+        due = sorted(
+            (r for r in self.timers.values() if self._due(r)), key=lambda r: (r.due_at, r.id)
+        )
+        return [r.id for r in due[:limit]]
+
+    async def claim_timer(self, timer_id: int) -> TimerView | None:
+        """Mark a due pending timer done and return it; None when it is not pending and due."""
+        row = self.timers.get(timer_id)
+        if row is None or not self._due(row):
+            return None
+        row.status, row.fired_at = TimerStatus.DONE, self.now()
+        return row.view()
+
+    async def drop_timer(self, timer_id: int) -> None:
+        """Record that a claimed timer did not act."""
+        if timer_id in self.timers:
+            self.timers[timer_id].status = TimerStatus.DROPPED
+
+    async def pending_timers(self, kind: TimerKind) -> list[TimerView]:
+        """Every pending timer of a kind."""
+        rows = [r for r in self.timers.values() if r.kind is kind]
+        return [
+            r.view() for r in sorted(rows, key=lambda r: r.id) if r.status is TimerStatus.PENDING
+        ]
+
+    async def set_timer_due(self, timer_id: int, due_at: datetime | None) -> None:
+        """Move a pending timer's deadline (None: off)."""
+        row = self.timers.get(timer_id)
+        if row is not None and row.status is TimerStatus.PENDING:
+            row.due_at = due_at
 
     # What a test looks at (not part of the port).
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Generic, Protocol
 
 import pytest
 
@@ -21,7 +21,10 @@ def port_members() -> list[str]:
 
     (`typing.Protocol`'s own bookkeeping on the class is all underscored.)
     """
-    names = set(UnitOfWork.__dict__) | set(UnitOfWork.__annotations__)
+    names: set[str] = set()
+    for part in UnitOfWork.__mro__:  # the port and the protocols it is made of
+        if part not in (Protocol, Generic, object):
+            names |= set(part.__dict__) | set(inspect.get_annotations(part))
     return sorted(n for n in names if not n.startswith("_"))
 
 
