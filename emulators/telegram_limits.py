@@ -2,8 +2,9 @@
 
 Telegram lets a bot send about 30 messages a second in all and one a second to a chat; beyond that
 it answers 429 with ``retry_after``. With paid broadcast (``allow_paid_broadcast``) a message counts
-against 1,000 a second instead of 30. The emulator counts a message when it arrives, over the last
-second (a sliding window), and counts messages sent and messages edited alike.
+against 1,000 a second instead of 30. The emulator counts a call when it arrives, over the last
+second (a sliding window): messages sent and edited toward the bot's limit, messages sent toward
+the chat's (an edit puts no new message in the chat).
 
 Turn it on with ``TelegramEmulator(limits=TelegramLimits())``, or for the demo and a standalone
 emulator (``python -m emulators``) with the environment variable ``EMULATOR_TELEGRAM_LIMITS=true``.
@@ -67,7 +68,7 @@ class RateLimits:
             self._refuse(self._bot[0][0], now)
         if not paid and len(free) >= self.limits.per_second:
             self._refuse(free[len(free) - self.limits.per_second], now)
-        chat = self._chat(params)
+        chat = self._chat(params) if method.lower() == "sendmessage" else None
         if chat is not None:
             sent = self._chats.setdefault(chat, deque())
             while sent and sent[0] <= now - 1.0:

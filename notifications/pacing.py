@@ -4,7 +4,8 @@ Telegram counts a message when it arrives, somewhere between our call's start an
 call holds its place in a window from the moment it starts until one window length (a second) after
 its answer: then however the round trips vary, no second at Telegram's end ever sees more than the
 limit, and the rate stays close to it (30 in every 1 + round-trip seconds: 29.9/s at a 5 ms round
-trip, 28.6/s at 50 ms). A chat holds its place the same way with a limit of one.
+trip, 28.6/s at 50 ms). A chat holds its place the same way with a limit of one; an edit puts no
+new message in a chat and counts toward the bot's limit only.
 
 A 429 (`retry_after`) means our picture is wrong (another process with the same token, a limit we
 do not know): `hold` keeps that chat and the whole bot quiet for the time Telegram asked, as PTB's
@@ -105,23 +106,39 @@ class TelegramPacer:
         return self._clock() if self._clock else asyncio.get_running_loop().time()
 
     @asynccontextmanager
-    async def slot(self, chat_id: int, *, paid: bool = False) -> AsyncIterator[None]:
-        """Wait for this chat's and the bot's turn, then hold it while the block makes one call."""
+    async def slot(
+        self, chat_id: int, *, paid: bool = False, edit: bool = False
+    ) -> AsyncIterator[None]:
+        """Wait for this chat's and the bot's turn, then hold it while the block makes one call.
+
+        An edit (`edit=True`) puts no new message in the chat: it counts toward the bot's limit
+        only, so a pressed button's message changes without waiting out the chat's second.
+        """
+        if edit:
+            async with self._bot_slot(paid=False):
+                yield
+            return
         await self._take_chat(chat_id)
         try:
-            windows = [self._paid] if paid and self._paid else [self._free]
-            if self._paid is not None and not paid:
-                windows.append(self._paid)  # free messages count toward the paid ceiling too
-            await self._take(windows)
-            try:
+            async with self._bot_slot(paid=paid):
                 yield
-            finally:
-                now = self.now()
-                for window in windows:
-                    window.give_back(now)
-                self._changed.set()
         finally:
             self._give_back_chat(chat_id)
+
+    @asynccontextmanager
+    async def _bot_slot(self, *, paid: bool) -> AsyncIterator[None]:
+        """The bot-wide place: the paid window for paid messages, else the free one (and paid)."""
+        windows = [self._paid] if paid and self._paid else [self._free]
+        if self._paid is not None and not paid:
+            windows.append(self._paid)  # free messages count toward the paid ceiling too
+        await self._take(windows)
+        try:
+            yield
+        finally:
+            now = self.now()
+            for window in windows:
+                window.give_back(now)
+            self._changed.set()
 
     def hold(self, chat_id: int, seconds: float) -> None:
         """A 429 (`retry_after`): nothing to this chat, nor from the bot, until then."""

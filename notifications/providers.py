@@ -77,7 +77,9 @@ class ProviderCalls:
         paid = self.pacer.paid_broadcast and row.template == "job_request" and target is None
         extra: dict[str, Any] = {"allow_paid_broadcast": True} if paid else {}
         try:
-            async with self.pacer.slot(target[0] if target else chat_id, paid=paid):
+            async with self.pacer.slot(
+                target[0] if target else chat_id, paid=paid, edit=target is not None
+            ):
                 if target is not None:
                     chat_id, message_id = target
                     try:
@@ -137,7 +139,7 @@ class ProviderCalls:
             chat_id, message_id = int(older.recipient), int(older.provider_id)
         chat = int(chat_id if chat_id is not None else row.recipient)
         try:
-            async with self.pacer.slot(chat):
+            async with self.pacer.slot(chat, edit=True):
                 await self._call(
                     "Telegram",
                     self.bot.edit_message_reply_markup(

@@ -90,6 +90,23 @@ async def test_a_chat_gets_one_message_a_second(
     assert [m["text"] for m in emu.chat_messages(7)] == ["to 7", "to 7"]
 
 
+async def test_an_edit_waits_for_no_chat_but_counts_toward_the_bot(
+    limited: tuple[TelegramEmulator, str],
+) -> None:
+    emu, url = limited
+    async with aiohttp.ClientSession() as http:
+        assert (await send(http, url, 7))[0] == 200
+        edit = {"chat_id": 7, "message_id": 1, "text": "taken"}
+        async with http.post(f"{url}/bot{TOKEN}/editMessageText", json=edit) as resp:
+            assert resp.status == 200, "an edit puts no new message in the chat"
+        for chat in range(100, 128):
+            assert (await send(http, url, chat))[0] == 200
+        edit["text"] = "taken again"
+        async with http.post(f"{url}/bot{TOKEN}/editMessageText", json=edit) as resp:
+            assert resp.status == 429, "the 31st call of the second"
+    assert emu.message(7, 1)["text"] == "taken"
+
+
 async def test_paid_broadcast_messages_go_beyond_thirty_a_second(
     limited: tuple[TelegramEmulator, str],
 ) -> None:

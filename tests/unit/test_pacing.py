@@ -58,6 +58,17 @@ async def test_a_chat_gets_one_message_a_second(clock: Clock) -> None:
     assert granted == [0.0, 0.0, 1.0, 2.0]
 
 
+async def test_an_edit_does_not_wait_for_the_chat_but_counts_toward_the_bot(clock: Clock) -> None:
+    pacer = pacer_on(clock)
+    async with pacer.slot(7):
+        pass
+    async with pacer.slot(7, edit=True):
+        assert clock.now == 0.0, "the message changes at once"
+    granted = await turns(pacer, clock, list(range(100, 128)))
+    assert granted[-1] == 0.0
+    assert await turns(pacer, clock, [200]) == [1.0], "30 calls in that second already"
+
+
 async def test_a_429_keeps_that_chat_and_the_bot_quiet_for_its_retry_after(clock: Clock) -> None:
     pacer = pacer_on(clock)
     async with pacer.slot(7):
