@@ -9,9 +9,8 @@ provider call is bounded by `PROVIDER_TIMEOUT`, well inside the lease, so a row 
 a second process while its call may still be under way; a call that times out is a failed attempt.
 Telegram calls are paced under its limits (30 messages a second per bot, one a second per chat:
 `notifications.pacing`); Telegram's `retry_after` pauses that chat and the bot, Twilio's
-`Retry-After` pauses the SMS channel. Twilio and Telegram
-calls are never retried by their HTTP clients: a retry here is a new attempt of a row, and a row
-marked sent is never sent again.
+`Retry-After` pauses the SMS channel. Twilio and Telegram calls are never retried by their HTTP
+clients: a retry here is a new attempt of a row, and a row marked sent is never sent again.
 """
 
 from __future__ import annotations
