@@ -17,8 +17,9 @@ are edited by the outbox meanwhile. Before that, `--single` presses one at a tim
 their own) give the unloaded latency. The stock bot (`bench/stock_bot.py`) gets the same number of
 presses on messages of its own, and answers and edits each inside the webhook request.
 
-Figures only, nothing asserted; compare runs on the same machine. `--profile DIR` runs dispatchbot
-under `py-spy record` (when installed) and leaves one flame graph per backend in DIR.
+Figures only, nothing asserted; compare runs on the same machine. `--profile DIR` attaches `py-spy
+record` (when installed) to dispatchbot during the loaded pass and leaves its collapsed stacks per
+backend in DIR (`press-sqlite.txt`, `press-postgres.txt`).
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ import asyncio
 import os
 import random
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -172,9 +174,9 @@ async def wait_listening(port: int, proc: subprocess.Popen[bytes]) -> None:
     raise RuntimeError("the process did not start listening")
 
 
-def stop(proc: subprocess.Popen[bytes]) -> None:
-    """SIGTERM, then wait."""
-    proc.terminate()
+def stop(proc: subprocess.Popen[bytes], sig: int = signal.SIGTERM) -> None:
+    """Signal (py-spy writes its profile and stops its child on SIGINT), then wait."""
+    proc.send_signal(sig)
     try:
         proc.wait(20)
     except subprocess.TimeoutExpired:
@@ -242,9 +244,9 @@ async def reset_postgres(url: str) -> None:
 
 @asynccontextmanager
 async def dispatchbot(
-    database_url: str, tg_url: str, workdir: Path, profile: Path | None, label: str
-) -> AsyncIterator[str]:
-    """`dispatchbot run` in webhook mode against the emulator; yields its base URL."""
+    database_url: str, tg_url: str, workdir: Path, label: str
+) -> AsyncIterator[tuple[str, int]]:
+    """`dispatchbot run` in webhook mode against the emulator; yields its base URL and pid."""
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     env = {
@@ -260,21 +262,35 @@ async def dispatchbot(
         "TIMEZONE": "UTC",
     }
     command = [sys.executable, "-m", "bot", "run"]
-    spy = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
-    if profile is not None and os.path.exists(spy):  # noqa: ASYNC240 - once, at start
-        os.makedirs(profile, exist_ok=True)
-        out = profile / f"press-{label}.svg"
-        command = [spy, "record", "--rate", "200", "-o", str(out), "--", *command]
     log = open(workdir / f"dispatchbot-{label}.log", "wb")  # noqa: SIM115, ASYNC230
     proc = subprocess.Popen(  # noqa: ASYNC220 - outlives this call, stopped below
         command, env=env, cwd=workdir, stdout=log, stderr=subprocess.STDOUT
     )
     try:
         await wait_listening(port, proc)
-        yield base
+        yield base, proc.pid
     finally:
         stop(proc)
         log.close()
+
+
+@asynccontextmanager
+async def profiled(pid: int, out: Path | None) -> AsyncIterator[None]:
+    """`py-spy record` attached to `pid` for the block (when `out` is given and py-spy exists)."""
+    spy = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
+    if out is None or not os.path.exists(spy):  # noqa: ASYNC240 - once
+        yield
+        return
+    os.makedirs(out.parent, exist_ok=True)
+    command = [spy, "record", "--format", "raw", "--rate", "250", "--pid", str(pid)]
+    proc = subprocess.Popen(  # noqa: ASYNC220 - stopped below
+        [*command, "-o", str(out)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    await asyncio.sleep(1)  # attached
+    try:
+        yield
+    finally:
+        stop(proc, signal.SIGINT)  # py-spy writes its profile on SIGINT
 
 
 async def setup(base: str, emu: TelegramEmulator, workers: int, bookings: int) -> list[Press]:
@@ -338,7 +354,7 @@ async def bench_dispatchbot(
             await reset_postgres(database_url)
         async with (
             running(emu.app) as tg_url,
-            dispatchbot(database_url, tg_url, Path(tmp), args.profile, label) as base,
+            dispatchbot(database_url, tg_url, Path(tmp), label) as (base, pid),
         ):
             webhook = f"{base}/telegram/webhook"
             first = await setup(base, emu, workers, single_bookings)
@@ -349,7 +365,9 @@ async def bench_dispatchbot(
             more = await setup_bookings(base, emu, workers, args.bookings, single_bookings)
             presses = [p for p in more if (p.chat_id, p.message_id) not in before]
             random.Random(7).shuffle(presses)
-            many = await press_all(emu, answers, webhook, presses, args.concurrency, 100_000)
+            out = args.profile / f"press-{label}.txt" if args.profile else None
+            async with profiled(pid, out):
+                many = await press_all(emu, answers, webhook, presses, args.concurrency, 100_000)
             await settle(emu)
             if args.keep_log:
                 shutil.copy(Path(tmp) / f"dispatchbot-{label}.log", args.keep_log)
