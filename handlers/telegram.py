@@ -114,7 +114,14 @@ async def _on_press(query: Any, context: ContextTypes.DEFAULT_TYPE) -> None:
     if not isinstance(press, RequestPress | JobPress):
         await query.answer("This button is not valid any more.")
         return
-    fw = await fieldworker_for(query.from_user.id)
+    user_id = query.from_user.id
+    # The usual press, the presser's own request, costs one query (the press's latency).
+    request = None
+    if isinstance(press, RequestPress):
+        request = await t.JobRequest.get_or_none(
+            id=press.request_id, fieldworker__telegram_user_id=user_id
+        ).select_related("fieldworker")
+    fw = request.fieldworker if request is not None else await fieldworker_for(user_id)
     if fw is None:
         await query.answer("Your Telegram account is not linked to a fieldworker. Send /start.")
         return
@@ -122,8 +129,7 @@ async def _on_press(query: Any, context: ContextTypes.DEFAULT_TYPE) -> None:
         await _on_attendance_button(query, context, fw, press)
         return
     rid = press.request_id
-    request = await t.JobRequest.get_or_none(id=rid)
-    if request is None or request.fieldworker_id != fw.id:
+    if request is None:
         await query.answer("This request is not for you, or it no longer exists.")
         return
     app = _ctx(context)

@@ -97,4 +97,5 @@ async def test_updates_run_a_bounded_number_at_a_time(telegram: Telegram) -> Non
 
     assert most == 2, "at most `concurrency` updates run at once; the rest wait at Telegram"
     assert [b and b["text"] for b in bodies] == ["ok"] * 6, "each answered in its own answer"
+    await intake.drain()  # the answers went before each update's end was written
     assert await t.InboundEvent.filter(status="done").count() == 6
