@@ -349,7 +349,8 @@ async def bench_dispatchbot(
     workers, single_bookings = args.workers, -(-args.single // args.workers)
     with tempfile.TemporaryDirectory() as tmp:
         if database_url == "sqlite":
-            database_url = f"sqlite://{tmp}/bench.sqlite3"
+            options = f"?{args.sqlite_options}" if args.sqlite_options else ""
+            database_url = f"sqlite://{tmp}/bench.sqlite3{options}"
         else:
             await reset_postgres(database_url)
         async with (
@@ -415,10 +416,14 @@ async def main(args: argparse.Namespace) -> None:
         f"press -> answerCallbackQuery: {total} accepts over {args.bookings} bookings x "
         f"{args.workers} fieldworkers, {args.concurrency} concurrent; {args.single} one at a time"
     )
-    stock_one, stock = await bench_stock(total, args.single, args.concurrency)
-    print(stock_one.line("stock, one at a time"))
-    print(stock.line(f"stock, {args.concurrency} concurrent"))
-    backends = [("sqlite", "sqlite")] + ([] if args.no_pg else [("postgres", args.pg)])
+    if args.no_stock:
+        stock_one = stock = Figures(1, 1.0, [1.0], 0)  # ratios meaningless
+    else:
+        stock_one, stock = await bench_stock(total, args.single, args.concurrency)
+        print(stock_one.line("stock, one at a time"))
+        print(stock.line(f"stock, {args.concurrency} concurrent"))
+    backends = [] if args.no_sqlite else [("sqlite", "sqlite")]
+    backends += [] if args.no_pg else [("postgres", args.pg)]
     for label, url in backends:
         one, many = await bench_dispatchbot(url, args, label)
         print(one.line(f"{label}, one at a time"))
@@ -438,6 +443,11 @@ if __name__ == "__main__":
     parser.add_argument("--single", type=int, default=100)
     parser.add_argument("--pg", default="postgres://postgres@127.0.0.1:5432/bench_press")
     parser.add_argument("--no-pg", action="store_true")
+    parser.add_argument("--no-stock", action="store_true")
+    parser.add_argument("--no-sqlite", action="store_true")
+    parser.add_argument(
+        "--sqlite-options", default="", help="appended to the SQLite URL, e.g. synchronous=NORMAL"
+    )
     parser.add_argument("--profile", type=Path, default=None)
     parser.add_argument("--keep-log", type=Path, default=None)
     asyncio.run(main(parser.parse_args()))

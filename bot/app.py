@@ -138,12 +138,13 @@ async def telegram_webhook(request: web.Request) -> web.Response:
             raise ValueError(problem)
         # A body PTB cannot read, or whose parts our handlers read have the wrong shape, is
         # refused now, not failed (with a traceback, three times) later.
-        problem = malformed(intake.parse(payload))
+        update = intake.parse(payload)
+        problem = malformed(update)
         if problem is not None:
             raise ValueError(problem)
     except Exception:  # any parse failure: malformed JSON, or not an Update
         return web.json_response({"error": "not a Telegram update"}, status=400)
-    reply = await intake.answer(payload)
+    reply = await intake.answer(payload, update=update)
     return web.json_response(reply if reply is not None else {"ok": True})
 
 

@@ -173,12 +173,13 @@ class TelegramIntake:
         return True
 
     async def answer(
-        self, payload: dict[str, Any], within: float = WITHIN_REQUEST
+        self, payload: dict[str, Any], within: float = WITHIN_REQUEST, update: Any = None
     ) -> dict[str, Any] | None:
         """Record the update and process it while the caller waits, at most `within` seconds.
 
         Returns the Bot API call to answer the webhook with (a press's answer), or None. The update
-        is recorded when this returns, and goes on in the background if it is not done.
+        is recorded when this returns, and goes on in the background if it is not done. `update`
+        is the payload parsed already (`parse`), if the caller has it.
         """
         key = f"tg:{int(payload['update_id'])}"
         event = await self._recorder.record(key, payload)
@@ -187,7 +188,7 @@ class TelegramIntake:
         reply = WebhookReply()
         token = REPLY.set(reply)
         try:
-            task = self._start(self._run(event))  # the task's context holds `reply`
+            task = self._start(self._run(event, update))  # the task's context holds `reply`
         finally:
             REPLY.reset(token)
         taken = asyncio.ensure_future(reply.taken.wait())
@@ -213,13 +214,14 @@ class TelegramIntake:
         if event is not None:
             await self._run(event)
 
-    async def _run(self, event: t.InboundEvent) -> None:
+    async def _run(self, event: t.InboundEvent, update: Any = None) -> None:
         """Run one claimed update through the PTB handlers, in a free slot."""
         async with self._slots:
             processing = Processing(event.id)
             PROCESSING.set(processing)  # this task's own context
             try:
-                update = self.parse(event.payload)
+                if update is None:
+                    update = self.parse(event.payload)
                 await self.application.process_update(update)
             except Exception as exc:
                 log.exception("processing %s failed", event.key)
