@@ -2,7 +2,8 @@
 
     python bench/bench_press.py [--bookings 100] [--workers 5] [--concurrency 32]
                                 [--single 100] [--pg postgres://postgres@127.0.0.1:5432/bench_press]
-                                [--no-pg] [--profile DIR]
+                                [--no-pg] [--no-stock] [--no-sqlite] [--sqlite-options OPTS]
+                                [--baseline CHECKOUT] [--profile DIR]
 
 Each system runs as its own process against the Bot API emulator (in this process), which plays
 Telegram: it delivers each press to the webhook, runs a Bot API method the bot puts in its answer,
@@ -244,7 +245,7 @@ async def reset_postgres(url: str) -> None:
 
 @asynccontextmanager
 async def dispatchbot(
-    database_url: str, tg_url: str, workdir: Path, label: str
+    database_url: str, tg_url: str, workdir: Path, label: str, code: Path | None = None
 ) -> AsyncIterator[tuple[str, int]]:
     """`dispatchbot run` in webhook mode against the emulator; yields its base URL and pid."""
     port = free_port()
@@ -261,6 +262,8 @@ async def dispatchbot(
         "TELEGRAM_WEBHOOK_SECRET": SECRET,
         "TIMEZONE": "UTC",
     }
+    if code is not None:  # another checkout's code (a baseline), ahead of the installed one
+        env["PYTHONPATH"] = str(code)
     command = [sys.executable, "-m", "bot", "run"]
     log = open(workdir / f"dispatchbot-{label}.log", "wb")  # noqa: SIM115, ASYNC230
     proc = subprocess.Popen(  # noqa: ASYNC220 - outlives this call, stopped below
@@ -341,7 +344,7 @@ def accept_buttons(emu: TelegramEmulator, workers: int) -> list[Press]:
 
 
 async def bench_dispatchbot(
-    database_url: str, args: argparse.Namespace, label: str
+    database_url: str, args: argparse.Namespace, label: str, code: Path | None = None
 ) -> tuple[Figures, Figures]:
     """dispatchbot on one backend: the single presses, then every Accept at `concurrency`."""
     emu = TelegramEmulator()
@@ -355,7 +358,7 @@ async def bench_dispatchbot(
             await reset_postgres(database_url)
         async with (
             running(emu.app) as tg_url,
-            dispatchbot(database_url, tg_url, Path(tmp), label) as (base, pid),
+            dispatchbot(database_url, tg_url, Path(tmp), label, code) as (base, pid),
         ):
             webhook = f"{base}/telegram/webhook"
             first = await setup(base, emu, workers, single_bookings)
@@ -424,8 +427,11 @@ async def main(args: argparse.Namespace) -> None:
         print(stock.line(f"stock, {args.concurrency} concurrent"))
     backends = [] if args.no_sqlite else [("sqlite", "sqlite")]
     backends += [] if args.no_pg else [("postgres", args.pg)]
-    for label, url in backends:
-        one, many = await bench_dispatchbot(url, args, label)
+    runs: list[tuple[str, str, Path | None]] = [(label, url, None) for label, url in backends]
+    if args.baseline is not None:
+        runs += [(f"{label} (baseline)", url, args.baseline) for label, url in backends]
+    for label, url, code in runs:
+        one, many = await bench_dispatchbot(url, args, label.split()[0], code)
         print(one.line(f"{label}, one at a time"))
         print(many.line(f"{label}, {args.concurrency} conc."))
         print(
@@ -450,4 +456,10 @@ if __name__ == "__main__":
     )
     parser.add_argument("--profile", type=Path, default=None)
     parser.add_argument("--keep-log", type=Path, default=None)
+    parser.add_argument(
+        "--baseline",
+        type=Path,
+        default=None,
+        help="also run dispatchbot from this checkout (e.g. the main branch) for a before/after",
+    )
     asyncio.run(main(parser.parse_args()))
