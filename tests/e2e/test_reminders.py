@@ -7,6 +7,7 @@ test cannot wait for."""
 from __future__ import annotations
 
 import asyncio
+import re
 import sqlite3
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -225,3 +226,45 @@ async def test_by_sms_the_nudge_names_the_code_and_confirm_answers_the_day_befor
     assert len(confirmed) == 1 and confirmed[0]["channel"] == "sms"
     kinds = [h["details"]["kind"] for h in rows if h["action"] == "reminder_sent"]
     assert kinds == ["nudge", "day_before"]
+
+
+async def test_a_day_before_question_telegram_refuses_goes_by_sms_with_the_code(
+    service: Service,
+) -> None:
+    s = service
+    status, _ = await s.api("POST", "/services", {"code": "plumb", "name": "Plumbing"})
+    assert status == 201
+    user, phone = 7101, "+4915120000010"
+    status, fw = await s.api(
+        "POST",
+        "/fieldworkers",
+        {
+            "name": "Tom Two",
+            "phone": phone,
+            "telegram_user_id": user,
+            "channels": ["telegram", "sms"],
+            "services": ["plumb"],
+            "base_location": {"lat": 52.52, "lon": 13.40},
+            "timezone": "Europe/Berlin",
+        },
+    )
+    assert status == 201, fw
+    await put_settings(s, nudge_after_s=0, day_before_confirmation=True)
+    start = (datetime.now(UTC) + timedelta(days=3)).replace(hour=10, minute=0, second=0)
+    booking_id = await book_at(s, start)
+    await s.tg.wait_for(lambda _: bool(requests_to(s, user)))
+    await press_first(s, user, requests_to(s, user)[0].result["message_id"], "Accept")
+    await s.sms.wait_for(CUSTOMER)  # the outbox is drained: the next sendMessage is the question
+
+    s.tg.fail_next("sendMessage", status=403)  # Tom blocked the bot meanwhile
+    await bring_forward(s, "day_before")
+    (asked,) = await s.sms.wait_for(phone, 15)
+    # Worded for SMS, not the Telegram text: how to answer, naming the job's code.
+    found = re.search(r"Reply CONFIRM (\d{4}) or CANCEL (\d{4}) reason", asked["body"])
+    assert found is not None and found[1] == found[2], asked["body"]
+    assert asked["body"].startswith("Please confirm your job Plumbing")
+    status, text = await s.sms_in(phone, f"CONFIRM {found[1]}", "SM" + "5" * 32)
+    assert status == 200 and "Confirmed, thank you" in text
+    rows = await history(s, booking_id)
+    assert [h["channel"] for h in rows if h["action"] == "delivery_failed"] == ["telegram"]
+    assert [h["channel"] for h in rows if h["action"] == "reminder_confirmed"] == ["sms"]
