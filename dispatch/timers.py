@@ -62,12 +62,12 @@ async def arm(
 
 async def arm_for_booking(uow: UnitOfWork, booking_id: int, jobs: list[JobView]) -> None:
     """A new booking's timers: "still no acceptance" for the customer, and per appointment the
-    "unassigned close to start" alert."""
+    "unassigned close to start" alert. (A job's own timers start when it is given to someone:
+    `arm_for_assigned`.)"""
     await arm(uow, TimerKind.NO_ACCEPTANCE, booking_id, booking_id, uow.now())
     starts = {job.appointment_id: job.appointment.start for job in jobs}
     for appointment_id, start in sorted(starts.items()):
         await arm(uow, TimerKind.UNASSIGNED_SOON, appointment_id, booking_id, start)
-    del jobs  # the job timers (reminders) are re-armed here too once they exist
 
 
 async def arm_for_assigned(uow: UnitOfWork, job: JobView, fieldworker_id: int) -> None:
