@@ -41,6 +41,8 @@ class Outcome(StrEnum):
     PENDED = "pended"
     NOT_FOUND = "not_found"
     CANCELLED = "cancelled"  # the assigned fieldworker is no longer attending
+    CONFIRMED = "confirmed"  # the assigned fieldworker confirmed they will attend
+    ALREADY_CONFIRMED = "already_confirmed"  # a repeated confirmation: nothing changed
 
 
 @dataclass(frozen=True)

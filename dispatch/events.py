@@ -274,3 +274,32 @@ class AppointmentRescheduled(Event):
     job_ids: tuple[int, ...]
     staff_job_ids: tuple[int, ...] = ()
     tell_customer: bool = True
+
+
+@dataclass(frozen=True)
+class RequestNudged(Event):
+    """A request still unanswered `nudge_after_s` after it was sent: the fieldworker is reminded
+    once (on Telegram as a reply to the request's message, by SMS with its reply code)."""
+
+    request_id: int
+    job_id: int
+    fieldworker_id: int
+
+
+@dataclass(frozen=True)
+class JobReminder(Event):
+    """The assigned fieldworker is reminded `reminder_before_s` before the job starts."""
+
+    job_id: int
+    fieldworker_id: int
+
+
+@dataclass(frozen=True)
+class AttendanceAsked(Event):
+    """The day before (`day_before_confirmation`), the assigned fieldworker is asked to confirm
+    they will attend (`Confirm` / `Can't attend`); `reply_code` names the job in an SMS answer,
+    when they hold a request for it."""
+
+    job_id: int
+    fieldworker_id: int
+    reply_code: int | None = None

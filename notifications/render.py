@@ -22,6 +22,7 @@ from notifications import (
     followups,
     job_changes,
     live_buttons,
+    reminders,
     rescheduling,
 )
 from notifications.customers import CustomerNotice, first_name, send_customer_notice
@@ -53,6 +54,9 @@ class OutboxRenderer:
     _on_UnassignedSoon = followups.unassigned_soon
     _on_JobRescheduled = rescheduling.job_rescheduled
     _on_AppointmentRescheduled = rescheduling.appointment_rescheduled
+    _on_RequestNudged = reminders.request_nudged
+    _on_JobReminder = reminders.job_reminder
+    _on_AttendanceAsked = reminders.attendance_asked
 
     def __init__(self, *, telegram_enabled: bool, sms_enabled: bool, company_timezone: str):
         self.channels_on = ChannelsOn(telegram=telegram_enabled, sms=sms_enabled)

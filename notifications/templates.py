@@ -94,6 +94,25 @@ TEMPLATES: dict[str, str] = {
         "{{ booking_id }}, {{ service }}, {{ when }}). Confirm with /assign {{ booking_id }} "
         "{{ fieldworker_id }}."
     ),
+    # Reminders (CONTRACT §5): the nudge is a reply to the request's own message (its buttons).
+    "nudge": (
+        "⏳ Reminder: job request #{{ request_id }} is still waiting for your answer "
+        "(Accept or Decline above).\n{{ summary }}"
+    ),
+    "reminder": (
+        "⏰ Reminder: your job starts soon.\n"
+        "{{ service }} · {{ when }}\n"
+        "📍 {{ address }}\n"
+        "{% if notes %}📝 {{ notes }}\n{% endif %}"
+        "Booking {{ booking_id }}, job {{ job_id }}"
+    ),
+    "day_before_confirmation": (
+        "📅 Please confirm you will attend this job.\n"
+        "{{ service }} · {{ when }}\n"
+        "📍 {{ address }}\n"
+        "Booking {{ booking_id }}, job {{ job_id }}"
+    ),
+    "attendance_confirmed": "✅ Confirmed, thank you: see you there.\n{{ summary }}",
     # SMS: short, and every request ends with how to answer (CONTRACT §6).
     "job_request_sms": (
         "Job request: {{ service }}, {{ when }}, {{ address }}."
@@ -101,6 +120,19 @@ TEMPLATES: dict[str, str] = {
         " Reply YES {{ code }} to accept or NO {{ code }} reason to decline."
     ),
     "request_update_sms": "{{ text }}",
+    "nudge_sms": (
+        "Reminder: job request {{ service }}, {{ when }}, {{ address }} is waiting for your answer."
+        " Reply YES {{ code }} / NO {{ code }} reason."
+    ),
+    "reminder_sms": (
+        "Reminder: your job {{ service }}, {{ when }}, {{ address }}."
+        "{% if notes %} {{ notes }}.{% endif %}"
+    ),
+    "day_before_confirmation_sms": (
+        "Please confirm your job {{ service }}, {{ when }}, {{ address }}. "
+        "{% if code %}Reply CONFIRM {{ code }} or CANCEL {{ code }} reason."
+        "{% else %}Reply CONFIRM, or tell staff if you can't attend.{% endif %}"
+    ),
     "customer_fieldworker_cancelled_sms": (
         "Hi {{ customer }}, {{ fieldworker }} can no longer come for your {{ service }} on "
         "{{ when }}. We are finding someone else and will confirm by SMS."
