@@ -76,6 +76,8 @@ class ProviderCalls:
         # Paid broadcast (TELEGRAM_PAID_BROADCAST) lifts the bot-wide limit for job requests only.
         paid = self.pacer.paid_broadcast and row.template == "job_request" and target is None
         extra: dict[str, Any] = {"allow_paid_broadcast": True} if paid else {}
+        # Looked up before the pacer's turn: a place is held for the call only.
+        reply = await self._reply_to(row, chat_id) if target is None else None
         try:
             async with self.pacer.slot(
                 target[0] if target else chat_id, paid=paid, edit=target is not None
@@ -99,7 +101,9 @@ class ProviderCalls:
                     return str(message_id)
                 message = await self._call(
                     "Telegram",
-                    self.bot.send_message(chat_id, row.body, reply_markup=markup, **extra),
+                    self.bot.send_message(
+                        chat_id, row.body, reply_markup=markup, reply_parameters=reply, **extra
+                    ),
                 )
         except RetryAfter as exc:
             raise self._telegram_rate_limited(chat_id, exc) from exc
@@ -118,6 +122,20 @@ class ProviderCalls:
         seconds = delay.total_seconds() if isinstance(delay, timedelta) else float(delay)
         self.pacer.hold(chat_id, seconds)
         return RetryLater(seconds, f"Telegram rate limit: retry after {seconds:g}s")
+
+    async def _reply_to(self, row: t.Notification, chat_id: int) -> Any:
+        """The request's message a row answers (a nudge, `reply_to_request`), when it is in this
+        chat; None otherwise. Sent even if that message is gone (`allow_sending_without_reply`)."""
+        if not row.payload.get("reply_to_request") or row.request_id is None:
+            return None
+        from telegram import ReplyParameters
+
+        request = await t.JobRequest.get_or_none(id=row.request_id)
+        if request is None or request.telegram_message_id is None:
+            return None
+        if int(request.telegram_chat_id or chat_id) != chat_id:
+            return None
+        return ReplyParameters(request.telegram_message_id, allow_sending_without_reply=True)
 
     async def _retire_buttons(self, row: t.Notification) -> str | None:
         """Take the buttons off an older message (`notifications.live_buttons`).
