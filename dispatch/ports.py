@@ -186,6 +186,10 @@ class UnitOfWork(TimerStore, OfferStore, Protocol):
         """Store a booking's address, notes and location."""
         ...
 
+    async def move_appointment(self, appointment_id: int, interval: Interval) -> None:
+        """Store an appointment's new start and end (its jobs move with it)."""
+        ...
+
     async def jobs_of_booking(self, booking_id: int) -> list[JobView]:
         """The booking's jobs by id."""
         ...

@@ -143,6 +143,10 @@ class TortoiseUnitOfWork(FieldworkerStore, TimerStoreMixin, OfferStoreMixin):
             address=address, notes=notes, lat=location.lat, lon=location.lon, updated_at=self._now
         )
 
+    async def move_appointment(self, appointment_id: int, interval: Interval) -> None:
+        """Store an appointment's new start and end (its jobs move with it)."""
+        await t.Appointment.filter(id=appointment_id).update(start=interval.start, end=interval.end)
+
     async def _job_views(self, **filters: Any) -> list[JobView]:
         rows = await t.Job.filter(**filters).order_by("id").select_related("appointment")
         return [

@@ -27,9 +27,14 @@ WITHDRAWN_TEMPLATES = {
     ev.WithdrawnBecause.ASSIGNED_BY_STAFF: "request_assigned_elsewhere",
     ev.WithdrawnBecause.CANCELLED: "request_cancelled",
     ev.WithdrawnBecause.EXPIRED: "request_expired",
+    ev.WithdrawnBecause.RESCHEDULED: "request_rescheduled",
 }
 #: Withdrawals also worth an SMS (a taken request is not: the next reply is answered anyway).
-SMS_WITHDRAWALS = {ev.WithdrawnBecause.NOT_SELECTED, ev.WithdrawnBecause.CANCELLED}
+SMS_WITHDRAWALS = {
+    ev.WithdrawnBecause.NOT_SELECTED,
+    ev.WithdrawnBecause.CANCELLED,
+    ev.WithdrawnBecause.RESCHEDULED,
+}
 
 
 class OutboxRenderer:

@@ -29,6 +29,10 @@ TEMPLATES: dict[str, str] = {
     "request_assigned_elsewhere": "This job was given to another fieldworker.\n{{ summary }}",
     "request_cancelled": "This job was cancelled.\n{{ summary }}",
     "request_expired": "This request expired without an answer.\n{{ summary }}",
+    "request_rescheduled": (
+        "🔁 This request is closed: the job was moved to a new time. If you are asked for the "
+        "new time, a new request follows.\n{{ summary }}"
+    ),
     "on_behalf": "🔔 Staff {{ verb }} job {{ job_id }} on your behalf.\n{{ summary }}",
     "job_assigned_to_you": "📌 You have been assigned a job.\n{{ summary }}",
     "job_taken_from_you": "🔔 Job {{ job_id }} is no longer yours (reassigned).\n{{ summary }}",

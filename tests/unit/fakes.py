@@ -397,6 +397,12 @@ class FakeUnitOfWork:
         if row is not None:
             row.address, row.notes, row.location = address, notes, location
 
+    async def move_appointment(self, appointment_id: int, interval: Interval) -> None:
+        """Store an appointment's new start and end: every job of it moves (no-op when unknown)."""
+        for job in self.jobs.values():
+            if job.appointment_id == appointment_id:
+                job.appointment = interval
+
     async def jobs_of_booking(self, booking_id: int) -> list[JobView]:
         """The booking's jobs by id."""
         rows = sorted(self.jobs.values(), key=lambda j: j.id)
