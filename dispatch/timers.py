@@ -92,12 +92,12 @@ async def settings_changed(
 
 def _flows() -> dict[TimerKind, Flow]:
     # Imported here: the flows use the core's commands, which arm timers through this module.
-    from dispatch import assist, followups
+    from dispatch import assist_choice, followups
 
     return {
         TimerKind.NO_ACCEPTANCE: followups.no_acceptance,
         TimerKind.UNASSIGNED_SOON: followups.unassigned_soon,
-        TimerKind.OFFER_EXPIRY: assist.offer_expired,
+        TimerKind.OFFER_EXPIRY: assist_choice.offer_expired,
     }
 
 
