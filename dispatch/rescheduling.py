@@ -11,6 +11,7 @@ a new time is a new chance. The customer hears once per reschedule.
 from __future__ import annotations
 
 from collections.abc import Collection, Sequence
+from datetime import UTC
 
 from dispatch import timers
 from dispatch.commands import (
@@ -119,7 +120,11 @@ def _checked(
 
 
 def _span(interval: Interval) -> dict[str, str]:
-    return {"start": interval.start.isoformat(), "end": interval.end.isoformat()}
+    """An interval for the history, in UTC whatever offset it came with."""
+    return {
+        "start": interval.start.astimezone(UTC).isoformat(),
+        "end": interval.end.astimezone(UTC).isoformat(),
+    }
 
 
 async def _move(

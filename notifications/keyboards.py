@@ -53,6 +53,11 @@ def timeout_alert_keyboard(booking_id: int, job_id: int) -> dict[str, Any]:
     }
 
 
+def rescheduled_alert_keyboard(job_id: int) -> dict[str, Any]:
+    """Under a staff alert that a rescheduled job waits for them: who is available now."""
+    return {"inline_keyboard": [[_button("Show available", ShowAvailable(job_id))]]}
+
+
 def unassigned_soon_keyboard(
     booking_id: int, job_id: int, suggested: tuple[int, str] | None
 ) -> dict[str, Any]:

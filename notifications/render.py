@@ -16,7 +16,14 @@ from models import tables as t
 from models.access import alert_chats
 from models.uow import TortoiseUnitOfWork
 from models.views import contact_of
-from notifications import booking_news, failures, followups, job_changes, live_buttons
+from notifications import (
+    booking_news,
+    failures,
+    followups,
+    job_changes,
+    live_buttons,
+    rescheduling,
+)
 from notifications.customers import CustomerNotice, first_name, send_customer_notice
 from notifications.keyboards import attending_keyboard, request_keyboard, timeout_alert_keyboard
 from notifications.templates import format_when, render
@@ -44,6 +51,8 @@ class OutboxRenderer:
     _on_JobCompleted = booking_news.on_job_completed
     _on_CustomerStillWaiting = followups.customer_still_waiting
     _on_UnassignedSoon = followups.unassigned_soon
+    _on_JobRescheduled = rescheduling.job_rescheduled
+    _on_AppointmentRescheduled = rescheduling.appointment_rescheduled
 
     def __init__(self, *, telegram_enabled: bool, sms_enabled: bool, company_timezone: str):
         self.channels_on = ChannelsOn(telegram=telegram_enabled, sms=sms_enabled)

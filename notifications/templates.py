@@ -37,6 +37,14 @@ TEMPLATES: dict[str, str] = {
     "job_assigned_to_you": "📌 You have been assigned a job.\n{{ summary }}",
     "job_taken_from_you": "🔔 Job {{ job_id }} is no longer yours (reassigned).\n{{ summary }}",
     "job_unassigned": "🔔 You are no longer assigned to job {{ job_id }}.\n{{ summary }}",
+    "job_rescheduled": (
+        "🔁 Job {{ job_id }} was moved to a new time (it was {{ previous }}). It is still yours."
+        "\n{{ summary }}"
+    ),
+    "job_unassigned_rescheduled": (
+        "🔁 Job {{ job_id }} was moved to a new time you are not available for, so it is no "
+        "longer yours.\n{{ summary }}"
+    ),
     "decline_reason_prompt": "Why are you declining?\n{{ summary }}",
     "booking_changed": (
         "✏️ Booking {{ booking_id }} was changed.\n"
@@ -76,6 +84,11 @@ TEMPLATES: dict[str, str] = {
         "{% if suggested %}, or assign {{ suggested }}{% endif %} with the buttons "
         "(or /rebroadcast, /available, /assign {{ booking_id }} ...)."
     ),
+    "staff_job_rescheduled": (
+        "🔁 Booking {{ booking_id }}, job {{ job_id }} ({{ service }}) was moved to {{ when }} "
+        "and needs a fieldworker: see who is available with the button (or /available "
+        "{{ booking_id }}), then /request or /assign."
+    ),
     "staff_acceptance_waiting": (
         "⚠️ Waiting for staff: {{ fieldworker }} accepted job {{ job_id }} (booking "
         "{{ booking_id }}, {{ service }}, {{ when }}). Confirm with /assign {{ booking_id }} "
@@ -98,6 +111,9 @@ TEMPLATES: dict[str, str] = {
     "customer_fieldworker_changed_sms": (
         "Hi {{ customer }}, a change for your {{ service }} on {{ when }}: {{ fieldworker }} "
         "will come instead."
+    ),
+    "customer_rescheduled_sms": (
+        "Hi {{ customer }}, your {{ service }} has been moved to {{ when }}."
     ),
     "customer_cancelled_sms": (
         "Hi {{ customer }}, your {{ service }} booking on {{ when }} has been cancelled."
