@@ -322,7 +322,11 @@ async def propose(
             "expires_at": expires_at.isoformat(),
         },
     )
-    uow.emit(RescheduleProposed(p.job.booking_id, offer.id, job_id, fieldworker_id, tuple(slots)))
+    uow.emit(
+        RescheduleProposed(
+            p.job.booking_id, offer.id, job_id, fieldworker_id, tuple(slots), channel
+        )
+    )
     return offer
 
 

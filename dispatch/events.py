@@ -292,12 +292,14 @@ class ProposalInvited(Event):
 
 @dataclass(frozen=True)
 class RescheduleProposed(Event):
-    """A fieldworker proposed other times for a job: the customer is offered `slots` (one SMS)."""
+    """A fieldworker proposed other times for a job: the customer is offered `slots` (one SMS);
+    `channel` is where the fieldworker proposed (confirmed there)."""
 
     offer_id: int
     job_id: int
     fieldworker_id: int
     slots: tuple[Interval, ...]
+    channel: Channel = Channel.SYSTEM
 
 
 @dataclass(frozen=True)
