@@ -22,6 +22,7 @@ from dispatch.commands import Action, Outcome
 from dispatch.errors import DispatchError
 from dispatch.model import Actor, ActorKind, Channel
 from dispatch.reasons import Pick
+from handlers import sms_assist
 from handlers.context import CHAT, ChatContext
 from models import tables as t
 from models.inbound import claim, finish, record, unstorable
@@ -44,8 +45,9 @@ PROVIDER_ID_MAX = 64
 
 HELP_SMS = (
     "Reply YES 1234 to accept a job request, NO 1234 reason to decline (1234 = the request's "
-    "code), CANCEL 1234 reason if you can no longer attend an assigned job. STOP to stop all "
-    "messages, START to resume."
+    "code), CANCEL 1234 reason if you can no longer attend an assigned job, PROPOSE 1234 to "
+    "offer the customer other times for a job you declined. STOP to stop all messages, START to "
+    "resume."
 )
 ANSWERS = {
     Outcome.ASSIGNED: "Confirmed: the job is yours.",
@@ -157,8 +159,8 @@ async def handle_sms(app_ctx: ChatContext, sender: str, body: str) -> str | None
         return "You will receive messages again. " + HELP_SMS
     if word in HELP_WORDS:
         return HELP_SMS
-    if fw is None:
-        return None  # a customer's free text: nothing to act on here yet
+    if fw is None:  # a customer: an answer to a reschedule offer, else nothing to act on yet
+        return await sms_assist.customer_reply(app_ctx, sender, body)
     return await _fieldworker_sms(app_ctx, fw, word, word_match, body)
 
 
@@ -191,6 +193,12 @@ async def _fieldworker_sms(
             return exc.message + CANCEL_HINTS.get(exc.code, "")
         text = (word_match["rest"] or "").strip()
         return await _with_reason(app_ctx, fw, text, _cancel_step(job_id, fw.id, actor))
+    if word == "PROPOSE":
+        assert word_match is not None
+        rest = (word_match["rest"] or "").strip()
+        return await sms_assist.propose(app_ctx, fw, _code(word_match["code"]), rest, state)
+    if state is not None and state.state == sms_assist.STATE_PICK:
+        return await sms_assist.picked(app_ctx, fw, body, state)
     if state is not None and state.state == STATE_DECLINE_REASON:
         step = _decline_step(int(state.data["request_id"]), actor)
         return await _with_reason(app_ctx, fw, body.strip(), step, from_prompt=True)
@@ -256,7 +264,10 @@ async def _with_reason(
     result = await app_ctx.tx.run(act)
     if result.outcome is Outcome.REASON_REQUIRED:
         return _reason_prompt(settings.decline_reasons, step.question)
-    return ANSWERS.get(result.outcome, "Done.")
+    text = ANSWERS.get(result.outcome, "Done.")
+    if result.outcome in (Outcome.DECLINED, Outcome.CANCELLED):
+        text += await sms_assist.hint(app_ctx, fw, result)
+    return text
 
 
 def _reason_prompt(reasons: list[str], question: str, bad: bool = False) -> str:
