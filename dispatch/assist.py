@@ -12,7 +12,7 @@ The adapters parse words (which job, which times); these rules decide.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -74,7 +74,15 @@ def _zone(name: str) -> tzinfo:
 def time_reasons(profile: FieldworkerProfile, slot: Interval) -> tuple[ExclusionReason, ...]:
     """Why the fieldworker is not free at `slot` (working hours, time off, their other jobs):
     the eligibility rules themselves, read for the time alone."""
-    probe = replace(profile, base_location=None, territories=None)
+    return _time_reasons(_probe(profile), slot)
+
+
+def _probe(profile: FieldworkerProfile) -> FieldworkerProfile:
+    # Where they are plays no part in when they are free (and a territory is costly to read).
+    return replace(profile, base_location=None, territories=None)
+
+
+def _time_reasons(probe: FieldworkerProfile, slot: Interval) -> tuple[ExclusionReason, ...]:
     spec = JobSpec(job_id=0, service_code="", location=Point(0.0, 0.0), appointment=slot)
     result = evaluate(spec, [probe], travel_radius_km=1.0)
     return tuple(r for e in result.excluded for r in e.reasons if r in TIME_REASONS)
@@ -111,29 +119,31 @@ def suggest_slots(
     """
     zone = _zone(profile.timezone)
     earliest, horizon = now + MIN_LEAD, now + timedelta(days=days)
-    per_day: list[list[Interval]] = []
-    day, last = earliest.astimezone(zone).date(), horizon.astimezone(zone).date()
-    while day <= last:
-        free = []
+    probe, blocked = _probe(profile), (*avoid, *profile.busy, *profile.time_off)
+
+    def free_times(day: date) -> Iterator[Interval]:
+        """The day's free times, soonest first, found one at a time: most days are never read
+        past their first one (the eligibility rules cost about 0.1 ms a time)."""
         for start in _day_starts(day, zone, duration, profile.working_hours is None):
             slot = Interval(start, start + duration)
-            if start < earliest or start > horizon or any(slot.overlaps(a) for a in avoid):
+            if start < earliest or start > horizon or any(slot.overlaps(b) for b in blocked):
                 continue
-            if not time_reasons(profile, slot):
-                free.append(slot)
-        per_day.append(free)
-        day += timedelta(days=1)
+            if not _time_reasons(probe, slot):
+                yield slot
+
+    first, last = earliest.astimezone(zone).date(), horizon.astimezone(zone).date()
+    days_left = [free_times(first + timedelta(days=i)) for i in range((last - first).days + 1)]
     picked: list[Interval] = []
-    while len(picked) < count:
-        found = False
-        for free in per_day:
-            nxt = next((s for s in free if not any(s.overlaps(p) for p in picked)), None)
-            if nxt is not None and len(picked) < count:
-                picked.append(nxt)
-                free.remove(nxt)
-                found = True
-        if not found:
-            break
+    while days_left and len(picked) < count:  # each round: one more time from each day
+        with_more = []
+        for times in days_left:
+            slot = next((t for t in times if not any(t.overlaps(p) for p in picked)), None)
+            if slot is not None:
+                picked.append(slot)
+                with_more.append(times)
+                if len(picked) == count:
+                    break
+        days_left = with_more
     return sorted(picked, key=lambda s: s.start)
 
 
