@@ -54,8 +54,8 @@ class CompanySettings(BaseModel):
         min_length=1,
         max_length=MAX_DECLINE_REASONS,
     )
-    # Stored and range-checked so the whole CONTRACT body is accepted; the reminders and
-    # Reschedule Assist that read them are not built yet (README "Not built yet").
+    # Stored and range-checked so the whole CONTRACT body is accepted; the reminders and the SMS
+    # backup that read them are not built yet (README "Not built yet").
     nudge_after_s: int = Field(default=600, ge=0, le=MAX_DURATION_S)
     reminder_before_s: int = Field(default=3600, ge=0, le=MAX_DURATION_S)
     day_before_confirmation: bool = False

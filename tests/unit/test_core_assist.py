@@ -419,10 +419,11 @@ async def test_a_second_answer_to_a_chosen_offer_moves_nothing_again() -> None:
     assert len(uow.rows(HistoryAction.RESCHEDULE_CHOSEN)) == 1
 
 
-async def test_a_cancelled_booking_withdraws_the_offer_on_the_answer() -> None:
+async def test_cancelling_the_booking_withdraws_the_offer() -> None:
     uow = assisted()
     job_id = await declined_by(uow)
     await assist.propose(uow, job_id, 1, [START + timedelta(days=1)], fieldworker(1), Channel.SMS)
     booking_id = uow.jobs[job_id].booking_id
     await bookings.change_booking(uow, booking_id, BookingChanges(cancel=True), STAFF, Channel.API)
+    assert [o.status for o in uow.offers.values()] == [OfferStatus.WITHDRAWN]
     assert (await assist_choice.choose(uow, PHONE, 1)).outcome is ChoiceOutcome.WITHDRAWN
