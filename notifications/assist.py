@@ -118,14 +118,18 @@ async def reschedule_chosen(
     notices = r._customer_notices[id(uow)]
     for template in REPLACED_BY_CHOICE:
         notices.pop((e.booking_id, template), None)
-    await r._notify_customer(
-        uow,
-        ctx,
-        fw if e.assigned else None,
-        "reschedule_chosen_sms",
-        enabled=True,
-        assigned=e.assigned,
-    )
+    # The whole visit moved: the SMS names every service of it still to be done.
+    visit = await t.Job.filter(appointment_id=ctx["job"].appointment_id).order_by("id")
+    for job in [j for j in visit if j.status not in ("cancelled", "completed")]:
+        theirs = job.id == e.job_id and e.assigned
+        await r._notify_customer(
+            uow,
+            ctx if job.id == e.job_id else await r._job_context(job.id),
+            fw if theirs else None,
+            "reschedule_chosen_sms",
+            enabled=True,
+            assigned=e.assigned,
+        )
 
 
 async def offer_expired(

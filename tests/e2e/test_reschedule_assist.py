@@ -5,12 +5,16 @@ fieldworker gets the job, and each side is told once."""
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from emulators import make_callback_update
 from notifications.callbacks import ProposePress, unpack
 from tests.e2e.conftest import Service, add_fieldworker
 from tests.e2e.test_core_loop import CUSTOMER, book, requests_sent
+
+BERLIN = ZoneInfo("Europe/Berlin")
 
 
 def keyboard(s: Service, chat: int, message_id: int) -> list[list[dict[str, Any]]]:
@@ -110,3 +114,68 @@ async def test_decline_propose_with_buttons_and_the_customer_chooses(service: Se
     # Each side heard once: the customer two SMS in all (the offer, the confirmation).
     await s.sms.wait_for(CUSTOMER, count=2)
     assert len(s.sms.messages_to(CUSTOMER)) == 2
+
+
+async def test_no_longer_attending_then_typed_times(service: Service) -> None:
+    s = service
+    await s.api("POST", "/services", {"code": "plumb", "name": "Plumbing", "required_skills": []})
+    anna = await add_fieldworker(s, "Anna Berg", "+4915110000001", 52.52, 13.40)
+    assert await s.message(5000, f"/start {anna['invite_code']}") == 200
+    await s.tg.wait_for(lambda calls: any("Welcome" in str(c.params.get("text")) for c in calls))
+    booking = await book(s, fieldworker_id=anna["id"])  # given to her directly: no request
+    await s.tg.wait_for(
+        lambda calls: any("assigned a job" in str(c.params.get("text")) for c in calls)
+    )
+    job_message = next(c for c in s.tg.calls if "assigned a job" in str(c.params.get("text")))
+    message_id = job_message.result["message_id"]
+    await press(s, 5000, message_id, keyboard(s, 5000, message_id)[0][0]["callback_data"])
+    await s.tg.wait_for(lambda _: "Personal" in str(keyboard(s, 5000, message_id)))
+    personal = next(r[0] for r in keyboard(s, 5000, message_id) if r[0]["text"] == "Personal")
+    await press(s, 5000, message_id, personal["callback_data"])
+
+    # No request message to edit: a new message invites her, with the same buttons.
+    def invitation() -> Any:
+        return next(
+            (
+                c
+                for c in s.tg.calls
+                if c.method == "sendMessage"
+                and "Could the customer have another time?" in str(c.params.get("text"))
+            ),
+            None,
+        )
+
+    await s.tg.wait_for(lambda _: invitation() is not None)
+    invite = invitation()
+    assert "No longer attending: Personal" in invite.params["text"]
+    type_times = invite.params["reply_markup"]["inline_keyboard"][-1][0]
+    assert type_times["text"] == "✍️ Type times"
+    await press(s, 5000, invite.result["message_id"], type_times["callback_data"])
+    await s.tg.wait_for(
+        lambda calls: any("force_reply" in str(c.params.get("reply_markup")) for c in calls)
+    )
+    prompt = next(c for c in s.tg.calls if "force_reply" in str(c.params.get("reply_markup")))
+    assert "Type up to 3 times" in prompt.params["text"]
+
+    # What cannot be read is refused by name, and she types again.
+    assert await s.message(5000, "Wed 11:00, someday") == 200
+    await s.tg.wait_for(lambda calls: any("“someday”" in str(c.params.get("text")) for c in calls))
+    assert s.sms.messages_to(CUSTOMER)[-1]["body"].find("Reply") == -1, "nothing offered yet"
+    assert await s.message(5000, "Wed 11:00, Thu 14:30") == 200
+    await s.tg.wait_for(
+        lambda calls: any("📨 Sent to the customer" in str(c.params.get("text")) for c in calls)
+    )
+    offer = next(m for m in s.sms.messages_to(CUSTOMER) if "Reply 1 or 2" in m["body"])
+    # Read in her zone (Berlin), written in the company's (TIMEZONE=UTC).
+    assert "10:00-12:00 UTC, 2) Thu" in offer["body"] and "13:30-15:30 UTC" in offer["body"]
+
+    status, _ = await s.sms_in(CUSTOMER, "#1", "SM" + "b" * 32)
+    assert status == 200
+    await s.tg.wait_for(
+        lambda calls: any("The customer chose" in str(c.params.get("text")) for c in calls)
+    )
+    _, got = await s.api("GET", f"/bookings/{booking['id']}")
+    assert got["jobs"][0]["status"] == "assigned"
+    assert got["jobs"][0]["fieldworker_id"] == anna["id"]
+    start = datetime.fromisoformat(got["appointments"][0]["start"]).astimezone(BERLIN)
+    assert (start.weekday(), start.hour, start.minute) == (2, 11, 0)  # Wednesday 11:00, hers
