@@ -98,12 +98,15 @@ class Dispatching(RuleBasedStateMachine):
         start = len(self.uow.events)
         run(self._quietly(coro))
         for event in self.uow.events[start:]:
-            if isinstance(event, RequestSent | RequestPended) and staff_asks:
-                # Staff asked them again: their "no" no longer stands (a later reschedule may
-                # ask them again too, as their request is open).
-                self.declined.discard((event.job_id, event.fieldworker_id))
-            elif isinstance(event, RequestSent | RequestPended):
-                assert (event.job_id, event.fieldworker_id) not in self.declined, (
+            if not isinstance(event, RequestSent | RequestPended):
+                continue
+            asked = (event.job_id, event.fieldworker_id)
+            if staff_asks:
+                # Staff asked them again: their decline is superseded (if this request then
+                # expires, "re-broadcast to everyone incl. expired" may reopen it).
+                self.declined.discard(asked)
+            else:
+                assert asked not in self.declined, (
                     f"fieldworker {event.fieldworker_id} declined job {event.job_id} and was "
                     "asked again without staff asking"
                 )
