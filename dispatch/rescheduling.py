@@ -69,11 +69,19 @@ async def reschedule(
     current = {j.appointment_id: j.appointment for j in await uow.jobs_of_booking(booking_id)}
     planned = _checked(booking_id, moves, current)
     changed = [(a, new) for a, new in planned if new != current[a]]
+    # Every appointment moves before any job is judged at its new time: two appointments that
+    # swap times with one fieldworker holding both must not conflict with each other's old time.
+    jobs = await uow.jobs_of_booking(booking_id)
+    for job in jobs:
+        if job.appointment_id in dict(changed):
+            await uow.lock_job(job.id)  # the job rows first, then the appointment and requests
+    for appointment_id, new in changed:
+        await _move(uow, booking, appointment_id, current[appointment_id], new, actor, channel)
     outcomes: list[RescheduledJob] = []
     for appointment_id, new in changed:
         before = current[appointment_id]
         outcomes.extend(
-            await _move(uow, booking, appointment_id, before, new, actor, channel, ask_decliners)
+            await _settle(uow, booking, appointment_id, before, new, actor, channel, ask_decliners)
         )
     return RescheduleResult(booking_id, tuple(a for a, _ in changed), tuple(outcomes))
 
@@ -135,12 +143,9 @@ async def _move(
     new: Interval,
     actor: Actor,
     channel: Channel,
-    ask_decliners: bool,
-) -> list[RescheduledJob]:
-    """Move one appointment and settle each of its jobs at the new time."""
+) -> None:
+    """Move one appointment (its jobs are locked already), recorded in the history."""
     jobs = [j for j in await uow.jobs_of_booking(booking.id) if j.appointment_id == appointment_id]
-    for job in jobs:
-        await uow.lock_job(job.id)  # the job rows first, then the appointment and the requests
     await uow.move_appointment(appointment_id, new)
     await uow.add_history(
         booking.id,
@@ -154,6 +159,20 @@ async def _move(
             "job_ids": [j.id for j in jobs],
         },
     )
+
+
+async def _settle(
+    uow: UnitOfWork,
+    booking: BookingView,
+    appointment_id: int,
+    previous: Interval,
+    new: Interval,
+    actor: Actor,
+    channel: Channel,
+    ask_decliners: bool,
+) -> list[RescheduledJob]:
+    """Decide each job of a moved appointment at its new time."""
+    jobs = [j for j in await uow.jobs_of_booking(booking.id) if j.appointment_id == appointment_id]
     outcomes: list[RescheduledJob] = []
     for job in jobs:
         fresh = await uow.lock_job(job.id)

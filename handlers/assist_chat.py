@@ -27,6 +27,7 @@ from handlers.assist_texts import refusal, typing_prompt
 from handlers.context import ChatContext, chat_context
 from handlers.times import UnreadableTime, read_times
 from models import tables as t
+from models.inbound import done_with
 from models.views import load_settings, utcnow
 from notifications.callbacks import PROPOSE_OPS, Op, ProposePress, unpack
 from notifications.keyboards import PICKED
@@ -85,7 +86,7 @@ async def _on_press(query: Any, app: ChatContext, context: ContextTypes.DEFAULT_
     elif press.op is Op.PROPOSE_SEND:
         await _send(query, app, fw, chat_id, job_id)
     else:
-        await app.tx.run(lambda _uow: await_times(chat_id, job_id))
+        await app.tx.run(done_with(lambda _uow: await_times(chat_id, job_id)))
         await query.answer()
         prompt = typing_prompt(max_slots, job_id, fw.timezone)
         placeholder = ForceReply(input_field_placeholder="Tue 10:00, 25/11 14:30")
@@ -117,7 +118,7 @@ async def _pick(
             await t.Conversation.filter(id=row.id).update(data={"picked": picked})
         return picked
 
-    picked = await app.tx.run(toggle)
+    picked = await app.tx.run(done_with(toggle))
     if picked is None:
         await query.answer(f"You can propose up to {max_slots} times.")
         return
@@ -149,7 +150,7 @@ async def _send(query: Any, app: ChatContext, fw: t.Fieldworker, chat_id: int, j
         return offer
 
     try:
-        offer = await app.tx.run(act)
+        offer = await app.tx.run(done_with(act))
     except DispatchError as exc:
         await query.answer(refusal(exc, starts, fw.timezone), show_alert=True)
         return
@@ -182,7 +183,7 @@ async def typed_times(app: ChatContext, message: Any, fw: t.Fieldworker, state: 
         return await assist.propose(uow, job_id, fw.id, starts, _actor(fw), Channel.TELEGRAM)
 
     try:
-        await app.tx.run(act)  # the outbox confirms it (`notifications.assist`)
+        await app.tx.run(done_with(act))  # the outbox confirms it (`notifications.assist`)
     except DispatchError as exc:
         await message.reply_text(refusal(exc, starts, fw.timezone))
 
