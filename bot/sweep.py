@@ -33,22 +33,30 @@ BATCH = 200
 STOP_TIMEOUT = 10.0
 _NEVER_STOPS = asyncio.Event()
 _lock = asyncio.Lock()  # one sweep at a time (one service per process)
+_again = asyncio.Event()  # a sweep was asked for while one ran: that one goes round again
 
 
 async def sweep(app_ctx: AppContext, stopping: asyncio.Event = _NEVER_STOPS) -> bool:
     """Everything due: timers, request expiry, unprocessed updates. Ends early, between two
-    transactions, once `stopping` is set. False when it did not run (another was under way)."""
+    transactions, once `stopping` is set. False when one was under way already: that one goes
+    round once more when it ends, for what woke this one (a deadline armed meanwhile may have
+    been due before it began)."""
     if _lock.locked():
-        return False  # the running sweep picks up whatever woke this one
+        _again.set()
+        return False
     async with _lock:
-        try:
-            await _sweep(app_ctx, stopping)
-        except Exception as exc:
-            if not is_transient(exc):
-                raise
-            # The database is locked or busy (an outage, another process): the next sweep
-            # catches up.
-            log.warning("sweep skipped: %s", exc)
+        _again.set()
+        while _again.is_set() and not stopping.is_set():
+            _again.clear()
+            try:
+                await _sweep(app_ctx, stopping)
+            except Exception as exc:
+                if not is_transient(exc):
+                    raise
+                # The database is locked or busy (an outage, another process): the next
+                # sweep catches up.
+                log.warning("sweep skipped: %s", exc)
+                break
     return True
 
 
