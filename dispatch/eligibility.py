@@ -13,8 +13,9 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC
+from types import MappingProxyType
 from typing import Any
 
 import shapely
@@ -43,6 +44,11 @@ EARTH_RADIUS_KM = 6371.0
 # The enum's declaration order is the contract's order; reasons are reported in it so that the
 # output does not depend on the order the checks happen to run in.
 _REASON_ORDER: dict[ExclusionReason, int] = {reason: i for i, reason in enumerate(ExclusionReason)}
+
+# Parsed areas of read-only territories, across calls; each entry keeps its mapping alive so that
+# the id cannot be reused by another object while the entry exists.
+_KEPT_AREAS: dict[int, tuple[Mapping[str, Any], BaseGeometry | None]] = {}
+_KEPT_AREAS_MAX = 50_000
 
 # What a territory may be once parsed; anything else (a Point, a LineString...) covers nothing.
 _AREA_TYPES = frozenset({"Polygon", "MultiPolygon"})
@@ -122,9 +128,9 @@ def evaluate(
     # itself is kept in the value so its id cannot be reused by another object during the call.
     territory_cache: dict[int, tuple[Mapping[str, Any], BaseGeometry | None]] = {}
     # Working hours are the costliest check left, and a team usually shares one shift table: the
-    # verdict depends only on the table and the timezone, keyed by their text (`repr` of JSON-like
-    # data is exact: equal text, equal data), so equal tables from distinct rows share it too.
-    hours_cache: dict[tuple[str, str], bool] = {}
+    # verdict depends only on the table and the timezone, so it is computed once per distinct
+    # table (by text: `repr` of JSON-like data is exact, equal text means equal data).
+    hours_cache = _HoursCache()
 
     eligible: list[Eligible] = []
     excluded: list[Excluded] = []
@@ -146,6 +152,14 @@ def evaluate(
         key=lambda e: (e.distance_km is None, e.distance_km or 0.0, e.fieldworker_id),
     )
     return EligibilityResult(eligible=tuple(eligible), excluded=tuple(excluded))
+
+
+@dataclass
+class _HoursCache:
+    """Working-hours verdicts within one `evaluate` call."""
+
+    by_text: dict[tuple[str, str], bool] = field(default_factory=dict)
+    by_id: dict[tuple[int, str], tuple[Mapping[str, Any], bool]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -188,7 +202,7 @@ def _reasons(
     distance_km: float | None,
     travel_radius_km: float,
     territory_cache: dict[int, tuple[Mapping[str, Any], BaseGeometry | None]],
-    hours_cache: dict[tuple[str, str], bool],
+    hours_cache: _HoursCache,
 ) -> tuple[ExclusionReason, ...]:
     """Every reason `fieldworker` may not take the job, in contract order; empty when eligible."""
     job = context.job
@@ -241,18 +255,25 @@ def _place_reasons(
 def _time_reasons(
     fieldworker: FieldworkerProfile,
     appointment: Interval,
-    hours_cache: dict[tuple[str, str], bool],
+    hours_cache: _HoursCache,
 ) -> set[ExclusionReason]:
     """Whether they are free then: working hours, time off, their other jobs."""
     found: set[ExclusionReason] = set()
-    if fieldworker.working_hours is not None:
-        key = (repr(fieldworker.working_hours), repr(fieldworker.timezone))
-        within = hours_cache.get(key)
-        if within is None:
-            within = within_working_hours(
-                appointment, fieldworker.working_hours, fieldworker.timezone
-            )
-            hours_cache[key] = within
+    hours = fieldworker.working_hours
+    if hours is not None:
+        # By identity first (rows with equal shifts often share one table), then by text.
+        hit = hours_cache.by_id.get((id(hours), fieldworker.timezone))
+        if hit is not None and hit[0] is hours:
+            within = hit[1]
+        else:
+            key = (repr(hours), fieldworker.timezone)
+            known = hours_cache.by_text.get(key)
+            if known is None:
+                known = within_working_hours(appointment, hours, fieldworker.timezone)
+                hours_cache.by_text[key] = known
+            within = known
+            # The table is kept in the entry so that its id cannot be reused during the call.
+            hours_cache.by_id[(id(hours), fieldworker.timezone)] = (hours, within)
         if not within:
             found.add(ExclusionReason.OUTSIDE_WORKING_HOURS)
     if any(off.overlaps(appointment) for off in fieldworker.time_off):
@@ -267,11 +288,17 @@ def _territory(
     cache: dict[int, tuple[Mapping[str, Any], BaseGeometry | None]],
 ) -> BaseGeometry | None:
     """The prepared area for a GeoJSON mapping, or None when it does not describe an area."""
-    hit = cache.get(id(territories))
+    hit = cache.get(id(territories)) or _KEPT_AREAS.get(id(territories))
     if hit is not None and hit[0] is territories:
         return hit[1]
     area = parse_territory(territories)
     cache[id(territories)] = (territories, area)
+    if isinstance(territories, MappingProxyType):
+        # A read-only mapping is a promise that it never changes (storage hands out the same one
+        # for an unchanged row), so its parsed area is kept across calls.
+        if len(_KEPT_AREAS) >= _KEPT_AREAS_MAX:
+            _KEPT_AREAS.clear()
+        _KEPT_AREAS[id(territories)] = (territories, area)
     return area
 
 

@@ -10,22 +10,56 @@ kept by `tables.Fieldworker.save`). Schedule conflicts are read in one query per
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+import json
+from collections.abc import Collection, Mapping, Sequence
+from dataclasses import replace
+from types import MappingProxyType
 from typing import Any
 
 from tortoise import connections
 
 from dispatch.eligibility import keeps_busy
 from dispatch.model import FieldworkerProfile, Interval, JobStatus
-from dispatch.narrowing import Narrowing
+from dispatch.narrowing import Box, Narrowing
 from dispatch.ports import JobView
 from models import tables as t
-from models.views import fieldworker_profile
+from models.views import profile_of
 
 # Ids per `IN (...)`: well under SQLite's and asyncpg's limits on parameters (32,766 / 32,767).
 _CHUNK = 5000
 # Up to this many fieldworkers, their conflicts are read by id; beyond, every overlapping job.
 _BUSY_BY_ID = 500
+
+# The columns a profile is made of, in `views.profile_of`'s order; the JSON ones among them.
+_COLUMNS = (
+    "id",
+    "name",
+    "status",
+    "services",
+    "skills",
+    "custom_fields",
+    "base_lat",
+    "base_lon",
+    "territories",
+    "working_hours",
+    "time_off",
+    "timezone",
+)
+_JSON = frozenset(
+    {"services", "skills", "custom_fields", "territories", "working_hours", "time_off"}
+)
+_SELECT = (
+    "SELECT id, name, status, services, skills, custom_fields, base_lat, base_lon, territories, "
+    "working_hours, time_off, timezone FROM fieldworker"
+)
+
+# Profiles by their stored columns, exactly as read: decoding the JSON (a territory polygon costs
+# as much to decode as to parse) is done once per distinct row content, in this process. The key
+# is the row itself, so a changed row is simply a new entry: nothing can go stale.
+_PROFILES: dict[tuple[Any, ...], FieldworkerProfile] = {}
+# Equal shift tables (by stored text) share one object, so `evaluate` checks each table once.
+_SHIFTS: dict[Any, Mapping[str, Any] | None] = {}
+_MEMO_MAX = 50_000
 
 
 class CandidateStore:
@@ -44,23 +78,71 @@ class CandidateStore:
         Every fieldworker, or those of `fieldworker_ids` that exist, or (with `narrowing`) those
         it admits: a superset of the eligible ones, found through indexes.
         """
-        ids: list[int] | None = None
-        if fieldworker_ids is not None:
-            ids = sorted(set(fieldworker_ids))
         if narrowing is not None:
-            admitted = await _admitted_ids(narrowing)
-            ids = admitted if ids is None else sorted(set(ids) & set(admitted))
-        rows = await t.Fieldworker.all().order_by("id") if ids is None else await _rows(ids)
-        busy = await _busy(job, [fw.id for fw in rows] if ids is not None else None)
-        return [fieldworker_profile(fw, tuple(busy.get(fw.id, ()))) for fw in rows]
+            rows = await _admitted(narrowing)
+            if fieldworker_ids is not None:
+                wanted = set(fieldworker_ids)
+                rows = [row for row in rows if row["id"] in wanted]
+        elif fieldworker_ids is not None:
+            rows = await _by_ids(sorted(set(fieldworker_ids)))
+        else:
+            rows = await _query(f"{_SELECT} ORDER BY id", [])
+        profiles = [_profile(row) for row in rows]
+        whole_fleet = narrowing is None and fieldworker_ids is None
+        busy = await _busy(job, None if whole_fleet else [p.id for p in profiles])
+        return [replace(p, busy=tuple(busy[p.id])) if p.id in busy else p for p in profiles]
 
 
-async def _rows(ids: Sequence[int]) -> list[t.Fieldworker]:
-    rows: list[t.Fieldworker] = []
-    for i in range(0, len(ids), _CHUNK):
-        rows.extend(await t.Fieldworker.filter(id__in=ids[i : i + _CHUNK]))
-    rows.sort(key=lambda fw: fw.id)
+def _postgres() -> bool:
+    return bool(connections.get("default").capabilities.dialect == "postgres")
+
+
+async def _query(sql: str, values: list[Any]) -> list[dict[str, Any]]:
+    rows: list[dict[str, Any]] = await connections.get("default").execute_query_dict(sql, values)
     return rows
+
+
+async def _by_ids(ids: Sequence[int]) -> list[dict[str, Any]]:
+    rows: list[dict[str, Any]] = []
+    for i in range(0, len(ids), _CHUNK):
+        chunk = ids[i : i + _CHUNK]
+        marks = (
+            ", ".join(f"${n}" for n in range(1, len(chunk) + 1))
+            if _postgres()
+            else ", ".join("?" * len(chunk))
+        )
+        rows.extend(await _query(f"{_SELECT} WHERE id IN ({marks})", list(chunk)))
+    rows.sort(key=lambda row: int(row["id"]))
+    return rows
+
+
+def _decoded(value: Any) -> Any:
+    return json.loads(value) if isinstance(value, str | bytes) else value
+
+
+def _profile(row: dict[str, Any]) -> FieldworkerProfile:
+    """The profile of a stored row, from `_PROFILES` when this exact row was seen before."""
+    key = tuple(row[c] for c in _COLUMNS)
+    try:
+        known = _PROFILES.get(key)
+    except TypeError:  # a driver that hands JSON over decoded: nothing hashable to key on
+        key, known = (), None
+    if known is not None:
+        return known
+    values = {c: _decoded(row[c]) if c in _JSON else row[c] for c in _COLUMNS}
+    if isinstance(values["territories"], dict):
+        # Read-only: `evaluate` then keeps its parsed area across calls.
+        values["territories"] = MappingProxyType(values["territories"])
+    profile = profile_of(*values.values())
+    if key:
+        if len(_PROFILES) >= _MEMO_MAX:
+            _PROFILES.clear()
+            _SHIFTS.clear()
+        shifts = _SHIFTS.setdefault(row["working_hours"], profile.working_hours)
+        if shifts is not profile.working_hours:
+            profile = replace(profile, working_hours=shifts)
+        _PROFILES[key] = profile
+    return profile
 
 
 async def _busy(job: JobView, fieldworker_ids: Sequence[int] | None) -> dict[int, list[Interval]]:
@@ -91,47 +173,47 @@ async def _busy(job: JobView, fieldworker_ids: Sequence[int] | None) -> dict[int
     return busy
 
 
-async def _admitted_ids(rule: Narrowing) -> list[int]:
-    """Ids of the fieldworkers `rule` admits, ascending: `dispatch.narrowing.admits` in SQL."""
-    conn = connections.get("default")
-    postgres = conn.capabilities.dialect == "postgres"
-    values: list[Any] = []
+async def _admitted(rule: Narrowing) -> list[dict[str, Any]]:
+    """The rows `rule` admits, by id: `dispatch.narrowing.admits` in SQL.
 
-    def param(value: Any) -> str:
-        values.append(value)
-        return f"${len(values)}" if postgres else "?"
+    The filtering reads `fieldworker_search` (migration 0005: one narrow row per fieldworker and
+    service code, kept by triggers on every write of `fieldworker`), indexed by service then
+    place; only the admitted fieldworker rows are read.
+    """
 
-    def offers() -> str:
-        code = param(rule.service_code)
-        if postgres:
-            return f"services @> jsonb_build_array({code}::text)"
-        member = "SELECT 1 FROM json_each(fieldworker.services) AS s WHERE s.type = 'text'"
-        return f"EXISTS ({member} AND s.value = {code})"
+    # Each part is (SQL with `?` placeholders, its values), joined in order so that values always
+    # line up with their placeholders; numbered afterwards for PostgreSQL.
+    def within(box: Box) -> tuple[str, list[Any]]:
+        sql = "(base_lat BETWEEN ? AND ? AND base_lon BETWEEN ? AND ?)"
+        return sql, [box.min_lat, box.max_lat, box.min_lon, box.max_lon]
 
-    def reach() -> str:
-        boxes = [
-            f"(base_lat BETWEEN {param(b.min_lat)} AND {param(b.max_lat)} "
-            f"AND base_lon BETWEEN {param(b.min_lon)} AND {param(b.max_lon)})"
-            for b in rule.reach
-        ]
-        return "(" + " OR ".join(boxes) + ")" if boxes else "(1 = 0)"
+    def reach() -> list[tuple[str, list[Any]]]:
+        """Base inside one of the reach boxes (none: nobody is within the radius)."""
+        parts: list[tuple[str, list[Any]]] = [("(1 = 0)", [])]
+        for box in rule.reach:
+            parts += [(" OR ", []), within(box)]
+        return parts
 
-    def covers() -> str:
-        lat, lon = rule.location.lat, rule.location.lon
-        return (
-            f"area_min_lat <= {param(lat)} AND area_max_lat >= {param(lat)} "
-            f"AND area_min_lon <= {param(lon)} AND area_max_lon >= {param(lon)}"
-        )
-
-    # Placeholders are positional on SQLite: the parts are made in the order they appear.
-    parts = [
-        # Only placeholders and fixed SQL are put into the text.
-        f"SELECT id FROM fieldworker WHERE status = {param('active')} AND {offers()} AND (",  # noqa: S608
-        f"(territories IS NULL AND {reach()}) OR ",
-        f"(territories IS NOT NULL AND {covers()} ",
-        f"AND (base_lat IS NULL OR base_lon IS NULL OR {reach()}))",
-        ") ORDER BY id",
+    lat, lon = rule.location.lat, rule.location.lon
+    parts: list[tuple[str, list[Any]]] = [
+        (
+            f"{_SELECT} WHERE id IN (SELECT fieldworker_id FROM fieldworker_search "  # noqa: S608
+            "WHERE service_code = ? AND status = ? AND ((NOT has_territories AND (",
+            [rule.service_code, "active"],
+        ),
+        *reach(),
+        (
+            ")) OR (has_territories AND area_min_lat <= ? AND area_max_lat >= ? "
+            "AND area_min_lon <= ? AND area_max_lon >= ? "
+            "AND (base_lat IS NULL OR base_lon IS NULL OR ",
+            [lat, lat, lon, lon],
+        ),
+        *reach(),
+        (")))) ORDER BY id", []),
     ]
-    sql = "".join(parts)
-    rows = await conn.execute_query_dict(sql, values)
-    return [int(row["id"]) for row in rows]
+    text = "".join(sql for sql, _ in parts)
+    values = [value for _, part_values in parts for value in part_values]
+    if _postgres():
+        pieces = text.split("?")
+        text = pieces[0] + "".join(f"${n}{piece}" for n, piece in enumerate(pieces[1:], 1))
+    return await _query(text, values)

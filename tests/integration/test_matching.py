@@ -165,3 +165,25 @@ async def test_migration_fills_the_boxes_of_existing_territories(db: str) -> Non
 
     stored = await t.Fieldworker.get(id=fw.id)
     assert (stored.area_min_lat, stored.area_max_lat, stored.area_min_lon) == (0.5, 1.5, 1.5)
+
+
+async def test_any_write_of_services_or_status_reaches_the_narrowing(db: str) -> None:
+    # The search rows are kept by triggers, so even a bulk UPDATE that bypasses the models counts.
+    await add_service("plumb")
+    await add_service("paint")
+    ann = await add_fieldworker("Ann", services=["paint"])
+    bob = await add_fieldworker("Bob", status="inactive")
+    tx = transactions()
+    booking = await create_booking(tx, DispatchMode.MANUAL)
+    job = await t.Job.get(booking_id=booking)
+
+    async def eligible() -> list[int]:
+        return await tx.run(lambda uow: offering.eligible_ids(uow, job.id))
+
+    assert await eligible() == []
+    await t.Fieldworker.filter(id=ann.id).update(services=["paint", "plumb", "plumb"])
+    await t.Fieldworker.filter(id=bob.id).update(status="active")
+    assert await eligible() == [ann.id, bob.id]
+    await t.Fieldworker.filter(id=ann.id).update(base_lat=48.14, base_lon=11.58)  # Munich
+    await t.Fieldworker.filter(id=bob.id).delete()
+    assert await eligible() == []
