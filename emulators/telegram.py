@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import json
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -17,6 +18,7 @@ from emulators.common import (
     _Holds,
     _poll_until,
 )
+from emulators.telegram_delivery import WebhookDelivery
 from emulators.telegram_methods import BotApiMethods
 from emulators.telegram_wire import (
     _TG_FAULT_DESCRIPTIONS,
@@ -44,6 +46,9 @@ class Call:
         failed: True if the emulator answered with an error (injected or genuine).
         status: HTTP status of the answer.
         result: The ``result`` sent back on success, else None.
+        at: When the request arrived (``time.perf_counter()`` of the emulator's process).
+        via: ``"api"`` for an HTTP request to the Bot API, ``"webhook"`` for a method the bot put
+            in its answer to a webhook delivery (see :meth:`TelegramEmulator.deliver`).
     """
 
     method: str
@@ -52,6 +57,8 @@ class Call:
     failed: bool = False
     status: int = 200
     result: Any = field(default=None, repr=False)
+    at: float = field(default_factory=time.perf_counter, repr=False)
+    via: str = "api"
 
     def summary(self) -> str:
         """Short one-line description used in assertion messages."""
@@ -62,7 +69,7 @@ class Call:
 Handler = Callable[[JSONDict], Awaitable[Any]]
 
 
-class TelegramEmulator(BotApiMethods):
+class TelegramEmulator(BotApiMethods, WebhookDelivery):
     """Emulates the Telegram Bot API at ``/bot{token}/{method}``.
 
     Serve ``emu.app`` with :func:`running` and give PTB ``base_url=f"{url}/bot"``.  All calls are
@@ -94,6 +101,8 @@ class TelegramEmulator(BotApiMethods):
         self._faults: dict[str, list[_Fault]] = {}
         self._holds: dict[str, _Holds] = {}
         self._closing = False
+        self._listeners: list[Callable[[Call], None]] = []
+        self._webhook_token: str | None = None  # the bot that set the webhook
         self._handlers: dict[str, tuple[str, Handler]] = {
             name.lower(): (name, handler)
             for name, handler in {
@@ -267,19 +276,26 @@ class TelegramEmulator(BotApiMethods):
         self.release()
 
     async def _handle(self, request: web.Request) -> web.Response:
+        arrived = time.perf_counter()
         token = request.match_info["token"]
         method_sent = request.match_info["method"]
         try:
             params = await self._read_params(request)
         except _ApiError as err:
-            self.calls.append(Call(method_sent, {}, token, failed=True, status=err.status))
+            call = Call(method_sent, {}, token, failed=True, status=err.status, at=arrived)
+            self._record(call)
             return self._error_response(err)
 
         holds = self._holds.get(method_sent.lower())
         if holds is not None and (delay := holds.take()) is not None:
             await holds.hold(delay)
+        return await self._run(method_sent, params, token, arrived, "api")
+
+    async def _run(
+        self, method_sent: str, params: JSONDict, token: str, arrived: float, via: str
+    ) -> web.Response:
         entry = self._handlers.get(method_sent.lower())
-        call = Call(entry[0] if entry else method_sent, params, token)
+        call = Call(entry[0] if entry else method_sent, params, token, at=arrived, via=via)
         self.calls.append(call)
         try:
             if self.token is not None and token != self.token:
@@ -294,9 +310,17 @@ class TelegramEmulator(BotApiMethods):
         except _ApiError as err:
             call.failed = True
             call.status = err.status
+            self._notify(call)
             return self._error_response(err)
         call.result = result
+        if call.method == "setWebhook":
+            self._webhook_token = token
+        self._notify(call)
         return web.json_response({"ok": True, "result": result})
+
+    def _record(self, call: Call) -> None:
+        self.calls.append(call)
+        self._notify(call)
 
     @staticmethod
     def _error_response(err: _ApiError) -> web.Response:
