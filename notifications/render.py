@@ -16,7 +16,15 @@ from models import tables as t
 from models.access import alert_chats
 from models.uow import TortoiseUnitOfWork
 from models.views import contact_of
-from notifications import booking_news, failures, followups, job_changes, live_buttons
+from notifications import (
+    booking_news,
+    failures,
+    followups,
+    job_changes,
+    live_buttons,
+    reminders,
+    rescheduling,
+)
 from notifications.customers import CustomerNotice, first_name, send_customer_notice
 from notifications.keyboards import attending_keyboard, request_keyboard, timeout_alert_keyboard
 from notifications.templates import format_when, render
@@ -27,9 +35,14 @@ WITHDRAWN_TEMPLATES = {
     ev.WithdrawnBecause.ASSIGNED_BY_STAFF: "request_assigned_elsewhere",
     ev.WithdrawnBecause.CANCELLED: "request_cancelled",
     ev.WithdrawnBecause.EXPIRED: "request_expired",
+    ev.WithdrawnBecause.RESCHEDULED: "request_rescheduled",
 }
 #: Withdrawals also worth an SMS (a taken request is not: the next reply is answered anyway).
-SMS_WITHDRAWALS = {ev.WithdrawnBecause.NOT_SELECTED, ev.WithdrawnBecause.CANCELLED}
+SMS_WITHDRAWALS = {
+    ev.WithdrawnBecause.NOT_SELECTED,
+    ev.WithdrawnBecause.CANCELLED,
+    ev.WithdrawnBecause.RESCHEDULED,
+}
 
 
 class OutboxRenderer:
@@ -39,6 +52,11 @@ class OutboxRenderer:
     _on_JobCompleted = booking_news.on_job_completed
     _on_CustomerStillWaiting = followups.customer_still_waiting
     _on_UnassignedSoon = followups.unassigned_soon
+    _on_JobRescheduled = rescheduling.job_rescheduled
+    _on_AppointmentRescheduled = rescheduling.appointment_rescheduled
+    _on_RequestNudged = reminders.request_nudged
+    _on_JobReminder = reminders.job_reminder
+    _on_AttendanceAsked = reminders.attendance_asked
 
     def __init__(self, *, telegram_enabled: bool, sms_enabled: bool, company_timezone: str):
         self.channels_on = ChannelsOn(telegram=telegram_enabled, sms=sms_enabled)
