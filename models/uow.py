@@ -36,6 +36,7 @@ from dispatch.ports import (
 from dispatch.reachability import ChannelsOn
 from dispatch.settings import CompanySettings
 from models import tables as t
+from models.uow_assist import OfferStoreMixin
 from models.uow_candidates import CandidateStore
 from models.uow_fieldworkers import FieldworkerStore
 from models.uow_timers import TimerStoreMixin
@@ -49,7 +50,7 @@ from models.views import (
 log = logging.getLogger(__name__)
 
 
-class TortoiseUnitOfWork(FieldworkerStore, CandidateStore, TimerStoreMixin):
+class TortoiseUnitOfWork(FieldworkerStore, CandidateStore, TimerStoreMixin, OfferStoreMixin):
     """One transaction's reads and writes; see `dispatch.ports.UnitOfWork`."""
 
     def __init__(self, now: datetime, channels_on: ChannelsOn) -> None:

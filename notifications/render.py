@@ -17,6 +17,7 @@ from models.access import alert_chats
 from models.uow import TortoiseUnitOfWork
 from models.views import contact_of
 from notifications import (
+    assist,
     booking_news,
     failures,
     followups,
@@ -57,6 +58,10 @@ class OutboxRenderer:
     _on_RequestNudged = reminders.request_nudged
     _on_JobReminder = reminders.job_reminder
     _on_AttendanceAsked = reminders.attendance_asked
+    _on_ProposalInvited = assist.proposal_invited
+    _on_RescheduleProposed = assist.reschedule_proposed
+    _on_RescheduleChosen = assist.reschedule_chosen
+    _on_RescheduleOfferExpired = assist.offer_expired
 
     def __init__(self, *, telegram_enabled: bool, sms_enabled: bool, company_timezone: str):
         self.channels_on = ChannelsOn(telegram=telegram_enabled, sms=sms_enabled)
@@ -292,7 +297,7 @@ class OutboxRenderer:
     async def _on_JobAssigned(self, uow: TortoiseUnitOfWork, e: ev.JobAssigned) -> None:
         ctx = await self._job_context(e.job_id)
         fw = await t.Fieldworker.get(id=e.fieldworker_id)
-        if not e.via_accept:
+        if not e.via_accept and assist.chosen_in(uow, e.job_id) is None:
             # Staff assigned or confirmed. An edit alerts nobody, so a new message carries the
             # news (and the No longer attending button); their old request message, if any,
             # loses its stale buttons.
