@@ -228,6 +228,7 @@ def build_app(config: Config) -> web.Application:
             twilio=twilio,
             twilio_from=config.twilio_from_number,
             status_callback_url=_public(config, "/sms/status"),
+            telegram_paid_broadcast=config.telegram_paid_broadcast,
             tx=tx,
         )
         tx.on_commit = sender.wake

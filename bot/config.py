@@ -39,6 +39,8 @@ class Config(BaseSettings):
     telegram_webhook_secret: str | None = Field(None, alias="TELEGRAM_WEBHOOK_SECRET")
     # A str here: pydantic-settings would try to JSON-decode a list-typed env var.
     telegram_admin_ids_raw: str = Field("", alias="TELEGRAM_ADMIN_IDS")
+    # Job requests with `allow_paid_broadcast` (Telegram Stars), paced up to 1,000 a second.
+    telegram_paid_broadcast: bool = Field(False, alias="TELEGRAM_PAID_BROADCAST")
     twilio_account_sid: str | None = Field(None, alias="TWILIO_ACCOUNT_SID")
     twilio_auth_token: str | None = Field(None, alias="TWILIO_AUTH_TOKEN")
     twilio_from_number: str | None = Field(None, alias="TWILIO_FROM_NUMBER")

@@ -19,6 +19,7 @@ from bot.demo_day import dispatch_day
 from emulators import (
     Call,
     TelegramEmulator,
+    TelegramLimits,
     TwilioEmulator,
     make_callback_update,
     make_message_update,
@@ -201,7 +202,8 @@ async def run_demo(verbose: bool = False) -> int:
     from handlers.sms import handle_sms
 
     logging.basicConfig(level=logging.INFO if verbose else logging.ERROR)
-    tg = TelegramEmulator()
+    # EMULATOR_TELEGRAM_LIMITS=true: the emulator answers 429 beyond Telegram's limits.
+    tg = TelegramEmulator(limits=TelegramLimits.from_env())
     sms = TwilioEmulator(account_sid=SID, auth_token=AUTH)
     with tempfile.TemporaryDirectory(prefix="dispatchbot-demo-") as tmp:
         async with running(tg.app) as tg_url, running(sms.app) as sms_url:

@@ -18,6 +18,7 @@ Everything runs on the caller's event loop and binds to 127.0.0.1 only.
 
 from emulators.common import BOT_USER, running
 from emulators.telegram import Call, TelegramEmulator
+from emulators.telegram_limits import TelegramLimits
 from emulators.twilio import TwilioEmulator
 from emulators.updates import make_callback_update, make_message_update
 
@@ -25,6 +26,7 @@ __all__ = [
     "BOT_USER",
     "Call",
     "TelegramEmulator",
+    "TelegramLimits",
     "TwilioEmulator",
     "make_callback_update",
     "make_message_update",

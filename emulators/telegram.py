@@ -19,6 +19,7 @@ from emulators.common import (
     _poll_until,
 )
 from emulators.telegram_delivery import WebhookDelivery
+from emulators.telegram_limits import RateLimits, TelegramLimits
 from emulators.telegram_methods import BotApiMethods
 from emulators.telegram_wire import (
     _TG_FAULT_DESCRIPTIONS,
@@ -82,14 +83,25 @@ class TelegramEmulator(BotApiMethods, WebhookDelivery):
         bot_user: The ``User`` returned by ``getMe``.
     """
 
-    def __init__(self, token: str | None = None, *, bot_user: JSONDict | None = None) -> None:
+    def __init__(
+        self,
+        token: str | None = None,
+        *,
+        bot_user: JSONDict | None = None,
+        limits: TelegramLimits | None = None,
+        clock: Callable[[], float] | None = None,
+    ) -> None:
         """Create the emulator.
 
         Args:
             token: If given, requests with any other token get 401 ``Unauthorized``.
             bot_user: Override for :data:`BOT_USER`.
+            limits: Enforce Telegram's rate limits (:mod:`emulators.telegram_limits`): a message
+                beyond them gets 429 with ``retry_after``. None (the default): no limits.
+            clock: Seconds for the limits' window (``time.monotonic`` unless given).
         """
         self.token = token
+        self.limits = RateLimits(limits, clock) if limits is not None else None
         self.bot_user: JSONDict = dict(bot_user or BOT_USER)
         self.calls: list[Call] = []
         self.webhook: JSONDict | None = None
@@ -303,6 +315,8 @@ class TelegramEmulator(BotApiMethods, WebhookDelivery):
             if entry is None:
                 raise _ApiError(404, "Not Found: method not found")
             self._raise_injected_fault(method_sent.lower())
+            if self.limits is not None:
+                self.limits.check(method_sent, params)
             try:
                 result = await entry[1](params)
             except (TypeError, ValueError) as err:

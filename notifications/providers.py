@@ -9,6 +9,7 @@ from datetime import timedelta
 from typing import Any, TypeVar
 
 from models import tables as t
+from notifications.pacing import TelegramPacer
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -39,9 +40,7 @@ class ProviderCalls:
     status_callback_url: str | None
     provider_timeout: float
     _sms_resume_at: float
-    _telegram_gap: float
-    _telegram_next: float
-    _pace_lock: asyncio.Lock
+    pacer: TelegramPacer
 
     async def _call(self, provider: str, call: Awaitable[T]) -> T:
         """Await one provider call, bounded by the provider timeout (a failed attempt after it)."""
@@ -71,10 +70,18 @@ class ProviderCalls:
         markup_json = row.payload.get("reply_markup")
         markup = InlineKeyboardMarkup.de_json(markup_json, self.bot) if markup_json else None
         chat_id = int(row.recipient)
-        await self._pace_telegram()
+        target = None
+        if row.payload.get("method") == "edit" and row.request_id is not None:
+            target = await self._edit_target(row)
+        # Paid broadcast (TELEGRAM_PAID_BROADCAST) lifts the bot-wide limit for job requests only.
+        paid = self.pacer.paid_broadcast and row.template == "job_request" and target is None
+        extra: dict[str, Any] = {"allow_paid_broadcast": True} if paid else {}
+        # Looked up before the pacer's turn: a place is held for the call only.
+        reply = await self._reply_to(row, chat_id) if target is None else None
         try:
-            if row.payload.get("method") == "edit" and row.request_id is not None:
-                target = await self._edit_target(row)
+            async with self.pacer.slot(
+                target[0] if target else chat_id, paid=paid, edit=target is not None
+            ):
                 if target is not None:
                     chat_id, message_id = target
                     try:
@@ -92,17 +99,14 @@ class ProviderCalls:
                             return str(message_id)
                         raise
                     return str(message_id)
-            reply = await self._reply_to(row, chat_id)
-            message = await self._call(
-                "Telegram",
-                self.bot.send_message(
-                    chat_id, row.body, reply_markup=markup, reply_parameters=reply
-                ),
-            )
+                message = await self._call(
+                    "Telegram",
+                    self.bot.send_message(
+                        chat_id, row.body, reply_markup=markup, reply_parameters=reply, **extra
+                    ),
+                )
         except RetryAfter as exc:
-            delay = exc.retry_after
-            seconds = delay.total_seconds() if isinstance(delay, timedelta) else float(delay)
-            raise RetryLater(seconds, f"Telegram rate limit: retry after {seconds}s") from exc
+            raise self._telegram_rate_limited(chat_id, exc) from exc
         except (BadRequest, Forbidden) as exc:
             raise PermanentError(f"Telegram refused: {exc}") from exc
         if row.template == "job_request" and row.request_id is not None:
@@ -111,6 +115,13 @@ class ProviderCalls:
                 telegram_chat_id=chat_id, telegram_message_id=message.message_id
             )
         return str(message.message_id)
+
+    def _telegram_rate_limited(self, chat_id: int, exc: Any) -> RetryLater:
+        """Telegram's 429: keep that chat and the bot quiet for its `retry_after`; the row waits."""
+        delay = exc.retry_after
+        seconds = delay.total_seconds() if isinstance(delay, timedelta) else float(delay)
+        self.pacer.hold(chat_id, seconds)
+        return RetryLater(seconds, f"Telegram rate limit: retry after {seconds:g}s")
 
     async def _reply_to(self, row: t.Notification, chat_id: int) -> Any:
         """The request's message a row answers (a nudge, `reply_to_request`), when it is in this
@@ -144,18 +155,17 @@ class ProviderCalls:
             if older is None or older.status == "failed" or not older.provider_id:
                 return None
             chat_id, message_id = int(older.recipient), int(older.provider_id)
-        await self._pace_telegram()
+        chat = int(chat_id if chat_id is not None else row.recipient)
         try:
-            await self._call(
-                "Telegram",
-                self.bot.edit_message_reply_markup(
-                    chat_id=chat_id, message_id=message_id, reply_markup=None
-                ),
-            )
+            async with self.pacer.slot(chat, edit=True):
+                await self._call(
+                    "Telegram",
+                    self.bot.edit_message_reply_markup(
+                        chat_id=chat_id, message_id=message_id, reply_markup=None
+                    ),
+                )
         except RetryAfter as exc:
-            delay = exc.retry_after
-            seconds = delay.total_seconds() if isinstance(delay, timedelta) else float(delay)
-            raise RetryLater(seconds, f"Telegram rate limit: retry after {seconds}s") from exc
+            raise self._telegram_rate_limited(chat, exc) from exc
         except (BadRequest, Forbidden) as exc:
             # Not modified (no buttons left), deleted, or the chat blocked us: nothing to retire.
             log.info("message %s in chat %s keeps its buttons: %s", message_id, chat_id, exc)
@@ -209,13 +219,3 @@ class ProviderCalls:
                 raise
             raise PermanentError(f"Twilio refused ({exc.status} {exc.code}): {exc.msg}") from exc
         return str(message.sid)
-
-    async def _pace_telegram(self) -> None:
-        """Wait for the next send slot under Telegram's global rate."""
-        loop = asyncio.get_running_loop()
-        async with self._pace_lock:
-            slot = max(loop.time(), self._telegram_next)
-            self._telegram_next = slot + self._telegram_gap
-        delay = slot - loop.time()
-        if delay > 0:
-            await asyncio.sleep(delay)

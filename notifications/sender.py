@@ -7,10 +7,10 @@ are served by their own tasks, several per channel at once, and the sender keeps
 while others are still busy: a slow chat or a slow provider never holds up anyone else. Every
 provider call is bounded by `PROVIDER_TIMEOUT`, well inside the lease, so a row is never claimed by
 a second process while its call may still be under way; a call that times out is a failed attempt.
-Telegram sends are paced under its global limit (about 30 messages a second per bot); Telegram's
-`retry_after` pauses that chat, Twilio's `Retry-After` pauses the SMS channel. Twilio and Telegram
-calls are never retried by their HTTP clients: a retry here is a new attempt of a row, and a row
-marked sent is never sent again.
+Telegram calls are paced under its limits (30 messages a second per bot, one a second per chat:
+`notifications.pacing`); Telegram's `retry_after` pauses that chat and the bot, Twilio's
+`Retry-After` pauses the SMS channel. Twilio and Telegram calls are never retried by their HTTP
+clients: a retry here is a new attempt of a row, and a row marked sent is never sent again.
 """
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ from dispatch import delivery
 from models import tables as t
 from models.transactions import Transactions, is_transient
 from models.views import utcnow
+from notifications.pacing import FREE_PER_SECOND, TelegramPacer
 from notifications.providers import (  # noqa: F401 - the errors are part of the sender's API
     PermanentError,
     ProviderCalls,
@@ -64,7 +65,8 @@ class OutboxSender(ProviderCalls):
         status_callback_url: str | None = None,
         poll_interval: float = 1.0,
         concurrency: int = 8,
-        telegram_per_second: float = 25.0,
+        telegram_per_second: float = FREE_PER_SECOND,
+        telegram_paid_broadcast: bool = False,
         tx: Transactions | None = None,
         provider_timeout: float = PROVIDER_TIMEOUT,
     ):
@@ -79,9 +81,10 @@ class OutboxSender(ProviderCalls):
         self._wakeup = asyncio.Event()
         self._stopping = False
         self._concurrency = concurrency
-        self._telegram_gap = 1.0 / telegram_per_second
-        self._telegram_next = 0.0
-        self._pace_lock = asyncio.Lock()
+        # Telegram's limits: per bot, per chat, and what Telegram says in a 429 (pacing.py).
+        self.pacer = TelegramPacer(telegram_per_second, paid_broadcast=telegram_paid_broadcast)
+        # Enough Telegram chats at once to fill the rate while each waits out its own second.
+        self._limits = {"telegram": max(concurrency, self.pacer.concurrency)}
         # Reports a message given up on to the core (fallback channel, history, staff alert).
         self.tx = tx
         # (channel, recipient) -> the task serving that recipient's due rows, in id order
@@ -133,7 +136,7 @@ class OutboxSender(ProviderCalls):
         channels = [
             channel
             for channel in ("telegram", "sms")
-            if self._busy(channel) < self._concurrency
+            if self._busy(channel) < self._limits.get(channel, self._concurrency)
             and not (channel == "sms" and loop.time() < self._sms_resume_at)
         ]
         if not channels:
@@ -154,7 +157,9 @@ class OutboxSender(ProviderCalls):
             by_recipient.setdefault((f"{channel}", f"{recipient}"), []).append(row_id)
         started = []
         for key, row_ids in by_recipient.items():
-            if key in self._serving or self._busy(key[0]) >= self._concurrency:
+            if key in self._serving or self._busy(key[0]) >= self._limits.get(
+                key[0], self._concurrency
+            ):
                 continue
             task = asyncio.create_task(self._serve(row_ids), name=f"outbox {key[0]} {key[1]}")
             self._serving[key] = task
