@@ -3,7 +3,8 @@
 The webhook stores the update (`inbound_event`, unique key `tg:<update_id>`) and answers 200 only
 after that commit. Processing then runs in the background; a row still `new` after a crash is picked
 up again by `recover()` (the scheduler calls it), claimed by a conditional UPDATE so two processes
-never run the same update.
+never run the same update. The claim is short and renewed while the update runs (`models.leases`):
+an update whose process died is taken again within seconds, one still running never is.
 """
 
 from __future__ import annotations
@@ -17,7 +18,8 @@ from typing import Any, cast
 from tortoise.expressions import Q
 
 from models import tables as t
-from models.inbound import MAX_ATTEMPTS, claim, finish, record
+from models.inbound import MAX_ATTEMPTS, claim, finish, record, renew_claims
+from models.leases import LEASE, Heartbeat
 from models.views import utcnow
 
 log = logging.getLogger(__name__)
@@ -33,6 +35,8 @@ class TelegramIntake:
         # ours notes the failure so the update is retried instead of being marked done.
         self._failed: dict[int, str] = {}
         application.add_error_handler(self._on_handler_error)
+        # Renews the claims of the updates being processed here while they run.
+        self._heartbeat = Heartbeat(renew_claims)
 
     async def _on_handler_error(self, update: object, context: Any) -> None:
         update_id = getattr(update, "update_id", None)
@@ -65,17 +69,18 @@ class TelegramIntake:
         event = await claim(key)
         if event is None:
             return
-        try:
-            update = self.parse(event.payload)
-            await self.application.process_update(update)
-        except Exception as exc:
-            log.exception("processing %s failed", key)
-            await finish(event, f"{type(exc).__name__}: {exc}")
-            return
-        # A failed handler leaves the update `new` for `recover()` (at most MAX_ATTEMPTS runs).
-        await finish(event, self._failed.pop(update.update_id, None))
+        async with self._heartbeat.held():
+            try:
+                update = self.parse(event.payload)
+                await self.application.process_update(update)
+            except Exception as exc:
+                log.exception("processing %s failed", key)
+                await finish(event, f"{type(exc).__name__}: {exc}")
+                return
+            # A failed handler leaves the update `new` for `recover()` (at most MAX_ATTEMPTS runs).
+            await finish(event, self._failed.pop(update.update_id, None))
 
-    async def recover(self, older_than: timedelta = timedelta(seconds=30)) -> int:
+    async def recover(self, older_than: timedelta = LEASE) -> int:
         """Process updates left `new` (a crash between record and act); returns how many."""
         cutoff = utcnow() - older_than
         keys = (
@@ -101,6 +106,8 @@ class TelegramIntake:
                 await asyncio.wait_for(
                     asyncio.gather(*self._tasks, return_exceptions=True), timeout
                 )
+        if not self._tasks:
+            await self._heartbeat.stop()
 
 
 async def poll_updates(bot: Any, intake: TelegramIntake, stop: asyncio.Event) -> None:

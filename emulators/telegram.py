@@ -16,6 +16,8 @@ from emulators.common import (
     _Fault,
     _Holds,
     _poll_until,
+    _Resets,
+    reset_connection,
 )
 from emulators.telegram_methods import BotApiMethods
 from emulators.telegram_wire import (
@@ -93,6 +95,8 @@ class TelegramEmulator(BotApiMethods):
         self._max_update_id = 0
         self._faults: dict[str, list[_Fault]] = {}
         self._holds: dict[str, _Holds] = {}
+        self._late: dict[str, _Holds] = {}  # answers held after the call acted
+        self._resets: dict[str, _Resets] = {}
         self._closing = False
         self._handlers: dict[str, tuple[str, Handler]] = {
             name.lower(): (name, handler)
@@ -217,22 +221,33 @@ class TelegramEmulator(BotApiMethods):
             _Fault(status=status, remaining=count, retry_after=retry_after, description=description)
         )
 
-    def delay_next(self, method: str, seconds: float, count: int = 1) -> None:
+    def delay_next(
+        self, method: str, seconds: float, count: int = 1, *, after_acting: bool = False
+    ) -> None:
         """Answer the next ``count`` calls of ``method`` only after ``seconds`` (a slow chat).
 
         A held call is recorded in :attr:`calls` once it is answered. A long delay is a hung
         request: it waits until then, until :meth:`release`, or until the emulator shuts down.
+        ``after_acting``: the call acts first (the message is sent) and only its answer is held.
         """
-        self._holds.setdefault(method.lower(), _Holds()).add(seconds, count)
+        holds = self._late if after_acting else self._holds
+        holds.setdefault(method.lower(), _Holds()).add(seconds, count)
+
+    def reset_next(self, method: str, count: int = 1, *, after_acting: bool = True) -> None:
+        """Drop the next ``count`` calls of ``method`` with a connection reset, answering nothing.
+
+        ``after_acting``: the call acts first (the message is sent); the client cannot know.
+        """
+        self._resets.setdefault(method.lower(), _Resets()).add(count, after_acting)
 
     @property
     def held(self) -> int:
         """Calls being held by :meth:`delay_next` right now."""
-        return sum(holds.held for holds in self._holds.values())
+        return sum(h.held for holds in (self._holds, self._late) for h in holds.values())
 
     def release(self) -> None:
         """Answer every held call now; delays not yet used are dropped."""
-        for holds in self._holds.values():
+        for holds in (*self._holds.values(), *self._late.values()):
             holds.release()
 
     def message(self, chat_id: int, message_id: int) -> JSONDict:
@@ -281,6 +296,25 @@ class TelegramEmulator(BotApiMethods):
         entry = self._handlers.get(method_sent.lower())
         call = Call(entry[0] if entry else method_sent, params, token)
         self.calls.append(call)
+        resets = self._resets.get(method_sent.lower())
+        reset = resets.take() if resets is not None else None
+        if reset is False:  # before acting: the call did nothing
+            call.failed, call.status = True, 599
+            reset_connection(request)
+            return web.Response(status=599)
+        response = await self._answer(call, method_sent, params, entry)
+        if reset:  # it acted; the client never hears of it
+            reset_connection(request)
+            return response
+        late = self._late.get(method_sent.lower())
+        if late is not None and (delay := late.take()) is not None:
+            await late.hold(delay)
+        return response
+
+    async def _answer(
+        self, call: Call, method_sent: str, params: JSONDict, entry: tuple[str, Handler] | None
+    ) -> web.Response:
+        token = call.token
         try:
             if self.token is not None and token != self.token:
                 raise _ApiError(401, "Unauthorized")

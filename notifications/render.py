@@ -16,7 +16,7 @@ from models import tables as t
 from models.access import alert_chats
 from models.uow import TortoiseUnitOfWork
 from models.views import contact_of
-from notifications import booking_news, failures, followups, job_changes, live_buttons
+from notifications import booking_news, failures, followups, job_changes, live_buttons, metrics
 from notifications.customers import CustomerNotice, first_name, send_customer_notice
 from notifications.keyboards import attending_keyboard, request_keyboard, timeout_alert_keyboard
 from notifications.templates import format_when, render
@@ -63,8 +63,19 @@ class OutboxRenderer:
                     await handler(uow, event)
             for notice in notices.values():
                 await send_customer_notice(uow, notice, sms_enabled=self.sms_enabled)
+            await self._count(uow)
         finally:
             del self._customer_notices[id(uow)]
+
+    async def _count(self, uow: TortoiseUnitOfWork) -> None:
+        """Count responses and assignments on `/metrics` once the transaction commits."""
+        counted = (ev.RequestAccepted, ev.RequestDeclined, ev.JobAssigned)
+        events = [e for e in uow.events if isinstance(e, counted)]
+        if not events:
+            return
+        reasons = tuple((await uow.settings()).decline_reasons)
+        assigned = await metrics.assigned_jobs_created(events)
+        uow.after_commit.append(lambda: metrics.count_events(events, reasons, assigned))
 
     # -- helpers ---------------------------------------------------------------------------------
 
