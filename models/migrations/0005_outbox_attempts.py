@@ -14,7 +14,11 @@ class Migration(migrations.Migration):
         ops.AddField(
             model_name="Notification",
             name="holder",
-            field=fields.CharField(null=True, max_length=64),
+            field=fields.CharField(
+                null=True,
+                description="The process holding the claim (`models.leases.HOLDER`); its heartbeat renews the claim.",
+                max_length=64,
+            ),
         ),
         ops.AddField(
             model_name="Notification",
@@ -24,12 +28,21 @@ class Migration(migrations.Migration):
         ops.AddField(
             model_name="Notification",
             name="attempt_started_at",
-            field=fields.DatetimeField(null=True, auto_now=False, auto_now_add=False),
+            field=fields.DatetimeField(
+                null=True,
+                description="Set before a provider call, cleared once its outcome is known: a row found with it set",
+                auto_now=False,
+                auto_now_add=False,
+            ),
         ),
         ops.AddField(
             model_name="InboundEvent",
             name="holder",
-            field=fields.CharField(null=True, max_length=64),
+            field=fields.CharField(
+                null=True,
+                description="The process holding the claim (`models.leases.HOLDER`); it renews `claimed_until`.",
+                max_length=64,
+            ),
         ),
         ops.CreateModel(
             name="CallbackAnswer",
@@ -56,7 +69,7 @@ class Migration(migrations.Migration):
                 "table": "callback_answer",
                 "app": "models",
                 "pk_attr": "id",
-                "table_description": "A callback query we answered (or began to): answered once, even across a crash.",
+                "table_description": "A callback query we answered, or began to: a query is answered once, even across a crash.",
             },
             bases=["Model"],
         ),
