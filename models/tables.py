@@ -235,7 +235,7 @@ class InboundEvent(Model):
     status = fields.CharField(max_length=16, default="new", db_index=True)
     attempts = fields.IntField(default=0)
     claimed_until = fields.DatetimeField(null=True)
-    #: The process holding the claim (`models.leases.HOLDER`); it renews `claimed_until`.
+    # The process holding the claim (`models.leases.HOLDER`), which renews `claimed_until`.
     holder = fields.CharField(max_length=64, null=True)
     error = fields.TextField(null=True)
     created_at = fields.DatetimeField(auto_now_add=True)
@@ -260,11 +260,11 @@ class Notification(Model):
     error = fields.TextField(null=True)
     next_attempt_at = fields.DatetimeField()
     claimed_until = fields.DatetimeField(null=True)
-    #: The process holding the claim (`models.leases.HOLDER`); its heartbeat renews the claim.
+    # The process holding the claim (`models.leases.HOLDER`), whose heartbeat renews it.
     holder = fields.CharField(max_length=64, null=True)
     heartbeat_at = fields.DatetimeField(null=True)
-    #: Set before a provider call, cleared once its outcome is known: a row found with it set
-    #: was mid-send when its holder died or its call ended without an answer.
+    # Set before a provider call, cleared when the provider surely did not act: a queued row found
+    # with it set was mid-send when its holder died or its call ended without an answer.
     attempt_started_at = fields.DatetimeField(null=True)
     provider_id = fields.CharField(max_length=64, null=True, db_index=True)
     created_at = fields.DatetimeField(auto_now_add=True)

@@ -16,7 +16,6 @@ class Migration(migrations.Migration):
             name="holder",
             field=fields.CharField(
                 null=True,
-                description="The process holding the claim (`models.leases.HOLDER`); its heartbeat renews the claim.",
                 max_length=64,
             ),
         ),
@@ -30,7 +29,6 @@ class Migration(migrations.Migration):
             name="attempt_started_at",
             field=fields.DatetimeField(
                 null=True,
-                description="Set before a provider call, cleared once its outcome is known: a row found with it set",
                 auto_now=False,
                 auto_now_add=False,
             ),
@@ -40,7 +38,6 @@ class Migration(migrations.Migration):
             name="holder",
             field=fields.CharField(
                 null=True,
-                description="The process holding the claim (`models.leases.HOLDER`); it renews `claimed_until`.",
                 max_length=64,
             ),
         ),
