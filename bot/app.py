@@ -18,7 +18,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from bot.config import Config
 from bot.context import CTX, AppContext
-from bot.inbound import TelegramIntake, poll_updates
+from bot.inbound import ReplyingRequest, TelegramIntake, poll_updates
 from bot.sweep import start_scheduler
 from models import tables as t
 from models.access import bootstrap_owners, ensure_default_roles
@@ -53,7 +53,8 @@ def build_telegram(config: Config, app_ctx: AppContext) -> Any:
     bot = AnswerOnceBot(  # answers each callback query once, even across a crash
         config.telegram_bot_token or "",
         base_url=config.telegram_api_base_url,
-        request=AiohttpRequest(connection_pool_size=32),
+        # A press answered while its webhook request is open answers in that request's body.
+        request=ReplyingRequest(connection_pool_size=32),
         get_updates_request=AiohttpRequest(connection_pool_size=2, read_timeout=40.0),
     )
     application = ApplicationBuilder().bot(bot).updater(None).build()
@@ -112,7 +113,11 @@ def malformed(update: Any) -> str | None:
 
 
 async def telegram_webhook(request: web.Request) -> web.Response:
-    """POST /telegram/webhook: 401 on a wrong secret; 200 once the update is recorded."""
+    """POST /telegram/webhook: 401 on a wrong secret; 200 once the update is recorded.
+
+    The update is processed while Telegram waits (bounded: `bot.inbound`), and a press's answer
+    comes back in this response's body when it is known in time.
+    """
     ctx = request.app[CTX]
     intake = ctx.intake
     secret = ctx.config.telegram_webhook_secret
@@ -133,13 +138,14 @@ async def telegram_webhook(request: web.Request) -> web.Response:
             raise ValueError(problem)
         # A body PTB cannot read, or whose parts our handlers read have the wrong shape, is
         # refused now, not failed (with a traceback, three times) later.
-        problem = malformed(intake.parse(payload))
+        update = intake.parse(payload)
+        problem = malformed(update)
         if problem is not None:
             raise ValueError(problem)
     except Exception:  # any parse failure: malformed JSON, or not an Update
         return web.json_response({"error": "not a Telegram update"}, status=400)
-    await intake.take(payload)
-    return web.json_response({"ok": True})
+    reply = await intake.answer(payload, update=update)
+    return web.json_response(reply if reply is not None else {"ok": True})
 
 
 async def healthz(_request: web.Request) -> web.Response:
@@ -229,7 +235,8 @@ def build_app(config: Config) -> web.Application:
             tx=tx,
         )
         tx.on_commit = sender.wake
-        background.append(asyncio.create_task(sender.run()))
+        sending = asyncio.create_task(sender.run())
+        background.append(sending)
 
         scheduler = start_scheduler(app_ctx)
         log.info(
@@ -239,11 +246,14 @@ def build_app(config: Config) -> web.Application:
             config.sms_enabled,
         )
         yield
-        scheduler.shutdown(wait=False)
+        await scheduler.stop()  # before the sender and the database: no sweep is cut off
         stop.set()
         sender.stop()
         if app_ctx.intake is not None:
             await app_ctx.intake.drain()
+        # The sender settles the rows it is sending (bounded calls) before the database closes;
+        # cancelling it sooner left a send writing to a closed database.
+        await asyncio.wait({sending}, timeout=PROVIDER_TIMEOUT + 2)
         for task in background:
             task.cancel()
         for task in background:

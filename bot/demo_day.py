@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from typing import TYPE_CHECKING
 
+from bot import demo_assist
 from bot.demo_data import OWNER, WORKERS
 
 if TYPE_CHECKING:
@@ -183,6 +184,9 @@ async def dispatch_day(demo: Demo) -> None:
         f"{demo.names[shortlist[0]]} is told they were not selected"
     )
     await demo.report(b3["id"])
+
+    await demo_assist.reschedule(demo, b1["id"])
+    await demo_assist.reschedule_assist(demo)
 
     say()
     say("== History of booking 1 ==")

@@ -1,10 +1,18 @@
 """Durable intake of Telegram updates: record first, then act; a redelivery is a no-op.
 
-The webhook stores the update (`inbound_event`, unique key `tg:<update_id>`) and answers 200 only
-after that commit. Processing then runs in the background; a row still `new` after a crash is picked
-up again by `recover()` (the scheduler calls it), claimed by a conditional UPDATE so two processes
-never run the same update. The claim is short and renewed while the update runs (`models.leases`):
-an update whose process died is taken again within seconds, one still running never is.
+The webhook stores the update (`inbound_event`, unique key `tg:<update_id>`, recorded taken by this
+process) and then runs it through the PTB handlers *while the request waits*, at most `CONCURRENCY`
+updates at once: Telegram keeps at most `max_connections` updates in flight per bot, so a burst
+waits at Telegram instead of piling up in this process's memory (DESIGN, Known traps). A press's
+`answerCallbackQuery` made meanwhile rides in the webhook's answer (`{"method":
+"answerCallbackQuery", ...}`), and the answer goes as soon as it is known: no Bot API round trip,
+and the button stops spinning before the rest of the update's work ends. An update not done within
+`WITHIN_REQUEST` seconds is answered 200 anyway (it is recorded) and goes on in the background; its
+press is then answered through the Bot API. Redeliveries answer 200 with nothing to do.
+
+A row still `new` after a crash is picked up again by `recover()` (the scheduler calls it), claimed
+by a conditional UPDATE so two processes never run the same update. A handler that changes state
+marks its update done in that same transaction (`models.inbound.done_with`).
 """
 
 from __future__ import annotations
@@ -12,31 +20,147 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Coroutine
+from contextvars import ContextVar
 from datetime import timedelta
 from typing import Any, cast
 
+from telegram._utils.defaultvalue import DEFAULT_NONE
+from telegram._utils.types import ODVInput
+from telegram.request import RequestData
 from tortoise.expressions import Q
 
 from models import tables as t
-from models.inbound import MAX_ATTEMPTS, claim, finish, record, renew_claims
+from models.inbound import (
+    MAX_ATTEMPTS,
+    PROCESSING,
+    Processing,
+    claim,
+    finish,
+    record_many,
+    renew_claims,
+)
 from models.leases import LEASE, Heartbeat
 from models.views import utcnow
+from notifications.telegram_transport import AiohttpRequest
 
 log = logging.getLogger(__name__)
 
+#: Updates run through the handlers at once; the next ones wait (in their webhook request).
+CONCURRENCY = 16
+#: Seconds a webhook request waits for its update's answer before answering 200 without it.
+WITHIN_REQUEST = 5.0
+#: The one Bot API method that may ride in a webhook's answer.
+ANSWER = "answerCallbackQuery"
+_ANSWERED = b'{"ok":true,"result":true}'
+
+
+class WebhookReply:
+    """The body of one webhook request's answer: the press's answer, while the request is open."""
+
+    def __init__(self) -> None:
+        self.body: dict[str, Any] | None = None
+        self._open = True
+        self.taken = asyncio.Event()
+
+    def offer(self, method: str, params: dict[str, Any]) -> bool:
+        """Take a Bot API call into the answer; False when it must go by the Bot API."""
+        if not self._open or self.body is not None or method != ANSWER:
+            return False
+        self.body = {"method": method, **params}
+        self.taken.set()
+        return True
+
+    def close(self) -> dict[str, Any] | None:
+        """The body to answer with; later calls go by the Bot API."""
+        self._open = False
+        return self.body
+
+
+#: The open webhook request of the update being processed (its tasks inherit it).
+REPLY: ContextVar[WebhookReply | None] = ContextVar("webhook_reply", default=None)
+
+
+class ReplyingRequest(AiohttpRequest):
+    """PTB's transport: a press answered while its webhook request is open answers in its body."""
+
+    __slots__ = ()
+
+    async def do_request(
+        self,
+        url: str,
+        method: str,
+        request_data: RequestData | None = None,
+        read_timeout: ODVInput[float] = DEFAULT_NONE,
+        write_timeout: ODVInput[float] = DEFAULT_NONE,
+        connect_timeout: ODVInput[float] = DEFAULT_NONE,
+        pool_timeout: ODVInput[float] = DEFAULT_NONE,
+    ) -> tuple[int, bytes]:
+        """`answerCallbackQuery` into the open webhook answer if any; everything else as usual."""
+        reply = REPLY.get()
+        if (
+            reply is not None
+            and request_data is not None
+            and url.rsplit("/", 1)[-1] == ANSWER
+            and reply.offer(ANSWER, request_data.parameters)
+        ):
+            return 200, _ANSWERED
+        return await super().do_request(
+            url, method, request_data, read_timeout, write_timeout, connect_timeout, pool_timeout
+        )
+
+
+class GroupRecorder:
+    """Records updates; those that arrive while a commit is under way share the next one.
+
+    One at a time, an update is recorded at once, as before; under a burst, one commit (one
+    fsync) records all that queued meanwhile, instead of one each.
+    """
+
+    def __init__(self) -> None:
+        self._queued: list[tuple[str, dict[str, Any], asyncio.Future[t.InboundEvent | None]]] = []
+        self._writer: asyncio.Task[None] | None = None
+
+    async def record(self, key: str, payload: dict[str, Any]) -> t.InboundEvent | None:
+        """The recorded row, taken by the caller; None for a redelivery (as `record_claimed`)."""
+        done: asyncio.Future[t.InboundEvent | None] = asyncio.get_running_loop().create_future()
+        self._queued.append((key, payload, done))
+        if self._writer is None:
+            self._writer = asyncio.create_task(self._write())
+        return await done
+
+    async def _write(self) -> None:
+        try:
+            while self._queued:
+                batch, self._queued = self._queued, []
+                try:
+                    rows = await record_many([(key, payload) for key, payload, _ in batch])
+                except Exception as exc:
+                    for *_, done in batch:
+                        if not done.done():
+                            done.set_exception(exc)
+                    continue
+                for (*_, done), row in zip(batch, rows, strict=True):
+                    if not done.done():
+                        done.set_result(row)
+        finally:
+            self._writer = None
+
 
 class TelegramIntake:
-    """Feeds recorded Telegram updates to the PTB application, one background task each."""
+    """Feeds recorded Telegram updates to the PTB application, `CONCURRENCY` at a time."""
 
-    def __init__(self, application: Any):
+    def __init__(self, application: Any, concurrency: int = CONCURRENCY):
         self.application = application
         self._tasks: set[asyncio.Task[None]] = set()
+        self._slots = asyncio.Semaphore(concurrency)
+        # Renews the claims of the updates being processed here while they run (`models.leases`).
+        self._heartbeat = Heartbeat(renew_claims)
+        self._recorder = GroupRecorder()
         # PTB catches handler exceptions and hands them to error handlers, then returns normally:
         # ours notes the failure so the update is retried instead of being marked done.
         self._failed: dict[int, str] = {}
         application.add_error_handler(self._on_handler_error)
-        # Renews the claims of the updates being processed here while they run.
-        self._heartbeat = Heartbeat(renew_claims)
 
     async def _on_handler_error(self, update: object, context: Any) -> None:
         update_id = getattr(update, "update_id", None)
@@ -51,34 +175,73 @@ class TelegramIntake:
         return Update.de_json(payload, self.application.bot)
 
     async def take(self, payload: dict[str, Any]) -> bool:
-        """Record the update and start processing it; False for a redelivery."""
+        """Record the update and start processing it in the background; False for a redelivery."""
         key = f"tg:{int(payload['update_id'])}"
-        if not await record(key, payload):
+        event = await self._recorder.record(key, payload)
+        if event is None:
             return False
-        self.spawn(key)
+        self._start(self._run(event))
         return True
+
+    async def answer(
+        self, payload: dict[str, Any], within: float = WITHIN_REQUEST, update: Any = None
+    ) -> dict[str, Any] | None:
+        """Record the update and process it while the caller waits, at most `within` seconds.
+
+        Returns the Bot API call to answer the webhook with (a press's answer), or None. The update
+        is recorded when this returns, and goes on in the background if it is not done. `update`
+        is the payload parsed already (`parse`), if the caller has it.
+        """
+        key = f"tg:{int(payload['update_id'])}"
+        event = await self._recorder.record(key, payload)
+        if event is None:
+            return None  # a redelivery: done or being done elsewhere
+        reply = WebhookReply()
+        token = REPLY.set(reply)
+        try:
+            task = self._start(self._run(event, update))  # the task's context holds `reply`
+        finally:
+            REPLY.reset(token)
+        taken = asyncio.ensure_future(reply.taken.wait())
+        try:
+            await asyncio.wait({task, taken}, timeout=within, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            taken.cancel()
+        return reply.close()
 
     def spawn(self, key: str) -> None:
         """Process a recorded update in the background."""
-        task = asyncio.create_task(self.process(key))
+        self._start(self.process(key))
+
+    def _start(self, work: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
+        task = asyncio.create_task(work)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+        return task
 
     async def process(self, key: str) -> None:
-        """Run one recorded update through the PTB handlers."""
+        """Claim a recorded update and run it through the PTB handlers."""
         event = await claim(key)
-        if event is None:
-            return
-        async with self._heartbeat.held():
+        if event is not None:
+            await self._run(event)
+
+    async def _run(self, event: t.InboundEvent, update: Any = None) -> None:
+        """Run one claimed update through the PTB handlers, in a free slot."""
+        async with self._slots, self._heartbeat.held():
+            processing = Processing(event.id)
+            PROCESSING.set(processing)  # this task's own context
             try:
-                update = self.parse(event.payload)
+                if update is None:
+                    update = self.parse(event.payload)
                 await self.application.process_update(update)
             except Exception as exc:
-                log.exception("processing %s failed", key)
+                log.exception("processing %s failed", event.key)
                 await finish(event, f"{type(exc).__name__}: {exc}")
                 return
             # A failed handler leaves the update `new` for `recover()` (at most MAX_ATTEMPTS runs).
-            await finish(event, self._failed.pop(update.update_id, None))
+            error = self._failed.pop(update.update_id, None)
+            if error is not None or not processing.done:
+                await finish(event, error)
 
     async def recover(self, older_than: timedelta = LEASE) -> int:
         """Process updates left `new` (a crash between record and act); returns how many."""

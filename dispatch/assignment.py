@@ -6,6 +6,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
+from dispatch import timers
+from dispatch.assist import withdraw_offers
 from dispatch.errors import Conflict, DispatchError, Invalid, NotFound, RetryCommand
 from dispatch.events import (
     FieldworkerCancelled,
@@ -83,6 +85,7 @@ async def assign(
         check_fieldworker=True,
     ):
         raise RetryCommand()
+    await timers.arm_for_assigned(uow, job, fieldworker_id)
     await uow.add_history(
         job.booking_id,
         HistoryAction.JOB_REASSIGNED if previous else HistoryAction.JOB_ASSIGNED,
@@ -123,6 +126,7 @@ async def assign(
         else WithdrawnBecause.ASSIGNED_BY_STAFF
     )
     await withdraw_others(uow, job_id, keep=mine.id if mine else None, because=because, actor=actor)
+    await withdraw_offers(uow, job_id)
     return True
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import json
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -19,6 +20,8 @@ from emulators.common import (
     _Resets,
     reset_connection,
 )
+from emulators.telegram_delivery import WebhookDelivery
+from emulators.telegram_faults import TelegramFaults
 from emulators.telegram_methods import BotApiMethods
 from emulators.telegram_wire import (
     _TG_FAULT_DESCRIPTIONS,
@@ -46,6 +49,9 @@ class Call:
         failed: True if the emulator answered with an error (injected or genuine).
         status: HTTP status of the answer.
         result: The ``result`` sent back on success, else None.
+        at: When the request arrived (``time.perf_counter()`` of the emulator's process).
+        via: ``"api"`` for an HTTP request to the Bot API, ``"webhook"`` for a method the bot put
+            in its answer to a webhook delivery (see :meth:`TelegramEmulator.deliver`).
     """
 
     method: str
@@ -54,6 +60,8 @@ class Call:
     failed: bool = False
     status: int = 200
     result: Any = field(default=None, repr=False)
+    at: float = field(default_factory=time.perf_counter, repr=False)
+    via: str = "api"
 
     def summary(self) -> str:
         """Short one-line description used in assertion messages."""
@@ -64,7 +72,7 @@ class Call:
 Handler = Callable[[JSONDict], Awaitable[Any]]
 
 
-class TelegramEmulator(BotApiMethods):
+class TelegramEmulator(TelegramFaults, BotApiMethods, WebhookDelivery):
     """Emulates the Telegram Bot API at ``/bot{token}/{method}``.
 
     Serve ``emu.app`` with :func:`running` and give PTB ``base_url=f"{url}/bot"``.  All calls are
@@ -98,6 +106,8 @@ class TelegramEmulator(BotApiMethods):
         self._late: dict[str, _Holds] = {}  # answers held after the call acted
         self._resets: dict[str, _Resets] = {}
         self._closing = False
+        self._listeners: list[Callable[[Call], None]] = []
+        self._webhook_token: str | None = None  # the bot that set the webhook
         self._handlers: dict[str, tuple[str, Handler]] = {
             name.lower(): (name, handler)
             for name, handler in {
@@ -221,35 +231,6 @@ class TelegramEmulator(BotApiMethods):
             _Fault(status=status, remaining=count, retry_after=retry_after, description=description)
         )
 
-    def delay_next(
-        self, method: str, seconds: float, count: int = 1, *, after_acting: bool = False
-    ) -> None:
-        """Answer the next ``count`` calls of ``method`` only after ``seconds`` (a slow chat).
-
-        A held call is recorded in :attr:`calls` once it is answered. A long delay is a hung
-        request: it waits until then, until :meth:`release`, or until the emulator shuts down.
-        ``after_acting``: the call acts first (the message is sent) and only its answer is held.
-        """
-        holds = self._late if after_acting else self._holds
-        holds.setdefault(method.lower(), _Holds()).add(seconds, count)
-
-    def reset_next(self, method: str, count: int = 1, *, after_acting: bool = True) -> None:
-        """Drop the next ``count`` calls of ``method`` with a connection reset, answering nothing.
-
-        ``after_acting``: the call acts first (the message is sent); the client cannot know.
-        """
-        self._resets.setdefault(method.lower(), _Resets()).add(count, after_acting)
-
-    @property
-    def held(self) -> int:
-        """Calls being held by :meth:`delay_next` right now."""
-        return sum(h.held for holds in (self._holds, self._late) for h in holds.values())
-
-    def release(self) -> None:
-        """Answer every held call now; delays not yet used are dropped."""
-        for holds in (*self._holds.values(), *self._late.values()):
-            holds.release()
-
     def message(self, chat_id: int, message_id: int) -> JSONDict:
         """Current state of a message the bot sent (a ``Message`` dict, copy).
 
@@ -282,28 +263,43 @@ class TelegramEmulator(BotApiMethods):
         self.release()
 
     async def _handle(self, request: web.Request) -> web.Response:
+        arrived = time.perf_counter()
         token = request.match_info["token"]
         method_sent = request.match_info["method"]
         try:
             params = await self._read_params(request)
         except _ApiError as err:
-            self.calls.append(Call(method_sent, {}, token, failed=True, status=err.status))
+            call = Call(method_sent, {}, token, failed=True, status=err.status, at=arrived)
+            self._record(call)
             return self._error_response(err)
 
         holds = self._holds.get(method_sent.lower())
         if holds is not None and (delay := holds.take()) is not None:
             await holds.hold(delay)
+        return await self._run(method_sent, params, token, arrived, "api", request)
+
+    async def _run(
+        self,
+        method_sent: str,
+        params: JSONDict,
+        token: str,
+        arrived: float,
+        via: str,
+        request: web.Request | None = None,
+    ) -> web.Response:
         entry = self._handlers.get(method_sent.lower())
-        call = Call(entry[0] if entry else method_sent, params, token)
+        call = Call(entry[0] if entry else method_sent, params, token, at=arrived, via=via)
         self.calls.append(call)
         resets = self._resets.get(method_sent.lower())
-        reset = resets.take() if resets is not None else None
-        if reset is False:  # before acting: the call did nothing
+        # Only a call over HTTP has a connection to reset (not one in a webhook's answer).
+        reset = resets.take() if resets is not None and request is not None else None
+        if reset is False and request is not None:  # before acting: the call did nothing
             call.failed, call.status = True, 599
+            self._notify(call)
             reset_connection(request)
             return web.Response(status=599)
         response = await self._answer(call, method_sent, params, entry)
-        if reset:  # it acted; the client never hears of it
+        if reset and request is not None:  # it acted; the client never hears of it
             reset_connection(request)
             return response
         late = self._late.get(method_sent.lower())
@@ -328,9 +324,17 @@ class TelegramEmulator(BotApiMethods):
         except _ApiError as err:
             call.failed = True
             call.status = err.status
+            self._notify(call)
             return self._error_response(err)
         call.result = result
+        if call.method == "setWebhook":
+            self._webhook_token = token
+        self._notify(call)
         return web.json_response({"ok": True, "result": result})
+
+    def _record(self, call: Call) -> None:
+        self.calls.append(call)
+        self._notify(call)
 
     @staticmethod
     def _error_response(err: _ApiError) -> web.Response:

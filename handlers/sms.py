@@ -17,11 +17,12 @@ from xml.sax.saxutils import escape
 
 from aiohttp import web
 
-from dispatch import commands, delivery, reasons, replies, responding
+from dispatch import commands, delivery, reasons, reminders, replies, responding
 from dispatch.commands import Action, Outcome
 from dispatch.errors import DispatchError
 from dispatch.model import Actor, ActorKind, Channel
 from dispatch.reasons import Pick
+from handlers import sms_assist
 from handlers.context import CHAT, ChatContext
 from models import tables as t
 from models.inbound import claim, finish, record, unstorable
@@ -44,8 +45,9 @@ PROVIDER_ID_MAX = 64
 
 HELP_SMS = (
     "Reply YES 1234 to accept a job request, NO 1234 reason to decline (1234 = the request's "
-    "code), CANCEL 1234 reason if you can no longer attend an assigned job. STOP to stop all "
-    "messages, START to resume."
+    "code), CANCEL 1234 reason if you can no longer attend an assigned job, CONFIRM 1234 to "
+    "confirm you will, PROPOSE 1234 to offer the customer other times for a job you declined. "
+    "STOP to stop all messages, START to resume."
 )
 ANSWERS = {
     Outcome.ASSIGNED: "Confirmed: the job is yours.",
@@ -66,6 +68,12 @@ REQUEST_HINTS = {
     "several_open_requests": " Reply YES or NO with the code.",
 }
 CANCEL_HINTS = {"several_assigned_jobs": " Reply CANCEL with the job's code and a reason."}
+CONFIRM_HINTS = {"several_assigned_jobs": " Reply CONFIRM with the job's code."}
+CONFIRM_ANSWERS = {
+    Outcome.CONFIRMED: "Confirmed, thank you. See you there.",
+    Outcome.ALREADY_CONFIRMED: "You already confirmed this job.",
+    Outcome.CLOSED: "This job is no longer assigned to you.",
+}
 
 
 def _code(text: str | None) -> int | None:
@@ -157,15 +165,27 @@ async def handle_sms(app_ctx: ChatContext, sender: str, body: str) -> str | None
         return "You will receive messages again. " + HELP_SMS
     if word in HELP_WORDS:
         return HELP_SMS
-    if fw is None:
-        return None  # a customer's free text: nothing to act on here yet
+    if fw is None:  # a customer: an answer to a reschedule offer, else nothing to act on yet
+        return await sms_assist.customer_reply(app_ctx, sender, body)
     return await _fieldworker_sms(app_ctx, fw, word, word_match, body)
+
+
+async def _confirm(app_ctx: ChatContext, fw: t.Fieldworker, code: int | None, actor: Actor) -> str:
+    """`CONFIRM [code]`: the fieldworker confirms they will attend a job (the day before)."""
+    try:
+        job_id = await app_ctx.tx.run(lambda uow: replies.job_meant_by_confirm(uow, fw.id, code))
+    except DispatchError as exc:
+        return exc.message + CONFIRM_HINTS.get(exc.code, "")
+    result = await app_ctx.tx.run(
+        lambda uow: reminders.confirm_attendance(uow, job_id, fw.id, actor, Channel.SMS)
+    )
+    return CONFIRM_ANSWERS.get(result.outcome, "Done.")
 
 
 async def _fieldworker_sms(
     app_ctx: ChatContext, fw: t.Fieldworker, word: str, word_match: re.Match[str] | None, body: str
 ) -> str:
-    """A fieldworker's answer: YES/NO/CANCEL with a code, or a reason we asked for."""
+    """A fieldworker's answer: YES/NO/CANCEL/CONFIRM with a code, or a reason we asked for."""
     actor = Actor(ActorKind.FIELDWORKER, fw.id, fw.name)
     state = await t.Conversation.get_or_none(channel="sms", address=fw.phone)
     if word in ACCEPT_WORDS or word in DECLINE_WORDS:
@@ -191,10 +211,28 @@ async def _fieldworker_sms(
             return exc.message + CANCEL_HINTS.get(exc.code, "")
         text = (word_match["rest"] or "").strip()
         return await _with_reason(app_ctx, fw, text, _cancel_step(job_id, fw.id, actor))
-    if state is not None and state.state == STATE_DECLINE_REASON:
+    if word == "CONFIRM":  # the day-before confirmation (`dispatch.reminders`)
+        assert word_match is not None
+        return await _confirm(app_ctx, fw, _code(word_match["code"]), actor)
+    if word == "PROPOSE":
+        assert word_match is not None
+        rest = (word_match["rest"] or "").strip()
+        return await sms_assist.propose(app_ctx, fw, _code(word_match["code"]), rest, state)
+    if state is not None:
+        return await _continue(app_ctx, fw, body, state, actor)
+    return HELP_SMS
+
+
+async def _continue(
+    app_ctx: ChatContext, fw: t.Fieldworker, body: str, state: t.Conversation, actor: Actor
+) -> str:
+    """A reply to a question we asked (a reason, numbered times to propose)."""
+    if state.state == sms_assist.STATE_PICK:
+        return await sms_assist.picked(app_ctx, fw, body, state)
+    if state.state == STATE_DECLINE_REASON:
         step = _decline_step(int(state.data["request_id"]), actor)
         return await _with_reason(app_ctx, fw, body.strip(), step, from_prompt=True)
-    if state is not None and state.state == STATE_CANCEL_REASON:
+    if state.state == STATE_CANCEL_REASON:
         step = _cancel_step(int(state.data["job_id"]), fw.id, actor)
         return await _with_reason(app_ctx, fw, body.strip(), step, from_prompt=True)
     return HELP_SMS
@@ -256,7 +294,10 @@ async def _with_reason(
     result = await app_ctx.tx.run(act)
     if result.outcome is Outcome.REASON_REQUIRED:
         return _reason_prompt(settings.decline_reasons, step.question)
-    return ANSWERS.get(result.outcome, "Done.")
+    text = ANSWERS.get(result.outcome, "Done.")
+    if result.outcome in (Outcome.DECLINED, Outcome.CANCELLED):
+        text += await sms_assist.hint(app_ctx, fw, result)
+    return text
 
 
 def _reason_prompt(reasons: list[str], question: str, bad: bool = False) -> str:

@@ -1,5 +1,5 @@
-"""Fieldworker chat over Telegram: buttons, decline reasons, `/jobs`, `/requests` (onboarding:
-`handlers/onboarding.py`).
+"""Fieldworker chat over Telegram: buttons, decline reasons, typed replies (`/jobs` and
+`/requests`: `handlers/listing.py`; onboarding: `handlers/onboarding.py`).
 
 Handlers parse and answer; the dispatch core decides. Conversation state ("awaiting a typed decline
 reason") lives in the `conversation` table, never in PTB's memory, so any process can continue it.
@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from functools import partial
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from telegram import (
@@ -35,25 +35,25 @@ from dispatch import commands, reasons, responding
 from dispatch.commands import Action, Outcome
 from dispatch.model import Actor, ActorKind, Channel, JobStatus, RequestStatus
 from dispatch.reasons import Pick, ReasonAnswer
-from handlers import onboarding
+from handlers import assist_chat, attendance, listing, onboarding
 from handlers.context import ChatContext, chat_context
+from handlers.listing import fieldworker_for
 from handlers.onboarding import HELP_TEXT
 from models import tables as t
+from models.inbound import done_with
 from models.views import load_settings
-from notifications import live_buttons
 from notifications.callbacks import NOT_STAFF_DATA, JobPress, Op, RequestPress, unpack
 from notifications.keyboards import (
-    attending_keyboard,
     attending_reason_keyboard,
     reason_keyboard,
     request_keyboard,
 )
-from notifications.templates import format_when
 
 log = logging.getLogger(__name__)
 
 STATE_DECLINE_REASON = "decline_reason"
 STATE_CANCEL_REASON = "cancel_reason"
+REASON_STATES = (STATE_DECLINE_REASON, STATE_CANCEL_REASON)
 
 FIELDWORKER_COMMANDS = [
     ("jobs", "Your assigned jobs"),
@@ -79,18 +79,19 @@ ANSWERS = {
 _ctx = chat_context
 
 
-async def fieldworker_for(user_id: int) -> t.Fieldworker | None:
-    """The fieldworker linked to a Telegram user, or None."""
-    return await t.Fieldworker.get_or_none(telegram_user_id=user_id)
-
-
-async def service_names() -> dict[str, str]:
-    """Service code -> display name."""
-    return dict(await t.Service.all().values_list("code", "name"))
-
-
 def _actor(fw: t.Fieldworker) -> Actor:
     return Actor(ActorKind.FIELDWORKER, fw.id, fw.name)
+
+
+def _answering(
+    rid: int, action: Action, fw: t.Fieldworker, reason: str | None = None
+) -> Callable[[Any], Awaitable[commands.RespondResult]]:
+    """A press's answer to a request, ending its update in the same transaction."""
+    return done_with(
+        lambda uow: responding.respond(
+            uow, rid, action, _actor(fw), Channel.TELEGRAM, reason=reason
+        )
+    )
 
 
 async def on_callback(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -113,7 +114,14 @@ async def _on_press(query: Any, context: ContextTypes.DEFAULT_TYPE) -> None:
     if not isinstance(press, RequestPress | JobPress):
         await query.answer("This button is not valid any more.")
         return
-    fw = await fieldworker_for(query.from_user.id)
+    user_id = query.from_user.id
+    # The usual press, the presser's own request, costs one query (the press's latency).
+    request = None
+    if isinstance(press, RequestPress):
+        request = await t.JobRequest.get_or_none(
+            id=press.request_id, fieldworker__telegram_user_id=user_id
+        ).select_related("fieldworker")
+    fw = request.fieldworker if request is not None else await fieldworker_for(user_id)
     if fw is None:
         await query.answer("Your Telegram account is not linked to a fieldworker. Send /start.")
         return
@@ -121,15 +129,12 @@ async def _on_press(query: Any, context: ContextTypes.DEFAULT_TYPE) -> None:
         await _on_attendance_button(query, context, fw, press)
         return
     rid = press.request_id
-    request = await t.JobRequest.get_or_none(id=rid)
-    if request is None or request.fieldworker_id != fw.id:
+    if request is None:
         await query.answer("This request is not for you, or it no longer exists.")
         return
     app = _ctx(context)
     if press.op is Op.ACCEPT:
-        result = await app.tx.run(
-            lambda uow: responding.respond(uow, rid, Action.ACCEPT, _actor(fw), Channel.TELEGRAM)
-        )
+        result = await app.tx.run(_answering(rid, Action.ACCEPT, fw))
         await query.answer(ANSWERS.get(result.outcome, "Done."))
         return
     if request.status != RequestStatus.PENDING.value:
@@ -168,11 +173,7 @@ async def _on_decline_button(
             f"Please type your reason for declining request #{rid}:",
         )
         return
-    result = await app.tx.run(
-        lambda uow: responding.respond(
-            uow, rid, Action.DECLINE, _actor(fw), Channel.TELEGRAM, reason=answer.reason
-        )
-    )
+    result = await app.tx.run(_answering(rid, Action.DECLINE, fw, answer.reason))
     await query.answer(ANSWERS.get(result.outcome, "Done."))
 
 
@@ -193,7 +194,7 @@ async def _ask_typed_reason(
 ) -> None:
     # A press on an inline message has no message: the private chat's id is the user's.
     chat_id = query.message.chat.id if query.message is not None else query.from_user.id
-    await _ctx(context).tx.run(lambda _uow: _await_text(chat_id, state, data))
+    await _ctx(context).tx.run(done_with(lambda _uow: _await_text(chat_id, state, data)))
     await query.answer()
     await context.bot.send_message(
         chat_id, prompt, reply_markup=ForceReply(input_field_placeholder="Reason")
@@ -203,21 +204,27 @@ async def _ask_typed_reason(
 async def _on_attendance_button(
     query: Any, context: ContextTypes.DEFAULT_TYPE, fw: t.Fieldworker, press: JobPress
 ) -> None:
-    """`n:` No longer attending (asks the reason), `x:` a reason, `k:` back."""
+    """`n:`/`w:` No longer attending/Can't attend, `x:` a reason, `k:`/`y:` back, `f:` Confirm."""
     job_id = press.job_id
     job = await t.Job.get_or_none(id=job_id)
     if job is None or job.fieldworker_id != fw.id or job.status != JobStatus.ASSIGNED.value:
         await query.answer("This job is no longer assigned to you.")
         return
+    if press.op is Op.CONFIRM:  # the day-before confirmation (`handlers.attendance`)
+        await attendance.confirm(query, _ctx(context).tx, fw, job_id)
+        return
     settings = await load_settings()
-    if press.op is Op.NOT_ATTENDING_BACK:
+    if press.op in (Op.NOT_ATTENDING_BACK, Op.CANT_ATTEND_BACK):
         await query.answer()
-        await _edit_markup(query, attending_keyboard(job_id))
+        await _edit_markup(query, attendance.back_keyboard(press))
         return
     keyboard = attending_reason_keyboard(
-        job_id, settings.decline_reasons, settings.decline_reason_required
+        job_id,
+        settings.decline_reasons,
+        settings.decline_reason_required,
+        day_before=press.op is Op.CANT_ATTEND,
     )
-    if press.op is Op.NOT_ATTENDING:
+    if press.op in (Op.NOT_ATTENDING, Op.CANT_ATTEND):  # Can't attend is No longer attending
         await query.answer("Why can't you attend?")
         await _edit_markup(query, keyboard)
         return
@@ -236,8 +243,10 @@ async def _on_attendance_button(
         )
         return
     result = await _ctx(context).tx.run(
-        lambda uow: responding.no_longer_attending(
-            uow, job_id, fw.id, _actor(fw), Channel.TELEGRAM, reason=answer.reason
+        done_with(
+            lambda uow: responding.no_longer_attending(
+                uow, job_id, fw.id, _actor(fw), Channel.TELEGRAM, reason=answer.reason
+            )
         )
     )
     await query.answer(ANSWERS.get(result.outcome, "Done."))
@@ -265,15 +274,10 @@ async def on_text(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     app = _ctx(context)
     fw = await fieldworker_for(user.id)
     state = await t.Conversation.get_or_none(channel="telegram", address=str(message.chat.id))
-    if (
-        fw is not None
-        and state is not None
-        and state.state
-        in (
-            STATE_DECLINE_REASON,
-            STATE_CANCEL_REASON,
-        )
-    ):
+    if fw is not None and state is not None and state.state == assist_chat.STATE_TIMES:
+        await assist_chat.typed_times(app, message, fw, state)
+        return
+    if fw is not None and state is not None and state.state in REASON_STATES:
         reason = message.text.strip()[:500]
         data = dict(state.data)
 
@@ -298,84 +302,6 @@ async def on_text(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     await message.reply_text("I did not understand that. " + HELP_TEXT)
 
 
-async def _linked_fieldworker(update: Update) -> tuple[Any, t.Fieldworker] | None:
-    """The message and its sender's fieldworker; tells an unlinked sender how to link."""
-    message, user = update.effective_message, update.effective_user
-    if message is None or user is None:
-        return None
-    fw = await fieldworker_for(user.id)
-    if fw is None:
-        await message.reply_text("Your Telegram account is not linked yet. Send /start.")
-        return None
-    return message, fw
-
-
-async def on_jobs(update: Update, _context: ContextTypes.DEFAULT_TYPE) -> None:
-    """The fieldworker's assigned jobs, soonest first."""
-    linked = await _linked_fieldworker(update)
-    if linked is None:
-        return
-    message, fw = linked
-    jobs = (
-        await t.Job.filter(fieldworker_id=fw.id, status=JobStatus.ASSIGNED.value)
-        .order_by("appointment__start")
-        .select_related("appointment", "booking")
-    )
-    if not jobs:
-        await message.reply_text("You have no assigned jobs.")
-        return
-    names = await service_names()
-    lines = [
-        f"• Job {j.id} (booking {j.booking_id}): {names.get(j.service_code, j.service_code)}, "
-        f"{format_when(j.appointment.start, j.appointment.end, fw.timezone)}, {j.booking.address}"
-        for j in jobs[:30]
-    ]
-    await message.reply_text("Your jobs:\n" + "\n".join(lines))
-
-
-async def on_requests(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    """Pending requests, each sent again with working buttons; the older message loses its own."""
-    linked = await _linked_fieldworker(update)
-    if linked is None:
-        return
-    message, fw = linked
-    pending = (
-        await t.JobRequest.filter(fieldworker_id=fw.id, status=RequestStatus.PENDING.value)
-        .order_by("id")
-        .select_related("job__appointment", "job__booking")
-    )
-    if not pending:
-        await message.reply_text("No job requests are waiting for you.")
-        return
-    names = await service_names()
-    for r in pending[:10]:
-        job = r.job
-        text = (
-            f"📋 Request #{r.id}: {names.get(job.service_code, job.service_code)}, "
-            f"{format_when(job.appointment.start, job.appointment.end, fw.timezone)}, "
-            f"{job.booking.address}"
-        )
-        sent = await message.reply_text(
-            text, reply_markup=InlineKeyboardMarkup.de_json(request_keyboard(r.id), context.bot)
-        )
-        await _ctx(context).tx.run(partial(_newest_copy, request=r, sent=sent))
-
-
-async def _newest_copy(uow: Any, request: t.JobRequest, sent: Any) -> None:
-    """Later edits (taken, expired) go to the newest copy; the one before loses its buttons."""
-    await t.JobRequest.filter(id=request.id).update(
-        telegram_chat_id=sent.chat.id, telegram_message_id=sent.message_id
-    )
-    if request.telegram_message_id is not None:
-        await live_buttons.superseded(
-            uow.now(),
-            request.booking_id,
-            request.id,
-            request.telegram_chat_id or sent.chat.id,
-            request.telegram_message_id,
-        )
-
-
 async def on_help(update: Update, _context: ContextTypes.DEFAULT_TYPE) -> None:
     """How the bot works."""
     if update.effective_message is not None:
@@ -386,10 +312,15 @@ def register(application: Application, chat: ChatContext) -> None:  # type: igno
     """Add the fieldworker handlers (group 1: admin commands in group 0 answer first)."""
     application.bot_data["chat"] = chat
     private = filters.ChatType.PRIVATE
+    # Reschedule Assist's buttons first: the next handler takes every other fieldworker press.
+    assist = CallbackQueryHandler(assist_chat.on_press, pattern=assist_chat.PRESS_DATA)
+    application.add_handler(assist, group=1)
     application.add_handler(CallbackQueryHandler(on_callback, pattern=NOT_STAFF_DATA), group=1)
     application.add_handler(CommandHandler("start", onboarding.on_start, filters=private), group=1)
-    application.add_handler(CommandHandler("jobs", on_jobs, filters=private), group=1)
-    application.add_handler(CommandHandler("requests", on_requests, filters=private), group=1)
+    application.add_handler(CommandHandler("jobs", listing.on_jobs, filters=private), group=1)
+    application.add_handler(
+        CommandHandler("requests", listing.on_requests, filters=private), group=1
+    )
     application.add_handler(CommandHandler("help", on_help, filters=private), group=1)
     application.add_handler(
         MessageHandler(private & filters.CONTACT, onboarding.on_contact), group=1

@@ -1,25 +1,34 @@
 """Inbound events (Telegram updates, Twilio messages): recorded by key before they act.
 
 A redelivery of the same key is a no-op; `claim` takes a recorded event by a conditional UPDATE so
-two processes never run the same one. The claim is short and renewed while the event is processed
-(`models.leases`): an event whose process died is taken again within seconds. A callback query is
-answered once (`begin_answer`), even when its update runs again after a crash.
+two processes never run the same one (`record(..., claimed=True)` records it taken already, one
+commit less). An adapter that changes state for an update marks it done in that same transaction
+(`done_with`), so a committed effect and a `done` row go together: one commit less again. The
+claim is short and renewed while the event is processed (`models.leases`): an event whose process
+died is taken again within seconds. A callback query is answered once (`begin_answer`), even when
+its update runs again after a crash.
 """
 
 from __future__ import annotations
 
 import logging
-from typing import Any
+from collections.abc import Awaitable, Callable
+from contextvars import ContextVar
+from dataclasses import dataclass
+from typing import Any, TypeVar
 
 from prometheus_client import Counter
 from tortoise.exceptions import IntegrityError
 from tortoise.expressions import Q
+from tortoise.transactions import in_transaction
 
 from models import tables as t
 from models.leases import HOLDER, LEASE
 from models.views import utcnow
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
+U = TypeVar("U")
 
 RECEIVED = Counter("dispatch_inbound_updates", "Inbound updates recorded", ["source", "result"])
 MAX_ATTEMPTS = 3
@@ -58,18 +67,80 @@ async def record(key: str, payload: dict[str, Any]) -> bool:
     An update that cannot be stored (`unstorable`: adapters refuse those first) is dropped with a
     warning and False, so that no path (long polling included) fails on it.
     """
+    return await record_claimed(key, payload, claimed=False) is not None
+
+
+async def record_claimed(
+    key: str, payload: dict[str, Any], *, claimed: bool = True
+) -> t.InboundEvent | None:
+    """Store an inbound update, taken for processing by the caller unless `claimed` is False.
+
+    Returns the row, or None for a redelivery or an update that cannot be stored (as `record`).
+    """
     problem = unstorable(key, payload)
     if problem is not None:
         log.warning("inbound update %.80r dropped: %s", key, problem)
         RECEIVED.labels(key.split(":", 1)[0], "unstorable").inc()
-        return False
+        return None
     try:
-        await t.InboundEvent.create(key=key, payload=payload, status="new")
+        row = await t.InboundEvent.create(
+            key=key,
+            payload=payload,
+            status="new",
+            claimed_until=utcnow() + LEASE if claimed else None,
+            holder=HOLDER if claimed else None,
+        )
     except IntegrityError:
         RECEIVED.labels(key.split(":", 1)[0], "duplicate").inc()
-        return False
+        return None
     RECEIVED.labels(key.split(":", 1)[0], "new").inc()
-    return True
+    return row
+
+
+async def record_many(
+    updates: list[tuple[str, dict[str, Any]]],
+) -> list[t.InboundEvent | None]:
+    """`record_claimed` for several updates in one transaction (one commit: a group commit).
+
+    Each gets its row, or None for a redelivery (of an earlier update or one earlier in the list)
+    or one that cannot be stored. When another process records one of the keys meanwhile, the
+    transaction fails and each is recorded on its own.
+    """
+    if len(updates) == 1:
+        return [await record_claimed(*updates[0])]
+    outcomes: list[str] = []
+    try:
+        async with in_transaction():
+            keys = [key for key, _ in updates]
+            found = await t.InboundEvent.filter(key__in=keys).values_list("key", flat=True)
+            seen = {str(key) for key in found}
+            rows: list[t.InboundEvent | None] = []
+            for key, payload in updates:
+                problem = unstorable(key, payload)
+                if problem is not None:
+                    log.warning("inbound update %.80r dropped: %s", key, problem)
+                    outcomes.append("unstorable")
+                    rows.append(None)
+                elif key in seen:
+                    outcomes.append("duplicate")
+                    rows.append(None)
+                else:
+                    seen.add(key)
+                    outcomes.append("new")
+                    rows.append(
+                        await t.InboundEvent.create(
+                            key=key,
+                            payload=payload,
+                            status="new",
+                            claimed_until=utcnow() + LEASE,
+                            holder=HOLDER,
+                        )
+                    )
+    except IntegrityError:
+        return [await record_claimed(key, payload) for key, payload in updates]
+    for (key, _), outcome in zip(updates, outcomes, strict=True):
+        RECEIVED.labels(key.split(":", 1)[0], outcome).inc()
+    return rows
 
 
 async def claim(key: str) -> t.InboundEvent | None:
@@ -93,18 +164,48 @@ async def renew_claims() -> int:
 async def finish(event: t.InboundEvent, error: str | None = None) -> None:
     """Mark an update done, or count a failed attempt (given up after MAX_ATTEMPTS)."""
     if error is None:
-        await t.InboundEvent.filter(id=event.id).update(
-            status="done", claimed_until=None, holder=None
-        )
+        await t.InboundEvent.filter(id=event.id).update(status="done", claimed_until=None)
         return
     attempts = event.attempts + 1
     await t.InboundEvent.filter(id=event.id).update(
         attempts=attempts,
         status="failed" if attempts >= MAX_ATTEMPTS else "new",
         claimed_until=None,
-        holder=None,
         error=error[:2000],
     )
+
+
+@dataclass
+class Processing:
+    """The inbound update this task is acting on; `done` once a transaction marked it done."""
+
+    event_id: int
+    done: bool = False
+
+
+#: Set by the intake around an update's handlers (tasks it starts inherit it).
+PROCESSING: ContextVar[Processing | None] = ContextVar("inbound_processing", default=None)
+
+
+def done_with(fn: Callable[[U], Awaitable[T]]) -> Callable[[U], Awaitable[T]]:
+    """`fn`, also marking the update being processed `done` in its transaction.
+
+    For `Transactions.run`: the state change and the end of the update commit together, so the
+    intake has nothing left to write. Outside an update (a test, the sweep) it is `fn` itself.
+    """
+
+    async def run(uow: U) -> T:
+        result = await fn(uow)
+        current = PROCESSING.get()
+        if current is not None:
+            await t.InboundEvent.filter(id=current.event_id).update(
+                status="done", claimed_until=None
+            )
+            # Read only after the transaction: a failure or rollback goes to the error path.
+            current.done = True
+        return result
+
+    return run
 
 
 #: The width of `callback_answer.query_id` (Telegram's ids are decimal strings of about 19).

@@ -17,6 +17,7 @@ from dispatch.reachability import ChannelsOn
 from models import tables as t
 from models.access import alert_chats
 from models.uow import TortoiseUnitOfWork
+from notifications import reminders
 from notifications.templates import render
 
 if TYPE_CHECKING:
@@ -64,6 +65,9 @@ async def _send_on(
     """The refused message again: a job request rendered anew, anything else as it was written."""
     if failed.payload.get("job_request") and e.request_id is not None and e.job_id is not None:
         await again._send_request(uow, e.request_id, fw.id, e.job_id)
+        return
+    if reminders.REMINDER in failed.payload:  # worded for the channel (the code, the buttons)
+        await reminders.send_again(again, uow, failed, fw.id)
         return
     if e.fallback is Channel.SMS:
         recipient: str | int | None = again._sms_number(fw)

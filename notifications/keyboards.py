@@ -5,19 +5,23 @@ Button data comes from `notifications.callbacks`, the one place that knows its f
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
+from datetime import datetime
 from typing import Any
 
+from dispatch.model import Interval
 from notifications.callbacks import (
     ForceAssign,
     JobPress,
     Op,
     Press,
+    ProposePress,
     RebroadcastAll,
     RequestPress,
     ShowAvailable,
     pack,
 )
+from notifications.templates import format_when
 
 
 def _button(text: str, press: Press) -> dict[str, str]:
@@ -43,6 +47,18 @@ def attending_keyboard(job_id: int) -> dict[str, Any]:
     }
 
 
+def day_before_keyboard(job_id: int) -> dict[str, Any]:
+    """The day-before confirmation's buttons (CONTRACT §5); Can't attend is No longer attending."""
+    return {
+        "inline_keyboard": [
+            [
+                _button("Confirm", JobPress(Op.CONFIRM, job_id)),
+                _button("Can't attend", JobPress(Op.CANT_ATTEND, job_id)),
+            ]
+        ]
+    }
+
+
 def timeout_alert_keyboard(booking_id: int, job_id: int) -> dict[str, Any]:
     """Under a staff alert that nobody accepted in time: the two next steps that work then."""
     return {
@@ -51,6 +67,11 @@ def timeout_alert_keyboard(booking_id: int, job_id: int) -> dict[str, Any]:
             [_button("Show available", ShowAvailable(job_id))],
         ]
     }
+
+
+def rescheduled_alert_keyboard(job_id: int) -> dict[str, Any]:
+    """Under a staff alert that a rescheduled job waits for them: who is available now."""
+    return {"inline_keyboard": [[_button("Show available", ShowAvailable(job_id))]]}
 
 
 def unassigned_soon_keyboard(
@@ -86,12 +107,34 @@ def reason_keyboard(request_id: int, reasons: Sequence[str], required: bool) -> 
 
 
 def attending_reason_keyboard(
-    job_id: int, reasons: Sequence[str], required: bool
+    job_id: int, reasons: Sequence[str], required: bool, *, day_before: bool = False
 ) -> dict[str, Any]:
-    """Why no longer attend a job: the same reasons as a decline, and Back."""
+    """Why no longer attend a job: the same reasons as a decline, and Back (to Confirm / Can't
+    attend when asked from the day-before confirmation)."""
+    back = Op.CANT_ATTEND_BACK if day_before else Op.NOT_ATTENDING_BACK
     return _reason_keyboard(
         reasons,
         required,
         lambda i: JobPress(Op.NOT_ATTENDING_REASON, job_id, i),
-        JobPress(Op.NOT_ATTENDING_BACK, job_id),
+        JobPress(back, job_id),
     )
+
+
+#: The mark on a picked time's button.
+PICKED = "✅ "
+
+
+def propose_keyboard(
+    job_id: int, slots: Sequence[Interval], picked: Collection[datetime], timezone: str
+) -> dict[str, Any]:
+    """Reschedule Assist: one button per suggested time (in the fieldworker's zone, ticked when
+    picked), then "Type times" and "Send to customer"."""
+    rows = []
+    for slot in slots:
+        label = format_when(slot.start, slot.end, timezone)
+        ticked = PICKED + label if slot.start in picked else label
+        rows.append([_button(ticked, ProposePress.pick(job_id, slot.start))])
+    last = [_button("✍️ Type times", ProposePress(Op.PROPOSE_TYPE, job_id))]
+    if slots:
+        last.append(_button("📨 Send to customer", ProposePress(Op.PROPOSE_SEND, job_id)))
+    return {"inline_keyboard": [*rows, last]}

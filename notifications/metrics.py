@@ -16,6 +16,7 @@ from prometheus_client import Counter, Gauge, Histogram
 
 from dispatch import events as ev
 from models import tables as t
+from models.uow import TortoiseUnitOfWork
 from models.views import utcnow
 
 #: Seconds: from a few seconds (a quick accept) to days (booked well ahead, assigned late).
@@ -93,6 +94,17 @@ def count_events(
     now = utcnow()
     for created_at in assigned.values():
         TIME_TO_ASSIGN.observe(max(0.0, (now - created_at).total_seconds()))
+
+
+async def count_on_commit(uow: TortoiseUnitOfWork) -> None:
+    """Count `uow`'s responses and assignments on `/metrics` once its transaction commits."""
+    counted = (ev.RequestAccepted, ev.RequestDeclined, ev.JobAssigned)
+    events = [e for e in uow.events if isinstance(e, counted)]
+    if not events:
+        return
+    reasons = tuple((await uow.settings()).decline_reasons)
+    assigned = await assigned_jobs_created(events)
+    uow.after_commit.append(lambda: count_events(events, reasons, assigned))
 
 
 async def assigned_jobs_created(events: Sequence[ev.Event]) -> dict[int, datetime]:

@@ -16,7 +16,17 @@ from models import tables as t
 from models.access import alert_chats
 from models.uow import TortoiseUnitOfWork
 from models.views import contact_of
-from notifications import booking_news, failures, followups, job_changes, live_buttons, metrics
+from notifications import (
+    assist,
+    booking_news,
+    failures,
+    followups,
+    job_changes,
+    live_buttons,
+    metrics,
+    reminders,
+    rescheduling,
+)
 from notifications.customers import CustomerNotice, first_name, send_customer_notice
 from notifications.keyboards import attending_keyboard, request_keyboard, timeout_alert_keyboard
 from notifications.templates import format_when, render
@@ -27,9 +37,14 @@ WITHDRAWN_TEMPLATES = {
     ev.WithdrawnBecause.ASSIGNED_BY_STAFF: "request_assigned_elsewhere",
     ev.WithdrawnBecause.CANCELLED: "request_cancelled",
     ev.WithdrawnBecause.EXPIRED: "request_expired",
+    ev.WithdrawnBecause.RESCHEDULED: "request_rescheduled",
 }
 #: Withdrawals also worth an SMS (a taken request is not: the next reply is answered anyway).
-SMS_WITHDRAWALS = {ev.WithdrawnBecause.NOT_SELECTED, ev.WithdrawnBecause.CANCELLED}
+SMS_WITHDRAWALS = {
+    ev.WithdrawnBecause.NOT_SELECTED,
+    ev.WithdrawnBecause.CANCELLED,
+    ev.WithdrawnBecause.RESCHEDULED,
+}
 
 
 class OutboxRenderer:
@@ -39,6 +54,15 @@ class OutboxRenderer:
     _on_JobCompleted = booking_news.on_job_completed
     _on_CustomerStillWaiting = followups.customer_still_waiting
     _on_UnassignedSoon = followups.unassigned_soon
+    _on_JobRescheduled = rescheduling.job_rescheduled
+    _on_AppointmentRescheduled = rescheduling.appointment_rescheduled
+    _on_RequestNudged = reminders.request_nudged
+    _on_JobReminder = reminders.job_reminder
+    _on_AttendanceAsked = reminders.attendance_asked
+    _on_ProposalInvited = assist.proposal_invited
+    _on_RescheduleProposed = assist.reschedule_proposed
+    _on_RescheduleChosen = assist.reschedule_chosen
+    _on_RescheduleOfferExpired = assist.offer_expired
 
     def __init__(self, *, telegram_enabled: bool, sms_enabled: bool, company_timezone: str):
         self.channels_on = ChannelsOn(telegram=telegram_enabled, sms=sms_enabled)
@@ -55,27 +79,16 @@ class OutboxRenderer:
         notices = self._customer_notices[id(uow)] = {}
         try:
             for event in uow.events:
-                # First the older buttons the event makes stale, so none of its new messages is
-                # retired.
+                # First the older buttons the event makes stale: none of its new ones is retired.
                 await live_buttons.retire_stale(uow.now(), event)
                 handler = getattr(self, f"_on_{type(event).__name__}", None)
                 if handler is not None:
                     await handler(uow, event)
             for notice in notices.values():
                 await send_customer_notice(uow, notice, sms_enabled=self.sms_enabled)
-            await self._count(uow)
+            await metrics.count_on_commit(uow)
         finally:
             del self._customer_notices[id(uow)]
-
-    async def _count(self, uow: TortoiseUnitOfWork) -> None:
-        """Count responses and assignments on `/metrics` once the transaction commits."""
-        counted = (ev.RequestAccepted, ev.RequestDeclined, ev.JobAssigned)
-        events = [e for e in uow.events if isinstance(e, counted)]
-        if not events:
-            return
-        reasons = tuple((await uow.settings()).decline_reasons)
-        assigned = await metrics.assigned_jobs_created(events)
-        uow.after_commit.append(lambda: metrics.count_events(events, reasons, assigned))
 
     # -- helpers ---------------------------------------------------------------------------------
 
@@ -285,7 +298,7 @@ class OutboxRenderer:
     async def _on_JobAssigned(self, uow: TortoiseUnitOfWork, e: ev.JobAssigned) -> None:
         ctx = await self._job_context(e.job_id)
         fw = await t.Fieldworker.get(id=e.fieldworker_id)
-        if not e.via_accept:
+        if not e.via_accept and assist.chosen_in(uow, e.job_id) is None:
             # Staff assigned or confirmed. An edit alerts nobody, so a new message carries the
             # news (and the No longer attending button); their old request message, if any,
             # loses its stale buttons.

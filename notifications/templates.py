@@ -20,19 +20,58 @@ TEMPLATES: dict[str, str] = {
     ),
     "request_accepted": "✅ You got this job.\n{{ summary }}",
     "request_accepted_manual": "👍 Accepted. Staff will confirm who gets it.\n{{ summary }}",
-    "request_declined": "❌ Declined{% if reason %}: {{ reason }}{% endif %}.\n{{ summary }}",
+    "request_declined": (
+        "❌ Declined{% if reason %}: {{ reason }}{% endif %}.\n{{ summary }}"
+        "{% if invite is defined and invite %}\n\n{{ invite }}{% endif %}"
+    ),
     "request_no_longer_attending": (
         "🚫 No longer attending{% if reason %}: {{ reason }}{% endif %}.\n{{ summary }}"
+        "{% if invite is defined and invite %}\n\n{{ invite }}{% endif %}"
+    ),
+    # Reschedule Assist (CONTRACT §5): the fieldworker proposes, the customer chooses.
+    "assist_invite": (
+        "📅 Could the customer have another time? "
+        "{% if suggested %}Pick up to {{ max_slots }} of your free times below and press "
+        "“Send to customer”, or type your own.{% else %}You have no free time in your working "
+        "hours this week: type the times you could come.{% endif %}"
+    ),
+    "assist_sent": (
+        "📨 Sent to the customer: {{ options }}. They answer by SMS; you will hear what they "
+        "choose.\n{{ summary }}"
+    ),
+    "assist_chosen": (
+        "✅ The customer chose {{ chosen }} from the times you proposed: the job is yours."
+        "\n{{ summary }}"
+    ),
+    "assist_chosen_not_free": (
+        "🔁 The customer chose {{ chosen }} from the times you proposed, but you are no longer "
+        "free then, so the job was offered again.\n{{ summary }}"
+    ),
+    "assist_expired": (
+        "⌛ The customer did not choose any of the times you proposed for job {{ job_id }}."
+        "\n{{ summary }}"
     ),
     "request_taken": "This job was taken by another fieldworker.\n{{ summary }}",
     "request_not_selected": "Another fieldworker was selected for this job.\n{{ summary }}",
     "request_assigned_elsewhere": "This job was given to another fieldworker.\n{{ summary }}",
     "request_cancelled": "This job was cancelled.\n{{ summary }}",
     "request_expired": "This request expired without an answer.\n{{ summary }}",
+    "request_rescheduled": (
+        "🔁 This request is closed: the job was moved to a new time. If you are asked for the "
+        "new time, a new request follows.\n{{ summary }}"
+    ),
     "on_behalf": "🔔 Staff {{ verb }} job {{ job_id }} on your behalf.\n{{ summary }}",
     "job_assigned_to_you": "📌 You have been assigned a job.\n{{ summary }}",
     "job_taken_from_you": "🔔 Job {{ job_id }} is no longer yours (reassigned).\n{{ summary }}",
     "job_unassigned": "🔔 You are no longer assigned to job {{ job_id }}.\n{{ summary }}",
+    "job_rescheduled": (
+        "🔁 Job {{ job_id }} was moved to a new time (it was {{ previous }}). It is still yours."
+        "\n{{ summary }}"
+    ),
+    "job_unassigned_rescheduled": (
+        "🔁 Job {{ job_id }} was moved to a new time you are not available for, so it is no "
+        "longer yours.\n{{ summary }}"
+    ),
     "decline_reason_prompt": "Why are you declining?\n{{ summary }}",
     "booking_changed": (
         "✏️ Booking {{ booking_id }} was changed.\n"
@@ -72,11 +111,35 @@ TEMPLATES: dict[str, str] = {
         "{% if suggested %}, or assign {{ suggested }}{% endif %} with the buttons "
         "(or /rebroadcast, /available, /assign {{ booking_id }} ...)."
     ),
+    "staff_job_rescheduled": (
+        "🔁 Booking {{ booking_id }}, job {{ job_id }} ({{ service }}) was moved to {{ when }} "
+        "and needs a fieldworker: see who is available with the button (or /available "
+        "{{ booking_id }}), then /request or /assign."
+    ),
     "staff_acceptance_waiting": (
         "⚠️ Waiting for staff: {{ fieldworker }} accepted job {{ job_id }} (booking "
         "{{ booking_id }}, {{ service }}, {{ when }}). Confirm with /assign {{ booking_id }} "
         "{{ fieldworker_id }}."
     ),
+    # Reminders (CONTRACT §5): the nudge is a reply to the request's own message (its buttons).
+    "nudge": (
+        "⏳ Reminder: job request #{{ request_id }} is still waiting for your answer "
+        "(Accept or Decline above).\n{{ summary }}"
+    ),
+    "reminder": (
+        "⏰ Reminder: your job starts soon.\n"
+        "{{ service }} · {{ when }}\n"
+        "📍 {{ address }}\n"
+        "{% if notes %}📝 {{ notes }}\n{% endif %}"
+        "Booking {{ booking_id }}, job {{ job_id }}"
+    ),
+    "day_before_confirmation": (
+        "📅 Please confirm you will attend this job.\n"
+        "{{ service }} · {{ when }}\n"
+        "📍 {{ address }}\n"
+        "Booking {{ booking_id }}, job {{ job_id }}"
+    ),
+    "attendance_confirmed": "✅ Confirmed, thank you: see you there.\n{{ summary }}",
     # SMS: short, and every request ends with how to answer (CONTRACT §6).
     "job_request_sms": (
         "Job request: {{ service }}, {{ when }}, {{ address }}."
@@ -84,6 +147,19 @@ TEMPLATES: dict[str, str] = {
         " Reply YES {{ code }} to accept or NO {{ code }} reason to decline."
     ),
     "request_update_sms": "{{ text }}",
+    "nudge_sms": (
+        "Reminder: job request {{ service }}, {{ when }}, {{ address }} is waiting for your answer."
+        " Reply YES {{ code }} / NO {{ code }} reason."
+    ),
+    "reminder_sms": (
+        "Reminder: your job {{ service }}, {{ when }}, {{ address }}."
+        "{% if notes %} {{ notes }}.{% endif %}"
+    ),
+    "day_before_confirmation_sms": (
+        "Please confirm your job {{ service }}, {{ when }}, {{ address }}. "
+        "{% if code %}Reply CONFIRM {{ code }} or CANCEL {{ code }} reason."
+        "{% else %}Reply CONFIRM, or tell staff if you can't attend.{% endif %}"
+    ),
     "customer_fieldworker_cancelled_sms": (
         "Hi {{ customer }}, {{ fieldworker }} can no longer come for your {{ service }} on "
         "{{ when }}. We are finding someone else and will confirm by SMS."
@@ -94,6 +170,18 @@ TEMPLATES: dict[str, str] = {
     "customer_fieldworker_changed_sms": (
         "Hi {{ customer }}, a change for your {{ service }} on {{ when }}: {{ fieldworker }} "
         "will come instead."
+    ),
+    "customer_rescheduled_sms": (
+        "Hi {{ customer }}, your {{ service }} has been moved to {{ when }}."
+    ),
+    "reschedule_offer": (
+        "Hi {{ customer }}, {{ fieldworker }} can't come for your {{ service }} on {{ when }} "
+        "but could come {{ options }}. Reply {{ choices }} to move your booking to that time."
+    ),
+    "reschedule_chosen_sms": (
+        "Hi {{ customer }}, done: your {{ service }} is now on {{ when }}"
+        "{% if assigned %} with {{ fieldworker }}.{% else %}. We are finding your technician "
+        "and will confirm by SMS.{% endif %}"
     ),
     "customer_cancelled_sms": (
         "Hi {{ customer }}, your {{ service }} booking on {{ when }} has been cancelled."

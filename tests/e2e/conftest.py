@@ -72,12 +72,13 @@ class Service:
             return resp.status, await resp.json(content_type=None)
 
     async def post_update(self, update: dict[str, Any], secret: str | None = SECRET) -> int:
-        """POST an Update to the webhook as Telegram does; returns the status."""
-        headers = {"X-Telegram-Bot-Api-Secret-Token": secret} if secret is not None else {}
-        async with self.http.post(
-            f"{self.base}/telegram/webhook", json=update, headers=headers
-        ) as resp:
-            return resp.status
+        """POST an Update to the webhook as Telegram does; returns the status.
+
+        Like Telegram, the emulator runs a Bot API method in the answer's body (a press's answer).
+        """
+        return await self.tg.deliver(
+            self.http, f"{self.base}/telegram/webhook", update, secret=secret
+        )
 
     async def message(self, user_id: int, text: str, **kw: Any) -> int:
         """A user sends a message."""
