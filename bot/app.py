@@ -25,6 +25,7 @@ from models.access import bootstrap_owners, ensure_default_roles
 from models.db import check_writable, close_db, init_db
 from models.inbound import unstorable
 from models.transactions import Transactions
+from notifications.metrics import refresh_outbox_gauges
 from notifications.render import OutboxRenderer
 from notifications.sender import PROVIDER_TIMEOUT, OutboxSender
 from rest.routing import loads_bounded
@@ -46,18 +47,17 @@ def build_telegram(config: Config, app_ctx: AppContext) -> Any:
     from admin_commands.invocation import StaffContext
     from handlers import telegram as fieldworker_chat
     from handlers.context import ChatContext
+    from notifications.telegram_bot import AnswerOnceBot
     from notifications.telegram_transport import AiohttpRequest
 
-    application = (
-        ApplicationBuilder()
-        .token(config.telegram_bot_token or "")
-        .base_url(config.telegram_api_base_url)
+    bot = AnswerOnceBot(  # answers each callback query once, even across a crash
+        config.telegram_bot_token or "",
+        base_url=config.telegram_api_base_url,
         # A press answered while its webhook request is open answers in that request's body.
-        .request(ReplyingRequest(connection_pool_size=32))
-        .get_updates_request(AiohttpRequest(connection_pool_size=2, read_timeout=40.0))
-        .updater(None)
-        .build()
+        request=ReplyingRequest(connection_pool_size=32),
+        get_updates_request=AiohttpRequest(connection_pool_size=2, read_timeout=40.0),
     )
+    application = ApplicationBuilder().bot(bot).updater(None).build()
     tz = config.timezone
     admin.register(application, StaffContext(tx=app_ctx.tx, timezone=tz))
     fieldworker_chat.register(application, ChatContext(tx=app_ctx.tx, timezone=tz))
@@ -160,7 +160,11 @@ async def healthz(_request: web.Request) -> web.Response:
 
 
 async def metrics(_request: web.Request) -> web.Response:
-    """Prometheus text exposition."""
+    """Prometheus text exposition; the outbox's depth and oldest age are read now."""
+    try:
+        await refresh_outbox_gauges()
+    except Exception as exc:  # a busy database must not hide the other series
+        log.warning("outbox gauges not refreshed: %s", f"{type(exc).__name__}: {exc}")
     return web.Response(body=generate_latest(), headers={"Content-Type": CONTENT_TYPE_LATEST})
 
 

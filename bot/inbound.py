@@ -31,7 +31,16 @@ from telegram.request import RequestData
 from tortoise.expressions import Q
 
 from models import tables as t
-from models.inbound import MAX_ATTEMPTS, PROCESSING, Processing, claim, finish, record_many
+from models.inbound import (
+    MAX_ATTEMPTS,
+    PROCESSING,
+    Processing,
+    claim,
+    finish,
+    record_many,
+    renew_claims,
+)
+from models.leases import LEASE, Heartbeat
 from models.views import utcnow
 from notifications.telegram_transport import AiohttpRequest
 
@@ -145,6 +154,8 @@ class TelegramIntake:
         self.application = application
         self._tasks: set[asyncio.Task[None]] = set()
         self._slots = asyncio.Semaphore(concurrency)
+        # Renews the claims of the updates being processed here while they run (`models.leases`).
+        self._heartbeat = Heartbeat(renew_claims)
         self._recorder = GroupRecorder()
         # PTB catches handler exceptions and hands them to error handlers, then returns normally:
         # ours notes the failure so the update is retried instead of being marked done.
@@ -216,7 +227,7 @@ class TelegramIntake:
 
     async def _run(self, event: t.InboundEvent, update: Any = None) -> None:
         """Run one claimed update through the PTB handlers, in a free slot."""
-        async with self._slots:
+        async with self._slots, self._heartbeat.held():
             processing = Processing(event.id)
             PROCESSING.set(processing)  # this task's own context
             try:
@@ -232,7 +243,7 @@ class TelegramIntake:
             if error is not None or not processing.done:
                 await finish(event, error)
 
-    async def recover(self, older_than: timedelta = timedelta(seconds=30)) -> int:
+    async def recover(self, older_than: timedelta = LEASE) -> int:
         """Process updates left `new` (a crash between record and act); returns how many."""
         cutoff = utcnow() - older_than
         keys = (
@@ -258,6 +269,8 @@ class TelegramIntake:
                 await asyncio.wait_for(
                     asyncio.gather(*self._tasks, return_exceptions=True), timeout
                 )
+        if not self._tasks:
+            await self._heartbeat.stop()
 
 
 async def poll_updates(bot: Any, intake: TelegramIntake, stop: asyncio.Event) -> None:

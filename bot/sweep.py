@@ -23,6 +23,7 @@ from dispatch.deadlines import TimerStatus
 from models import tables as t
 from models.transactions import is_transient
 from models.views import utcnow
+from notifications.metrics import TIMER_LAG
 
 log = logging.getLogger(__name__)
 
@@ -71,9 +72,12 @@ async def fire_due_timers(app_ctx: AppContext, stopping: asyncio.Event = _NEVER_
             # settles it) or the database refused; the next sweep looks again, no busy loop.
             return acted
         tried.update(due)
+        due_at = dict(await t.Timer.filter(id__in=due).values_list("id", "due_at")) if due else {}
         for timer_id in due:
             if stopping.is_set():
                 return acted  # the rest stay pending: the next start fires them
+            if isinstance(when := due_at.get(timer_id), datetime):  # timer lag on /metrics
+                TIMER_LAG.observe(max(0.0, (utcnow() - when).total_seconds()))
             try:
                 acted += await app_ctx.tx.run(partial(timers.fire, timer_id=timer_id))
             except Exception as exc:
@@ -111,6 +115,7 @@ async def _sweep(app_ctx: AppContext, stopping: asyncio.Event) -> None:
     await t.InboundEvent.filter(
         status__in=["done", "failed"], created_at__lt=utcnow() - INBOUND_RETENTION
     ).delete()
+    await t.CallbackAnswer.filter(created_at__lt=utcnow() - INBOUND_RETENTION).delete()
 
 
 class Waker:

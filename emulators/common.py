@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import socket
+import struct
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -126,3 +128,38 @@ class _Holds:
         self._delays.clear()
         for event in self._waiting:
             event.set()
+
+
+def reset_connection(request: web.Request) -> None:
+    """Drop the client's connection with a TCP reset, answering nothing (a provider fault)."""
+    transport = request.transport
+    if transport is None:
+        return
+    sock = transport.get_extra_info("socket")
+    if sock is not None:
+        with contextlib.suppress(OSError):
+            # Linger 0: close() sends RST instead of FIN, as a crashed middlebox would.
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    transport.abort()
+
+
+class _Resets:
+    """Queued connection resets: each drops one request, before or after the provider acts."""
+
+    def __init__(self) -> None:
+        self._queue: list[list[Any]] = []  # [after_acting, requests left]
+
+    def add(self, count: int, after_acting: bool) -> None:
+        """Reset the next `count` requests."""
+        self._queue.append([after_acting, count])
+
+    def take(self) -> bool | None:
+        """For the request arriving now: None (answer it), False (reset before acting), True
+        (act, then reset)."""
+        if not self._queue:
+            return None
+        entry = self._queue[0]
+        entry[1] -= 1
+        if entry[1] <= 0:
+            self._queue.pop(0)
+        return bool(entry[0])

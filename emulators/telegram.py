@@ -17,12 +17,14 @@ from emulators.common import (
     _Fault,
     _Holds,
     _poll_until,
+    _Resets,
+    reset_connection,
 )
 from emulators.telegram_delivery import WebhookDelivery
+from emulators.telegram_faults import TelegramFaults
 from emulators.telegram_limits import RateLimits, TelegramLimits
 from emulators.telegram_methods import BotApiMethods
 from emulators.telegram_wire import (
-    _TG_FAULT_DESCRIPTIONS,
     _ApiError,
     chat_id_param,
     int_param,
@@ -70,7 +72,7 @@ class Call:
 Handler = Callable[[JSONDict], Awaitable[Any]]
 
 
-class TelegramEmulator(BotApiMethods, WebhookDelivery):
+class TelegramEmulator(TelegramFaults, BotApiMethods, WebhookDelivery):
     """Emulates the Telegram Bot API at ``/bot{token}/{method}``.
 
     Serve ``emu.app`` with :func:`running` and give PTB ``base_url=f"{url}/bot"``.  All calls are
@@ -112,6 +114,8 @@ class TelegramEmulator(BotApiMethods, WebhookDelivery):
         self._max_update_id = 0
         self._faults: dict[str, list[_Fault]] = {}
         self._holds: dict[str, _Holds] = {}
+        self._late: dict[str, _Holds] = {}  # answers held after the call acted
+        self._resets: dict[str, _Resets] = {}
         self._closing = False
         self._listeners: list[Callable[[Call], None]] = []
         self._webhook_token: str | None = None  # the bot that set the webhook
@@ -217,45 +221,6 @@ class TelegramEmulator(BotApiMethods, WebhookDelivery):
         lines = "\n  ".join(c.summary() for c in last) or "(none)"
         return f"{len(self.calls)} Telegram calls, last {len(last)}:\n  {lines}"
 
-    def fail_next(
-        self,
-        method: str,
-        status: int = 429,
-        count: int = 1,
-        retry_after: int = 1,
-        description: str | None = None,
-    ) -> None:
-        """Make the next ``count`` calls of ``method`` fail.
-
-        Args:
-            method: Bot API method name (case-insensitive).
-            status: HTTP status / ``error_code``; 429 adds ``parameters.retry_after``.
-            count: Number of consecutive calls to fail.
-            retry_after: Seconds reported for 429.
-            description: Override of the error description.
-        """
-        self._faults.setdefault(method.lower(), []).append(
-            _Fault(status=status, remaining=count, retry_after=retry_after, description=description)
-        )
-
-    def delay_next(self, method: str, seconds: float, count: int = 1) -> None:
-        """Answer the next ``count`` calls of ``method`` only after ``seconds`` (a slow chat).
-
-        A held call is recorded in :attr:`calls` once it is answered. A long delay is a hung
-        request: it waits until then, until :meth:`release`, or until the emulator shuts down.
-        """
-        self._holds.setdefault(method.lower(), _Holds()).add(seconds, count)
-
-    @property
-    def held(self) -> int:
-        """Calls being held by :meth:`delay_next` right now."""
-        return sum(holds.held for holds in self._holds.values())
-
-    def release(self) -> None:
-        """Answer every held call now; delays not yet used are dropped."""
-        for holds in self._holds.values():
-            holds.release()
-
     def message(self, chat_id: int, message_id: int) -> JSONDict:
         """Current state of a message the bot sent (a ``Message`` dict, copy).
 
@@ -301,14 +266,41 @@ class TelegramEmulator(BotApiMethods, WebhookDelivery):
         holds = self._holds.get(method_sent.lower())
         if holds is not None and (delay := holds.take()) is not None:
             await holds.hold(delay)
-        return await self._run(method_sent, params, token, arrived, "api")
+        return await self._run(method_sent, params, token, arrived, "api", request)
 
     async def _run(
-        self, method_sent: str, params: JSONDict, token: str, arrived: float, via: str
+        self,
+        method_sent: str,
+        params: JSONDict,
+        token: str,
+        arrived: float,
+        via: str,
+        request: web.Request | None = None,
     ) -> web.Response:
         entry = self._handlers.get(method_sent.lower())
         call = Call(entry[0] if entry else method_sent, params, token, at=arrived, via=via)
         self.calls.append(call)
+        resets = self._resets.get(method_sent.lower())
+        # Only a call over HTTP has a connection to reset (not one in a webhook's answer).
+        reset = resets.take() if resets is not None and request is not None else None
+        if reset is False and request is not None:  # before acting: the call did nothing
+            call.failed, call.status = True, 599
+            self._notify(call)
+            reset_connection(request)
+            return web.Response(status=599)
+        response = await self._answer(call, method_sent, params, entry)
+        if reset and request is not None:  # it acted; the client never hears of it
+            reset_connection(request)
+            return response
+        late = self._late.get(method_sent.lower())
+        if late is not None and (delay := late.take()) is not None:
+            await late.hold(delay)
+        return response
+
+    async def _answer(
+        self, call: Call, method_sent: str, params: JSONDict, entry: tuple[str, Handler] | None
+    ) -> web.Response:
+        token = call.token
         try:
             if self.token is not None and token != self.token:
                 raise _ApiError(401, "Unauthorized")
@@ -342,25 +334,6 @@ class TelegramEmulator(BotApiMethods, WebhookDelivery):
         if err.parameters:
             body["parameters"] = err.parameters
         return web.json_response(body, status=err.status)
-
-    def _raise_injected_fault(self, method: str) -> None:
-        faults = self._faults.get(method)
-        if not faults:
-            return
-        fault = faults[0]
-        fault.remaining -= 1
-        if fault.remaining <= 0:
-            faults.pop(0)
-        if fault.status == 429:
-            raise _ApiError(
-                429,
-                fault.description or f"Too Many Requests: retry after {fault.retry_after}",
-                {"retry_after": fault.retry_after},
-            )
-        raise _ApiError(
-            fault.status,
-            fault.description or _TG_FAULT_DESCRIPTIONS.get(fault.status, "Internal Server Error"),
-        )
 
     # ---- parameter helpers ------------------------------------------------------------------
 

@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 
 from aiohttp import web
 
-from emulators.common import JSONDict, _Fault, _Holds, _poll_until
+from emulators.common import JSONDict, _Fault, _Holds, _poll_until, _Resets, reset_connection
 
 # --------------------------------------------------------------------------------------------
 # Twilio
@@ -92,16 +92,21 @@ class TwilioEmulator:
         self._resources: dict[str, JSONDict] = {}
         self._faults: list[_Fault] = []
         self._holds = _Holds()
+        self._late = _Holds()  # answers held after the message was created
+        self._resets = _Resets()
         self.app = web.Application()
         self.app.on_shutdown.append(self._on_shutdown)
         base = _TWILIO_API + "/Accounts/{account_sid}/Messages"
         self.app.router.add_post(base + ".json", self._create)
+        self.app.router.add_get(base + ".json", self._list)
         self.app.router.add_get(base + "/{message_sid}.json", self._fetch)
 
     # ---- test helpers -----------------------------------------------------------------------
 
     def fail_next(self, status: int = 500, count: int = 1, retry_after: int = 1) -> None:
-        """Make the next ``count`` message creations fail with ``status`` (500 or 429).
+        """Make the next ``count`` message creations fail with ``status`` (429, 500, 502, 503).
+
+        The message is not created.
 
         Args:
             status: HTTP status to answer with.
@@ -110,22 +115,32 @@ class TwilioEmulator:
         """
         self._faults.append(_Fault(status, count, retry_after, None))
 
-    def delay_next(self, seconds: float, count: int = 1) -> None:
+    def delay_next(self, seconds: float, count: int = 1, *, after_acting: bool = False) -> None:
         """Answer the next ``count`` message creations only after ``seconds`` (a slow provider).
 
         A long delay is a hung provider: the request waits until then, until :meth:`release`, or
-        until the emulator shuts down. What it answers afterwards is decided as usual.
+        until the emulator shuts down. By default the request is held before anything happens
+        (what it answers afterwards is decided as usual); ``after_acting`` creates the message
+        first and holds only the answer (a client that times out never learns its SID).
         """
-        self._holds.add(seconds, count)
+        (self._late if after_acting else self._holds).add(seconds, count)
+
+    def reset_next(self, count: int = 1, *, after_acting: bool = True) -> None:
+        """Drop the next ``count`` message creations with a connection reset, answering nothing.
+
+        ``after_acting``: the message is created first (the client cannot know it was).
+        """
+        self._resets.add(count, after_acting)
 
     @property
     def held(self) -> int:
         """Message creations being held by :meth:`delay_next` right now."""
-        return self._holds.held
+        return self._holds.held + self._late.held
 
     def release(self) -> None:
         """Answer every held request now; delays not yet used are dropped."""
         self._holds.release()
+        self._late.release()
 
     def messages_to(self, to: str) -> list[JSONDict]:
         """Created messages addressed to one number."""
@@ -208,7 +223,7 @@ class TwilioEmulator:
         )
 
     async def _on_shutdown(self, _app: web.Application) -> None:
-        self._holds.release()  # a hung request must not hold the server's shutdown
+        self.release()  # a hung request must not hold the server's shutdown
 
     async def _create(self, request: web.Request) -> web.Response:
         at = time.monotonic()
@@ -218,10 +233,21 @@ class TwilioEmulator:
             await self._holds.hold(delay)
         params: JSONDict = {k: v for k, v in form.items() if isinstance(v, str)}
         media_urls = [v for v in form.getall("MediaUrl", []) if isinstance(v, str)]
+        reset = self._resets.take()
+        if reset is False:
+            self._record(request, params, web.Response(status=599), at)
+            reset_connection(request)  # before acting: nothing was created
+            return web.Response(status=599)
         response = self._check_auth(request) or self._take_fault() or self._validate(params)
         if response is None:
             response = self._store(request.match_info["account_sid"], params, media_urls)
         self._record(request, params, response, at)
+        if reset:
+            reset_connection(request)  # the message exists; the client never hears of it
+            return response
+        late = self._late.take()
+        if late is not None:
+            await self._late.hold(late)
         return response
 
     def _take_fault(self) -> web.Response | None:
@@ -294,6 +320,41 @@ class TwilioEmulator:
             }
         )
         return web.json_response(resource, status=201)
+
+    async def _list(self, request: web.Request) -> web.Response:
+        """Twilio's Messages list, newest first, filtered by ``To`` and ``From``, one page."""
+        at = time.monotonic()
+        response = self._check_auth(request)
+        if response is None:
+            account = request.match_info["account_sid"]
+            query = request.query
+            try:
+                page_size = min(max(int(query.get("PageSize", "50")), 1), 1000)
+            except ValueError:
+                page_size = 50
+            found = [
+                r
+                for r in reversed(self._resources.values())
+                if r["account_sid"] == account
+                and ("To" not in query or r["to"] == query["To"])
+                and ("From" not in query or r["from"] == query["From"])
+            ][:page_size]
+            uri = f"{_TWILIO_API}/Accounts/{account}/Messages.json"
+            response = web.json_response(
+                {
+                    "messages": found,
+                    "end": max(len(found) - 1, 0),
+                    "first_page_uri": f"{uri}?PageSize={page_size}&Page=0",
+                    "next_page_uri": None,
+                    "page": 0,
+                    "page_size": page_size,
+                    "previous_page_uri": None,
+                    "start": 0,
+                    "uri": f"{uri}?PageSize={page_size}&Page=0",
+                }
+            )
+        self._record(request, dict(request.query), response, at)
+        return response
 
     async def _fetch(self, request: web.Request) -> web.Response:
         at = time.monotonic()

@@ -3,7 +3,10 @@
 A redelivery of the same key is a no-op; `claim` takes a recorded event by a conditional UPDATE so
 two processes never run the same one (`record(..., claimed=True)` records it taken already, one
 commit less). An adapter that changes state for an update marks it done in that same transaction
-(`done_with`), so a committed effect and a `done` row go together: one commit less again.
+(`done_with`), so a committed effect and a `done` row go together: one commit less again. The
+claim is short and renewed while the event is processed (`models.leases`): an event whose process
+died is taken again within seconds. A callback query is answered once (`begin_answer`), even when
+its update runs again after a crash.
 """
 
 from __future__ import annotations
@@ -12,7 +15,6 @@ import logging
 from collections.abc import Awaitable, Callable
 from contextvars import ContextVar
 from dataclasses import dataclass
-from datetime import timedelta
 from typing import Any, TypeVar
 
 from prometheus_client import Counter
@@ -21,6 +23,7 @@ from tortoise.expressions import Q
 from tortoise.transactions import in_transaction
 
 from models import tables as t
+from models.leases import HOLDER, LEASE
 from models.views import utcnow
 
 log = logging.getLogger(__name__)
@@ -29,7 +32,6 @@ U = TypeVar("U")
 
 RECEIVED = Counter("dispatch_inbound_updates", "Inbound updates recorded", ["source", "result"])
 MAX_ATTEMPTS = 3
-LEASE = timedelta(seconds=120)
 #: The width of `inbound_event.key` (`tg:<update_id>`, `sms:<MessageSid>`).
 MAX_KEY_LENGTH = 80
 #: Ids in an update (user, chat, message) are stored in signed 64-bit columns.
@@ -86,6 +88,7 @@ async def record_claimed(
             payload=payload,
             status="new",
             claimed_until=utcnow() + LEASE if claimed else None,
+            holder=HOLDER if claimed else None,
         )
     except IntegrityError:
         RECEIVED.labels(key.split(":", 1)[0], "duplicate").inc()
@@ -126,7 +129,11 @@ async def record_many(
                     outcomes.append("new")
                     rows.append(
                         await t.InboundEvent.create(
-                            key=key, payload=payload, status="new", claimed_until=utcnow() + LEASE
+                            key=key,
+                            payload=payload,
+                            status="new",
+                            claimed_until=utcnow() + LEASE,
+                            holder=HOLDER,
                         )
                     )
     except IntegrityError:
@@ -142,9 +149,16 @@ async def claim(key: str) -> t.InboundEvent | None:
     taken = (
         await t.InboundEvent.filter(key=key, status="new", attempts__lt=MAX_ATTEMPTS)
         .filter(Q(claimed_until__isnull=True) | Q(claimed_until__lt=now))
-        .update(claimed_until=now + LEASE)
+        .update(claimed_until=now + LEASE, holder=HOLDER)
     )
     return await t.InboundEvent.get_or_none(key=key) if taken else None
+
+
+async def renew_claims() -> int:
+    """Move on the claims of every update this process is processing (the heartbeat)."""
+    return await t.InboundEvent.filter(
+        holder=HOLDER, status="new", claimed_until__not_isnull=True
+    ).update(claimed_until=utcnow() + LEASE)
 
 
 async def finish(event: t.InboundEvent, error: str | None = None) -> None:
@@ -192,3 +206,34 @@ def done_with(fn: Callable[[U], Awaitable[T]]) -> Callable[[U], Awaitable[T]]:
         return result
 
     return run
+
+
+#: The width of `callback_answer.query_id` (Telegram's ids are decimal strings of about 19).
+MAX_QUERY_ID_LENGTH = 64
+
+
+async def begin_answer(query_id: str) -> bool:
+    """Record that this callback query is being answered; False when it was (or is) already.
+
+    Written before `answerCallbackQuery` is called: after a crash between the answer and the
+    update's `finish`, the update runs again and its answer is not sent a second time. A crash
+    between this record and the call leaves the press unanswered (Telegram stops the spinner on
+    its own) rather than answered twice.
+    """
+    if not query_id or len(query_id) > MAX_QUERY_ID_LENGTH or "\x00" in query_id:
+        return True  # Telegram refuses such an id anyway: nothing to remember
+    try:
+        await t.CallbackAnswer.create(query_id=query_id, holder=HOLDER)
+    except IntegrityError:
+        return False
+    return True
+
+
+async def answered(query_id: str) -> None:
+    """The answer reached Telegram."""
+    await t.CallbackAnswer.filter(query_id=query_id).update(status="answered", answered_at=utcnow())
+
+
+async def forget_answer(query_id: str) -> None:
+    """Telegram refused the answer (nothing reached the user): a later answer may be sent."""
+    await t.CallbackAnswer.filter(query_id=query_id, status="answering").delete()

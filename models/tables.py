@@ -274,6 +274,8 @@ class InboundEvent(Model):
     status = fields.CharField(max_length=16, default="new", db_index=True)
     attempts = fields.IntField(default=0)
     claimed_until = fields.DatetimeField(null=True)
+    # The process holding the claim (`models.leases.HOLDER`), which renews `claimed_until`.
+    holder = fields.CharField(max_length=64, null=True)
     error = fields.TextField(null=True)
     created_at = fields.DatetimeField(auto_now_add=True)
 
@@ -297,12 +299,37 @@ class Notification(Model):
     error = fields.TextField(null=True)
     next_attempt_at = fields.DatetimeField()
     claimed_until = fields.DatetimeField(null=True)
+    # The process holding the claim (`models.leases.HOLDER`), whose heartbeat renews it.
+    holder = fields.CharField(max_length=64, null=True)
+    heartbeat_at = fields.DatetimeField(null=True)
+    # Set before a provider call, cleared when the provider surely did not act: a queued row found
+    # with it set was mid-send when its holder died or its call ended without an answer.
+    attempt_started_at = fields.DatetimeField(null=True)
     provider_id = fields.CharField(max_length=64, null=True, db_index=True)
     created_at = fields.DatetimeField(auto_now_add=True)
     sent_at = fields.DatetimeField(null=True)
 
     class Meta:
         table = "notification"
+
+
+class CallbackAnswer(Model):
+    """A callback query we answered, or began to: a query is answered once, even across a crash.
+
+    The row is written before `answerCallbackQuery` is called (`status` answering), and marked
+    answered after; a second answer of the same query (a recovered update, a retried handler)
+    finds it and does not call Telegram again.
+    """
+
+    id = fields.BigIntField(primary_key=True)
+    query_id = fields.CharField(max_length=64, unique=True)
+    status = fields.CharField(max_length=16, default="answering")
+    holder = fields.CharField(max_length=64, null=True)
+    answered_at = fields.DatetimeField(null=True)
+    created_at = fields.DatetimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        table = "callback_answer"
 
 
 class Conversation(Model):

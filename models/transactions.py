@@ -81,6 +81,8 @@ class Transactions:
                     result = await fn(uow)
                     if self.outbox is not None and uow.events:
                         await self.outbox.write(uow)
+                for done in uow.after_commit:
+                    done()
                 if self.on_commit is not None and uow.events:
                     self.on_commit()
                 if self.on_armed is not None and uow.armed_due is not None:

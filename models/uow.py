@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 import secrets
-from collections.abc import Collection, Mapping
+from collections.abc import Callable, Collection, Mapping
 from datetime import datetime
 from typing import Any, cast
 
@@ -60,6 +60,8 @@ class TortoiseUnitOfWork(FieldworkerStore, CandidateStore, TimerStoreMixin, Offe
         self._settings: CompanySettings | None = None
         #: The soonest deadline this transaction armed: the scheduler wakes for it after commit.
         self.armed_due: datetime | None = None
+        #: Run once the transaction has committed (metrics: a rolled-back command counts nothing).
+        self.after_commit: list[Callable[[], None]] = []
 
     def now(self) -> datetime:
         """The transaction's notion of now."""

@@ -14,6 +14,11 @@ from notifications.pacing import TelegramPacer
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
+#: How many of the recipient's latest messages Twilio is asked for when looking one up.
+LOOKUP_LIMIT = 50
+#: Twilio's `date_created` has whole seconds and its clock is not ours.
+LOOKUP_CLOCK_SKEW = timedelta(seconds=5)
+
 
 class PermanentError(Exception):
     """Retrying cannot help (bad recipient, message gone, bot blocked)."""
@@ -109,11 +114,7 @@ class ProviderCalls:
             raise self._telegram_rate_limited(chat_id, exc) from exc
         except (BadRequest, Forbidden) as exc:
             raise PermanentError(f"Telegram refused: {exc}") from exc
-        if row.template == "job_request" and row.request_id is not None:
-            # The message to edit when this request is answered, taken or withdrawn.
-            await t.JobRequest.filter(id=row.request_id).update(
-                telegram_chat_id=chat_id, telegram_message_id=message.message_id
-            )
+        # The request's message id is stored with the row's settlement (`attempts.settle_sent`).
         return str(message.message_id)
 
     def _telegram_rate_limited(self, chat_id: int, exc: Any) -> RetryLater:
@@ -219,3 +220,49 @@ class ProviderCalls:
                 raise
             raise PermanentError(f"Twilio refused ({exc.status} {exc.code}): {exc.msg}") from exc
         return str(message.sid)
+
+    async def _find_sms(self, row: t.Notification) -> str | None:
+        """The SID of this row's SMS if Twilio has it (an attempt whose answer was lost), or None.
+
+        Twilio has no idempotency key, so the row is its own client reference: Twilio's Messages
+        list, filtered by `To` and `From`, newest first, is searched for a message with the row's
+        body created since the row was, whose SID no other row of ours has recorded. A lookup
+        Twilio refuses (a compatible provider without the list) finds nothing: the SMS is sent.
+        """
+        from twilio.base.exceptions import TwilioRestException
+
+        listing = self.twilio.messages.list_async(
+            to=row.recipient, from_=self.twilio_from, limit=LOOKUP_LIMIT, page_size=LOOKUP_LIMIT
+        )
+        try:
+            found = await self._call("Twilio", listing)
+        except TwilioRestException as exc:
+            if exc.status == 429 or exc.status >= 500:
+                raise
+            log.warning("Twilio message lookup refused (%s): sending again", exc.status)
+            return None
+        since = row.created_at - LOOKUP_CLOCK_SKEW
+        candidates = [
+            m
+            for m in found
+            if m.sid
+            and (m.body or "").endswith(row.body)  # a trial account prefixes the body
+            and (m.date_created is None or m.date_created >= since)
+        ]
+        if not candidates:
+            return None
+        taken = set(
+            await t.Notification.filter(provider_id__in=[m.sid for m in candidates])
+            .exclude(id=row.id)
+            .values_list("provider_id", flat=True)
+        )
+        for message in reversed(candidates):  # the oldest first: the first attempt's
+            if message.sid not in taken:
+                log.info(
+                    "SMS %d to %s was sent already (%s): not sending it again",
+                    row.id,
+                    row.recipient,
+                    message.sid,
+                )
+                return str(message.sid)
+        return None

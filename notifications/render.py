@@ -23,6 +23,7 @@ from notifications import (
     followups,
     job_changes,
     live_buttons,
+    metrics,
     reminders,
     rescheduling,
 )
@@ -78,14 +79,14 @@ class OutboxRenderer:
         notices = self._customer_notices[id(uow)] = {}
         try:
             for event in uow.events:
-                # First the older buttons the event makes stale, so none of its new messages is
-                # retired.
+                # First the older buttons the event makes stale: none of its new ones is retired.
                 await live_buttons.retire_stale(uow.now(), event)
                 handler = getattr(self, f"_on_{type(event).__name__}", None)
                 if handler is not None:
                     await handler(uow, event)
             for notice in notices.values():
                 await send_customer_notice(uow, notice, sms_enabled=self.sms_enabled)
+            await metrics.count_on_commit(uow)
         finally:
             del self._customer_notices[id(uow)]
 

@@ -177,7 +177,9 @@ async def check_each_once(s: Service, bids: list[int], killed_at: datetime) -> N
         for template, row in mine.items():
             assert got[template] <= 1, (bid, template, "sent twice")
             if row["status"] != "sent":
-                assert row["status"] == "queued" and row["attempts"] == 0, row
+                # Killed before or inside its provider call: at most that one attempt is
+                # recorded (h-outbox records an attempt before the call).
+                assert row["status"] == "queued" and row["attempts"] <= 1, row
                 under_way.append((bid, template))
             else:
                 assert got[template] == 1, (bid, template, "recorded sent but never arrived")

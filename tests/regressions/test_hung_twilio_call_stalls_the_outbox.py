@@ -3,7 +3,9 @@
 twilio 9's `AsyncTwilioHttpClient(timeout=15)` stores the timeout but never applies it, so a call
 Twilio never answered waited forever; with two instances the row's 60 s claim then expired and the
 SMS went out twice. Now the client applies its timeout, and the sender bounds every provider call
-itself (well inside the claim): a call that times out is a failed attempt, retried with backoff.
+itself: a call that times out is a failed attempt, retried with backoff. (That no second process
+takes over a call still under way is `test_live_slow_call_was_taken_over`: claims are now short
+and renewed by a heartbeat instead of outlasting every call.)
 """
 
 from __future__ import annotations
@@ -15,15 +17,11 @@ from twilio.rest import Client
 
 from models import tables as t
 from models.views import utcnow
-from notifications.sender import LEASE, PROVIDER_TIMEOUT, OutboxSender
+from notifications.sender import OutboxSender
 from notifications.twilio_transport import TwilioHttpClient
 from tests.regressions.conftest import AUTH, FROM, SID, Providers, queue, until
 
 PHONE = "+4915100000002"
-
-
-def test_every_provider_call_ends_well_inside_the_claim() -> None:
-    assert LEASE.total_seconds() >= PROVIDER_TIMEOUT * 3
 
 
 async def test_the_twilio_client_applies_its_timeout(providers: Providers) -> None:
@@ -53,9 +51,10 @@ async def test_the_sender_bounds_a_hung_call_and_retries_it(providers: Providers
         await until(lambda: p.sms.held == 1, what="the SMS call under way")
 
         async def attempted() -> bool:
-            return (await t.Notification.get(id=row_id)).attempts >= 1
+            row = await t.Notification.get(id=row_id)
+            return row.attempts >= 1 and row.error is not None
 
-        await until(attempted, what="the hung call counted as an attempt")
+        await until(attempted, what="the hung call counted as a failed attempt")
         row = await t.Notification.get(id=row_id)
         assert row.status == "queued" and row.claimed_until is None
         assert (row.error or "").startswith("ProviderTimeout: no answer from Twilio within 1s")
