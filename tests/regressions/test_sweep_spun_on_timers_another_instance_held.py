@@ -35,7 +35,10 @@ class Ctx:
         self.tx = tx
 
 
-async def test_timers_held_elsewhere_end_the_sweep(monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_timers_held_elsewhere_end_the_sweep(
+    monkeypatch: pytest.MonkeyPatch, db: str
+) -> None:
+    # `db`: the sweep also reads due times for `/metrics` from the timer table.
     uow = FakeUnitOfWork()
     for subject in range(1, 4):
         await uow.arm_timer(TimerKind.NO_ACCEPTANCE, subject, subject, NOW, NOW)
