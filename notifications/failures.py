@@ -49,7 +49,11 @@ def _only(
     the next channel"; the mark keeps a second refusal from coming back to a channel that refused.
     """
     again = copy.copy(renderer)
-    again.channels_on = ChannelsOn(telegram=channel is Channel.TELEGRAM, sms=channel is Channel.SMS)
+    again.channels_on = ChannelsOn(
+        telegram=channel is Channel.TELEGRAM,
+        sms=channel is Channel.SMS,
+        email=channel is Channel.EMAIL,
+    )
     again.marks = {**renderer.marks, "refused": [c.value for c in refused]}
     return again
 

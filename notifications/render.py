@@ -40,8 +40,17 @@ class OutboxRenderer:
     _on_CustomerStillWaiting = followups.customer_still_waiting
     _on_UnassignedSoon = followups.unassigned_soon
 
-    def __init__(self, *, telegram_enabled: bool, sms_enabled: bool, company_timezone: str):
-        self.channels_on = ChannelsOn(telegram=telegram_enabled, sms=sms_enabled)
+    def __init__(
+        self,
+        *,
+        telegram_enabled: bool,
+        sms_enabled: bool,
+        company_timezone: str,
+        email_enabled: bool = False,
+    ):
+        self.channels_on = ChannelsOn(
+            telegram=telegram_enabled, sms=sms_enabled, email=email_enabled
+        )
         self.sms_enabled = sms_enabled
         self.company_timezone = company_timezone
         # The customer messages of each write in progress, by unit of work (the writes of
@@ -210,6 +219,20 @@ class OutboxRenderer:
                 request_id=request_id,
                 payload={"method": "send", "reply_markup": request_keyboard(request_id), **marks},
             )
+            if (await uow.settings()).sms_backup_for_requests and (number := self._sms_number(fw)):
+                # The same request by SMS too (`sms_backup_for_requests`); if this copy fails, it
+                # is not sent on by Telegram again.
+                text = render("job_request_sms", when=when, code=request.reply_code, **ctx)
+                await self._queue(
+                    uow,
+                    channel="sms",
+                    recipient=number,
+                    template="job_request_sms",
+                    body=text,
+                    booking_id=ctx["booking_id"],
+                    request_id=request_id,
+                    payload={**marks, "refused": [Channel.TELEGRAM.value]},
+                )
         elif number := self._sms_number(fw):
             text = render("job_request_sms", when=when, code=request.reply_code, **ctx)
             await self._queue(

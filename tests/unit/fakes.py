@@ -181,6 +181,7 @@ class ContactRow:
     telegram_username: str | None = None
     channels: list[str] = field(default_factory=list)
     sms_opt_out: bool = False
+    email: str | None = None
 
     def contact(self) -> Contact:
         """What the reachability rule reads (`models.uow.contact_of`)."""
@@ -190,6 +191,7 @@ class ContactRow:
             self.phone,
             self.sms_opt_out,
             self.telegram_user_id,
+            self.email,
         )
 
 
