@@ -16,9 +16,17 @@ from models import tables as t
 from models.access import alert_chats
 from models.uow import TortoiseUnitOfWork
 from models.views import contact_of
-from notifications import booking_news, failures, followups, job_changes, live_buttons
+from notifications import (
+    booking_news,
+    failures,
+    followups,
+    job_changes,
+    live_buttons,
+    request_channels,
+)
 from notifications.customers import CustomerNotice, first_name, send_customer_notice
 from notifications.keyboards import attending_keyboard, request_keyboard, timeout_alert_keyboard
+from notifications.links import LinkSigner
 from notifications.templates import format_when, render
 
 WITHDRAWN_TEMPLATES = {
@@ -47,11 +55,14 @@ class OutboxRenderer:
         sms_enabled: bool,
         company_timezone: str,
         email_enabled: bool = False,
+        links: LinkSigner | None = None,
     ):
         self.channels_on = ChannelsOn(
             telegram=telegram_enabled, sms=sms_enabled, email=email_enabled
         )
         self.sms_enabled = sms_enabled
+        #: Signs the links of job request emails (None: email links off, so no email requests).
+        self.links = links
         self.company_timezone = company_timezone
         # The customer messages of each write in progress, by unit of work (the writes of
         # concurrent transactions interleave on this one renderer): (booking, template) -> notice.
@@ -164,6 +175,8 @@ class OutboxRenderer:
                 request_id=request_id,
                 payload=payload,
             )
+        elif sms and message_channel(contact_of(fw), self.channels_on) is Channel.EMAIL:
+            await request_channels.notice_by_email(self, uow, fw, template, text, ctx, request_id)
         elif sms and (number := self._sms_number(fw)):
             await self._queue(
                 uow,
@@ -184,19 +197,19 @@ class OutboxRenderer:
     async def _on_RequestPended(self, uow: TortoiseUnitOfWork, e: ev.RequestPended) -> None:
         await self._send_request(uow, e.request_id, e.fieldworker_id, e.job_id)
 
-    def _request_text(self, fw: t.Fieldworker, request_id: int, ctx: dict[str, Any]) -> str:
-        """A job request's Telegram text for this fieldworker (the job's details, distance)."""
+    def _request_values(self, fw: t.Fieldworker, ctx: dict[str, Any]) -> dict[str, Any]:
+        """A job request's merge values for this fieldworker: the job, when, distance."""
         distance = None
         if fw.base_lat is not None and fw.base_lon is not None:
             job = ctx["job"]
-            distance = round(
-                haversine_km(
-                    Point(fw.base_lat, fw.base_lon), Point(job.booking.lat, job.booking.lon)
-                ),
-                1,
-            )
+            here, there = Point(fw.base_lat, fw.base_lon), Point(job.booking.lat, job.booking.lon)
+            distance = round(haversine_km(here, there), 1)
         when = format_when(ctx["start"], ctx["end"], fw.timezone)
-        return render("job_request", request_id=request_id, when=when, distance_km=distance, **ctx)
+        return {**ctx, "when": when, "distance_km": distance}
+
+    def _request_text(self, fw: t.Fieldworker, request_id: int, ctx: dict[str, Any]) -> str:
+        """A job request's Telegram text for this fieldworker (the job's details, distance)."""
+        return render("job_request", request_id=request_id, **self._request_values(fw, ctx))
 
     async def _send_request(
         self, uow: TortoiseUnitOfWork, request_id: int, fieldworker_id: int, job_id: int
@@ -204,10 +217,13 @@ class OutboxRenderer:
         fw = await t.Fieldworker.get(id=fieldworker_id)
         ctx = await self._job_context(job_id)
         request = await t.JobRequest.get(id=request_id)
-        when = format_when(ctx["start"], ctx["end"], fw.timezone)
-        chat = self._telegram_chat(fw)
-        marks = {"fieldworker_id": fw.id, "job_request": True}  # for `failures`, if it fails
-        if chat is not None:
+        marks: dict[str, Any] = {
+            "fieldworker_id": fw.id,
+            "job_request": True,
+        }  # `failures`, if it fails
+        if message_channel(contact_of(fw), self.channels_on) is Channel.EMAIL:
+            await request_channels.by_email(self, uow, fw, request_id, ctx, marks)
+        elif chat := self._telegram_chat(fw):
             text = self._request_text(fw, request_id, ctx)
             await self._queue(
                 uow,
@@ -219,32 +235,12 @@ class OutboxRenderer:
                 request_id=request_id,
                 payload={"method": "send", "reply_markup": request_keyboard(request_id), **marks},
             )
-            if (await uow.settings()).sms_backup_for_requests and (number := self._sms_number(fw)):
-                # The same request by SMS too (`sms_backup_for_requests`); if this copy fails, it
-                # is not sent on by Telegram again.
-                text = render("job_request_sms", when=when, code=request.reply_code, **ctx)
-                await self._queue(
-                    uow,
-                    channel="sms",
-                    recipient=number,
-                    template="job_request_sms",
-                    body=text,
-                    booking_id=ctx["booking_id"],
-                    request_id=request_id,
-                    payload={**marks, "refused": [Channel.TELEGRAM.value]},
-                )
-        elif number := self._sms_number(fw):
-            text = render("job_request_sms", when=when, code=request.reply_code, **ctx)
-            await self._queue(
-                uow,
-                channel="sms",
-                recipient=number,
-                template="job_request_sms",
-                body=text,
-                booking_id=ctx["booking_id"],
-                request_id=request_id,
-                payload=marks,
-            )
+            if (await uow.settings()).sms_backup_for_requests:
+                # The same request by SMS too; if this copy fails, it is not sent on by Telegram.
+                marks["refused"] = [Channel.TELEGRAM.value]
+                await request_channels.by_sms(self, uow, fw, request, ctx, marks)
+        else:
+            await request_channels.by_sms(self, uow, fw, request, ctx, marks)
 
     async def _on_RequestAccepted(self, uow: TortoiseUnitOfWork, e: ev.RequestAccepted) -> None:
         fw = await t.Fieldworker.get(id=e.fieldworker_id)
