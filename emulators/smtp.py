@@ -103,6 +103,8 @@ class SmtpSink:
         raw = envelope.original_content or envelope.content or b""
         if isinstance(raw, str):
             raw = raw.encode()
+        # SMTP lines end in CRLF; the parts read as text end theirs in LF.
+        raw = raw.replace(b"\r\n", b"\n")
         message = email.message_from_bytes(raw, policy=email.policy.default)
         assert isinstance(message, EmailMessage)
         text_part = message.get_body(("plain",))
