@@ -24,13 +24,22 @@ from emulators import (
     make_message_update,
     running,
 )
+from emulators.smtp import SmtpSink
 
 
 class Demo:
     """Drives the running service and narrates what happens."""
 
-    def __init__(self, tg: TelegramEmulator, sms: TwilioEmulator, base: str, http: Any):
+    def __init__(
+        self,
+        tg: TelegramEmulator,
+        sms: TwilioEmulator,
+        base: str,
+        http: Any,
+        mail: SmtpSink | None = None,
+    ):
         self.tg, self.sms, self.base, self.http = tg, sms, base, http
+        self.mail = mail
         self.names: dict[int, str] = {}  # fieldworker id -> name
         self.user_of: dict[int, int] = {}  # fieldworker id -> telegram user id
 
@@ -192,6 +201,8 @@ async def run_demo(verbose: bool = False) -> int:
     logging.basicConfig(level=logging.INFO if verbose else logging.ERROR)
     tg = TelegramEmulator()
     sms = TwilioEmulator(account_sid=SID, auth_token=AUTH)
+    mail = SmtpSink()
+    smtp_port = await mail.start()
     with tempfile.TemporaryDirectory(prefix="dispatchbot-demo-") as tmp:
         async with running(tg.app) as tg_url, running(sms.app) as sms_url:
             config = load_config(
@@ -205,6 +216,8 @@ async def run_demo(verbose: bool = False) -> int:
                 TWILIO_AUTH_TOKEN=AUTH,
                 TWILIO_FROM_NUMBER=FROM,
                 TWILIO_API_BASE_URL=sms_url,
+                SMTP_URL=f"smtp://127.0.0.1:{smtp_port}",
+                SMTP_FROM="dispatch@demo.example",
                 TIMEZONE="Europe/Berlin",
                 PUBLIC_URL="",
                 TELEGRAM_WEBHOOK_SECRET="",
@@ -213,10 +226,11 @@ async def run_demo(verbose: bool = False) -> int:
             )
             async with running(build_app(config)) as base, aiohttp.ClientSession() as http:
                 print(
-                    "dispatchbot demo: offline, temporary database, emulated Telegram and "
-                    "Twilio.\n",
+                    "dispatchbot demo: offline, temporary database, emulated Telegram, "
+                    "Twilio and mail server.\n",
                     flush=True,
                 )
-                await dispatch_day(Demo(tg, sms, base, http))
+                await dispatch_day(Demo(tg, sms, base, http, mail))
+    await mail.stop()
     print("\nDemo finished.")
     return 0

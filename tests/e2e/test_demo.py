@@ -25,4 +25,8 @@ def test_demo_prints_a_dispatch_day_and_exits_zero(tmp_path: Path) -> None:
     assert "SMS to customer Maria Weber" in out and "Bruno will do your Plumbing" in out
     assert "Greta Lind: outside_radius" in out and "Jonas Berg: restricted" in out
     assert "not selected" in out and "the owner was alerted" in out
+    # The email scene: a request by email through the SMTP sink, accepted through its link.
+    assert "job request emailed to Kai Brandt" in out
+    assert "Kai presses Accept: “Confirmed: the job is yours.”" in out
+    assert "assigned to Kai Brandt" in out
     assert not list(tmp_path.glob("data/*")), "the demo leaves no database behind"
