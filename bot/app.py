@@ -192,6 +192,7 @@ def build_app(config: Config) -> web.Application:
         company_timezone=config.timezone,
         email_enabled=config.email_requests_enabled,
         links=links,
+        customer_email=config.email_enabled,
     )
     tx = Transactions(
         renderer,

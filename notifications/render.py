@@ -56,6 +56,7 @@ class OutboxRenderer:
         company_timezone: str,
         email_enabled: bool = False,
         links: LinkSigner | None = None,
+        customer_email: bool = False,
     ):
         self.channels_on = ChannelsOn(
             telegram=telegram_enabled, sms=sms_enabled, email=email_enabled
@@ -63,6 +64,8 @@ class OutboxRenderer:
         self.sms_enabled = sms_enabled
         #: Signs the links of job request emails (None: email links off, so no email requests).
         self.links = links
+        #: Customers with an address get their notices by email too (SMTP_URL is set).
+        self.customer_email = customer_email
         self.company_timezone = company_timezone
         # The customer messages of each write in progress, by unit of work (the writes of
         # concurrent transactions interleave on this one renderer): (booking, template) -> notice.
@@ -82,7 +85,7 @@ class OutboxRenderer:
                 if handler is not None:
                     await handler(uow, event)
             for notice in notices.values():
-                await send_customer_notice(uow, notice, sms_enabled=self.sms_enabled)
+                await send_customer_notice(uow, notice, self.sms_enabled, self.customer_email)
         finally:
             del self._customer_notices[id(uow)]
 

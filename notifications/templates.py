@@ -127,7 +127,10 @@ TEMPLATES: dict[str, str] = {
         '<a href="{{ decline_url }}">Decline</a></p>'
     ),
     "fieldworker_email_subject": "About your job: {{ service }}, {{ when }}",
-    "customer_email_subject": "Your {{ service }} booking",
+    "customer_email_subject": (
+        "Your booking{% if service is defined %}: {{ service }}{% endif %}"
+        "{% if when is defined %}, {{ when }}{% endif %}"
+    ),
 }
 
 _env = SandboxedEnvironment(

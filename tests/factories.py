@@ -121,6 +121,7 @@ async def create_booking(
     services: Sequence[str] = (PLUMB,),
     customer: str = "Carol Client",
     phone: str | None = "+4915112345678",
+    email: str | None = None,
     address: str = "Alexanderplatz 1",
     actor: Actor | None = None,
     channel: Channel = Channel.API,
@@ -134,7 +135,7 @@ async def create_booking(
     new = NewBooking(
         customer,
         phone,
-        None,
+        email,
         address,
         at,
         tuple(services),

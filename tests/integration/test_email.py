@@ -58,6 +58,7 @@ def email_tx() -> Transactions:
         company_timezone="UTC",
         email_enabled=True,
         links=LINKS,
+        customer_email=True,
     )
     return Transactions(renderer, sms_enabled=True, email_enabled=True)
 
@@ -258,3 +259,30 @@ async def test_email_goes_by_preference_and_sms_backup_does_not_touch_it(db: str
     rows = await t.Notification.filter(booking_id=booking_id).order_by("id")
     assert [(r.channel, r.template) for r in rows] == [("email", "job_request_email")]
     assert re.search(r"/r/\d+\.a\.", rows[0].body)
+
+
+async def test_a_customer_with_an_address_gets_their_notices_by_email_too(
+    db: str, sink: SmtpSink
+) -> None:
+    await add_service()
+    ben = await add_fieldworker("Ben Chat", telegram=501)
+    tx = email_tx()
+    booking_id = await create_booking(tx, customer="Carol <Client>", email="carol@example.com")
+    request = await t.JobRequest.get(booking_id=booking_id)
+    await tx.run(
+        lambda uow: responding.respond(
+            uow, request.id, Action.ACCEPT, Actor(ActorKind.FIELDWORKER, ben.id), Channel.TELEGRAM
+        )
+    )
+    sms = SmsSink()
+    sender = sender_for(sink, tx, sms)
+    sender.bot = None  # no Telegram here: the fieldworker's messages fail, the customer's do not
+    await drain(sender)
+
+    [mail] = await sink.wait_for("carol@example.com")
+    [by_sms] = sms.sent
+    assert mail.text.strip() == by_sms["body"]
+    assert by_sms["body"].startswith("Hi Carol, Ben will do your Plumbing on ")
+    assert "Plumbing" in mail.subject
+    notified = await t.History.filter(booking_id=booking_id, action="customer_notified")
+    assert sorted(h.channel for h in notified) == ["email", "sms"]
