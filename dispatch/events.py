@@ -241,3 +241,12 @@ class UnassignedSoon(Event):
     job_ids: tuple[int, ...]
     suggested: tuple[tuple[int, int], ...] = ()
     tell_customer: bool = False
+
+
+@dataclass(frozen=True)
+class CustomerReplied(Event):
+    """A customer's SMS that answers nothing: forwarded to the staff who receive alerts."""
+
+    customer_id: int
+    phone: str
+    text: str

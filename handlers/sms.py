@@ -17,7 +17,7 @@ from xml.sax.saxutils import escape
 
 from aiohttp import web
 
-from dispatch import commands, delivery, reasons, replies, responding
+from dispatch import commands, customer_replies, delivery, reasons, replies, responding
 from dispatch.commands import Action, Outcome
 from dispatch.errors import DispatchError
 from dispatch.model import Actor, ActorKind, Channel
@@ -26,6 +26,7 @@ from handlers.context import CHAT, ChatContext
 from models import tables as t
 from models.inbound import claim, finish, record, unstorable
 from models.views import load_settings
+from notifications.templates import render
 
 log = logging.getLogger(__name__)
 
@@ -155,10 +156,18 @@ async def handle_sms(app_ctx: ChatContext, sender: str, body: str) -> str | None
     if word in OPT_IN_WORDS:
         await app_ctx.tx.run(lambda uow: replies.set_sms_opt_out(uow, sender, False))
         return "You will receive messages again. " + HELP_SMS
+    if fw is None:
+        # A customer's words: forwarded to staff and recorded; acknowledged once a conversation.
+        text = body or ""
+        outcome = await app_ctx.tx.run(
+            lambda uow: customer_replies.customer_replied(uow, sender, text)
+        )
+        if outcome is not None:
+            return render("customer_reply_ack") if outcome.acknowledge else None
     if word in HELP_WORDS:
         return HELP_SMS
     if fw is None:
-        return None  # a customer's free text: nothing to act on here yet
+        return None  # nobody we know
     return await _fieldworker_sms(app_ctx, fw, word, word_match, body)
 
 

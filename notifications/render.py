@@ -18,6 +18,7 @@ from models.uow import TortoiseUnitOfWork
 from models.views import contact_of
 from notifications import (
     booking_news,
+    customer_messages,
     failures,
     followups,
     job_changes,
@@ -47,6 +48,7 @@ class OutboxRenderer:
     _on_JobCompleted = booking_news.on_job_completed
     _on_CustomerStillWaiting = followups.customer_still_waiting
     _on_UnassignedSoon = followups.unassigned_soon
+    _on_CustomerReplied = customer_messages.customer_replied
 
     def __init__(
         self,

@@ -106,6 +106,13 @@ TEMPLATES: dict[str, str] = {
         "Hi {{ customer }}, your {{ service }} on {{ when }} is not confirmed yet. We are "
         "working on it and will SMS you as soon as a technician is booked."
     ),
+    "staff_customer_replied": (
+        "💬 SMS from customer {{ customer }} ({{ phone }}) about booking {{ booking_id }} "
+        "({{ summary }}):\n“{{ text }}”"
+    ),
+    "customer_reply_ack": (
+        "Thanks, we got your message and passed it to our team. They will get back to you."
+    ),
     # Email (`notifications.email`): a subject, a plain part and an HTML part (`*_html`, where
     # every merge value is HTML-escaped).
     "job_request_email_subject": "Job request: {{ service }}, {{ when }}",
