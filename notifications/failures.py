@@ -9,7 +9,7 @@ reply code, by Telegram its buttons), and one alert to the staff who receive ale
 from __future__ import annotations
 
 import copy
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from dispatch import events as ev
 from dispatch.model import Channel
@@ -17,6 +17,7 @@ from dispatch.reachability import ChannelsOn
 from models import tables as t
 from models.access import alert_chats
 from models.uow import TortoiseUnitOfWork
+from notifications.email import plain_email
 from notifications.templates import render
 
 if TYPE_CHECKING:
@@ -69,9 +70,13 @@ async def _send_on(
     if failed.payload.get("job_request") and e.request_id is not None and e.job_id is not None:
         await again._send_request(uow, e.request_id, fw.id, e.job_id)
         return
+    payload: dict[str, Any] = {"method": "send", "fieldworker_id": fw.id}
     if e.fallback is Channel.SMS:
         recipient: str | int | None = again._sms_number(fw)
         template = "request_update_sms"
+    elif e.fallback is Channel.EMAIL:
+        recipient, template = fw.email, failed.template
+        payload.update(plain_email("fieldworker_email_subject_plain", failed.body).payload())
     else:
         recipient, template = again._telegram_chat(fw), failed.template
     if recipient is None or e.fallback is None:
@@ -84,7 +89,7 @@ async def _send_on(
         body=failed.body,
         booking_id=e.booking_id,
         request_id=e.request_id,
-        payload={"method": "send", "fieldworker_id": fw.id},
+        payload=payload,
     )
 
 

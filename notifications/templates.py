@@ -134,6 +134,7 @@ TEMPLATES: dict[str, str] = {
         '<a href="{{ decline_url }}">Decline</a></p>'
     ),
     "fieldworker_email_subject": "About your job: {{ service }}, {{ when }}",
+    "fieldworker_email_subject_plain": "About your jobs",
     "customer_email_subject": (
         "Your booking{% if service is defined %}: {{ service }}{% endif %}"
         "{% if when is defined %}, {{ when }}{% endif %}"

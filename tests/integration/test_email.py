@@ -286,3 +286,24 @@ async def test_a_customer_with_an_address_gets_their_notices_by_email_too(
     assert "Plumbing" in mail.subject
     notified = await t.History.filter(booking_id=booking_id, action="customer_notified")
     assert sorted(h.channel for h in notified) == ["email", "sms"]
+
+
+async def test_a_refused_telegram_notice_goes_on_by_email_when_that_is_next(db: str) -> None:
+    from dispatch import assignment, delivery
+
+    await add_service()
+    ann = await add_fieldworker("Ann Both", telegram=601, email=ANN, channels=["telegram", "email"])
+    tx = email_tx()
+    booking_id = await create_booking(tx, phone=None)
+    job = await t.Job.get(booking_id=booking_id)
+    staff = Actor(ActorKind.STAFF, None, "Dora")
+    await tx.run(lambda uow: assignment.assign(uow, job.id, ann.id, staff, Channel.API))
+    # The new message that tells her (the edit of her request message is another row).
+    notice = await t.Notification.get(
+        template="job_assigned_to_you", channel="telegram", request_id=None
+    )
+    await tx.run(lambda uow: delivery.notification_failed(uow, notice.id, "Forbidden: blocked"))
+
+    [by_email] = await t.Notification.filter(template="job_assigned_to_you", channel="email")
+    assert by_email.recipient == ANN and by_email.body == notice.body
+    assert by_email.payload["subject"] and by_email.payload["refused"] == ["telegram"]
