@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
+from dispatch import timers
 from dispatch.errors import Conflict, DispatchError, Invalid, NotFound, RetryCommand
 from dispatch.events import (
     FieldworkerCancelled,
@@ -83,6 +84,7 @@ async def assign(
         check_fieldworker=True,
     ):
         raise RetryCommand()
+    await timers.arm_for_assigned(uow, job, fieldworker_id)
     await uow.add_history(
         job.booking_id,
         HistoryAction.JOB_REASSIGNED if previous else HistoryAction.JOB_ASSIGNED,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime
 from enum import StrEnum
 
 from dispatch.model import ExclusionReason, Point, RequestStatus
@@ -40,6 +41,8 @@ class Outcome(StrEnum):
     PENDED = "pended"
     NOT_FOUND = "not_found"
     CANCELLED = "cancelled"  # the assigned fieldworker is no longer attending
+    CONFIRMED = "confirmed"  # the assigned fieldworker confirmed they will attend
+    ALREADY_CONFIRMED = "already_confirmed"  # a repeated confirmation: nothing changed
 
 
 @dataclass(frozen=True)
@@ -79,3 +82,55 @@ class SendResult:
         """Record that a fieldworker was not asked for a job, and why."""
         self.skipped[fieldworker_id] = reason
         self.not_sent.append(NotSent(fieldworker_id, job_id, reason, tuple(exclusions)))
+
+
+@dataclass(frozen=True)
+class AppointmentMove:
+    """Move one appointment of a booking to [start, end); `appointment_id` None: the booking's
+    only appointment."""
+
+    appointment_id: int | None
+    start: datetime
+    end: datetime
+
+
+class JobOutcome(StrEnum):
+    """What a reschedule did to one job of a moved appointment."""
+
+    KEPT = "kept"  # its fieldworker is still eligible at the new time and keeps it (told)
+    UNASSIGNED = "unassigned"  # its fieldworker is not eligible then: unassigned, dispatched again
+    REDISPATCHED = "redispatched"  # open: its requests withdrawn, dispatched again at the new time
+    CLOSED = "closed"  # completed or cancelled: nothing to do
+
+
+@dataclass(frozen=True)
+class RescheduledJob:
+    """One job of a moved appointment: what happened to it.
+
+    `fieldworker_id` is who held it before (kept or unassigned); `withdrawn` the request ids
+    closed for the old time; `sent` the request ids sent (or sent again) for the new time;
+    `for_staff`: left open for staff to dispatch (manual mode), who are alerted.
+    """
+
+    job_id: int
+    appointment_id: int
+    outcome: JobOutcome
+    fieldworker_id: int | None = None
+    withdrawn: tuple[int, ...] = ()
+    sent: tuple[int, ...] = ()
+    for_staff: bool = False
+
+
+@dataclass(frozen=True)
+class RescheduleResult:
+    """What `dispatch.rescheduling.reschedule` did: the appointments it moved (those already at
+    their requested time are not), and each of their jobs."""
+
+    booking_id: int
+    moved: tuple[int, ...] = ()
+    jobs: tuple[RescheduledJob, ...] = ()
+
+    @property
+    def changed(self) -> bool:
+        """False when every appointment already was at its requested time (nothing was done)."""
+        return bool(self.moved)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
-from dispatch.model import Actor, Channel
+from dispatch.model import Actor, Channel, Interval
 
 
 class WithdrawnBecause(StrEnum):
@@ -16,6 +16,7 @@ class WithdrawnBecause(StrEnum):
     ASSIGNED_BY_STAFF = "assigned_by_staff"  # staff assigned the job directly
     CANCELLED = "cancelled"  # the booking or job was cancelled
     EXPIRED = "expired"  # the assignment timeout passed without an answer
+    RESCHEDULED = "rescheduled"  # the appointment moved: asked again at the new time, or not
 
 
 @dataclass(frozen=True)
@@ -143,11 +144,16 @@ class JobAssigned(Event):
 
 @dataclass(frozen=True)
 class JobUnassigned(Event):
-    """A job lost its fieldworker and is open again."""
+    """A job lost its fieldworker and is open again.
+
+    `rescheduled`: its appointment moved to a time they are not eligible for (the customer hears
+    of the new time once, by `AppointmentRescheduled`, not of a lost fieldworker).
+    """
 
     job_id: int
     fieldworker_id: int
     actor: Actor
+    rescheduled: bool = False
 
 
 @dataclass(frozen=True)
@@ -250,3 +256,59 @@ class CustomerReplied(Event):
     customer_id: int
     phone: str
     text: str
+
+
+@dataclass(frozen=True)
+class JobRescheduled(Event):
+    """An assigned job's appointment moved and its fieldworker keeps it: they hear the new time
+    (`previous` is the old one)."""
+
+    job_id: int
+    fieldworker_id: int
+    previous: Interval
+
+
+@dataclass(frozen=True)
+class AppointmentRescheduled(Event):
+    """An appointment moved from `previous` to `current`.
+
+    `job_ids` are its jobs still to be done (the customer hears once per reschedule, however many
+    jobs and appointments: `tell_customer` per `customer_notify.rescheduled`); `staff_job_ids` those
+    left open for staff to dispatch again (manual mode), who are alerted.
+    """
+
+    appointment_id: int
+    previous: Interval
+    current: Interval
+    job_ids: tuple[int, ...]
+    staff_job_ids: tuple[int, ...] = ()
+    tell_customer: bool = True
+
+
+@dataclass(frozen=True)
+class RequestNudged(Event):
+    """A request still unanswered `nudge_after_s` after it was sent: the fieldworker is reminded
+    once (on Telegram as a reply to the request's message, by SMS with its reply code)."""
+
+    request_id: int
+    job_id: int
+    fieldworker_id: int
+
+
+@dataclass(frozen=True)
+class JobReminder(Event):
+    """The assigned fieldworker is reminded `reminder_before_s` before the job starts."""
+
+    job_id: int
+    fieldworker_id: int
+
+
+@dataclass(frozen=True)
+class AttendanceAsked(Event):
+    """The day before (`day_before_confirmation`), the assigned fieldworker is asked to confirm
+    they will attend (`Confirm` / `Can't attend`); `reply_code` names the job in an SMS answer,
+    when they hold a request for it."""
+
+    job_id: int
+    fieldworker_id: int
+    reply_code: int | None = None

@@ -137,6 +137,7 @@ class HistoryAction(StrEnum):
     CUSTOMER_REPLIED = "customer_replied"
     # Not in CONTRACT's list (it says more may be added):
     UNASSIGNED_ALERTED = "unassigned_alerted"  # staff told a job is unassigned close to its start
+    REMINDER_CONFIRMED = "reminder_confirmed"  # the assigned fieldworker confirmed the day before
 
 
 DEFAULT_DECLINE_REASONS: tuple[str, ...] = (

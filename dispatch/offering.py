@@ -7,7 +7,9 @@ from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Sequence
 
+from dispatch import timers
 from dispatch.commands import SendResult
+from dispatch.deadlines import TimerKind
 from dispatch.eligibility import evaluate
 from dispatch.errors import Conflict, NotFound
 from dispatch.events import (
@@ -179,6 +181,7 @@ async def _send(
     sent: list[int] = []
     for fw in fieldworker_ids:
         request = await uow.create_request(job.id, job.booking_id, fw, expires_at)
+        await timers.arm(uow, TimerKind.NUDGE, request.id, job.booking_id, uow.now())
         await uow.add_history(
             job.booking_id,
             HistoryAction.REQUEST_SENT,

@@ -53,6 +53,8 @@ class JobView:
     status: JobStatus
     fieldworker_id: int | None
     appointment_id: int
+    #: When its fieldworker confirmed they will attend (the day-before confirmation), if they did.
+    confirmed_at: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -195,6 +197,10 @@ class UnitOfWork(TimerStore, Protocol):
         """Store a booking's address, notes and location."""
         ...
 
+    async def move_appointment(self, appointment_id: int, interval: Interval) -> None:
+        """Store an appointment's new start and end (its jobs move with it)."""
+        ...
+
     async def jobs_of_booking(self, booking_id: int) -> list[JobView]:
         """The booking's jobs by id."""
         ...
@@ -217,7 +223,19 @@ class UnitOfWork(TimerStore, Protocol):
         expect_fieldworker_id: int | None = None,
         check_fieldworker: bool = False,
     ) -> bool:
-        """Conditional UPDATE of a job's status and fieldworker; True when this call changed it."""
+        """Conditional UPDATE of a job's status and fieldworker; True when this call changed it.
+
+        Any move but to `completed` or `cancelled` forgets the job's attendance confirmation.
+        """
+        ...
+
+    async def confirm_job(self, job_id: int, fieldworker_id: int, at: datetime | None) -> bool:
+        """Record (or, with None, forget) that the job's fieldworker confirmed they will attend.
+
+        A conditional UPDATE: only while the job is assigned to `fieldworker_id`, and a confirmation
+        is only recorded once (True when this call changed the row). `move_job` forgets it whenever
+        the job moves (a confirmation belongs to the holder it came from).
+        """
         ...
 
     async def assigned_job_ids(
@@ -295,6 +313,10 @@ class UnitOfWork(TimerStore, Protocol):
 
     async def fieldworker_exists(self, fieldworker_id: int) -> bool:
         """True when the fieldworker exists."""
+        ...
+
+    async def fieldworker_timezone(self, fieldworker_id: int) -> str | None:
+        """The fieldworker's own time zone (IANA name), or None when they do not exist."""
         ...
 
     async def contact(self, fieldworker_id: int) -> Contact | None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import assert_never
 
+from dispatch import timers
 from dispatch.assignment import miss
 from dispatch.commands import Action, Outcome, RespondResult
 from dispatch.errors import Forbidden, Invalid, NotFound, RetryCommand
@@ -112,6 +113,7 @@ async def _accept(
         ):
             # Closed between our read and our lock (expired by the scheduler): undo the job move.
             raise RetryCommand()
+        await timers.arm_for_assigned(uow, job, fw)
         await record_response(
             uow, request, HistoryAction.REQUEST_ACCEPTED, actor, channel, RequestStatus.ACCEPTED
         )

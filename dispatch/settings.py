@@ -54,11 +54,13 @@ class CompanySettings(BaseModel):
         min_length=1,
         max_length=MAX_DECLINE_REASONS,
     )
-    # Stored and range-checked so the whole CONTRACT body is accepted; the reminders and
-    # Reschedule Assist that read them are not built yet (README "Not built yet").
+    # Reminders (`dispatch.reminders`): 0 turns a timer off; the day-before confirmation is
+    # checked when it comes due.
     nudge_after_s: int = Field(default=600, ge=0, le=MAX_DURATION_S)
     reminder_before_s: int = Field(default=3600, ge=0, le=MAX_DURATION_S)
     day_before_confirmation: bool = False
+    # Stored and range-checked so the whole CONTRACT body is accepted; Reschedule Assist that
+    # reads it is not built yet (README "Not built yet").
     reschedule_assist: RescheduleAssist = Field(default_factory=RescheduleAssist)
     sms_backup_for_requests: bool = False
 

@@ -9,7 +9,9 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from enum import StrEnum
 
+from dispatch import timers
 from dispatch.commands import Outcome, RespondResult
+from dispatch.deadlines import TimerKind
 from dispatch.errors import Conflict, NotFound, RetryCommand
 from dispatch.events import (
     JobUnassigned,
@@ -133,6 +135,7 @@ async def reopen_request(
         expires_at=expires_at,
     ):
         raise RetryCommand()
+    await timers.arm(uow, TimerKind.NUDGE, request.id, request.booking_id, uow.now())
     await record_response(uow, request, history, actor, channel, RequestStatus.PENDING)
     if job.status is JobStatus.ASSIGNED and job.fieldworker_id == request.fieldworker_id:
         await unassign_job(uow, job, actor, channel, to=JobStatus.OFFERED)

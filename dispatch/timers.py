@@ -16,6 +16,7 @@ from datetime import UTC, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from dispatch.deadlines import TimerKind, TimerView
+from dispatch.model import JobStatus
 from dispatch.ports import JobView, UnitOfWork
 from dispatch.settings import CompanySettings
 
@@ -61,21 +62,46 @@ async def arm(
 
 async def arm_for_booking(uow: UnitOfWork, booking_id: int, jobs: list[JobView]) -> None:
     """A new booking's timers: "still no acceptance" for the customer, and per appointment the
-    "unassigned close to start" alert."""
+    "unassigned close to start" alert. (A job's own timers start when it is given to someone:
+    `arm_for_assigned`.)"""
     await arm(uow, TimerKind.NO_ACCEPTANCE, booking_id, booking_id, uow.now())
     starts = {job.appointment_id: job.appointment.start for job in jobs}
     for appointment_id, start in sorted(starts.items()):
         await arm(uow, TimerKind.UNASSIGNED_SOON, appointment_id, booking_id, start)
-    del jobs  # the job timers (reminders) are re-armed here too once they exist
+
+
+async def arm_for_assigned(uow: UnitOfWork, job: JobView, fieldworker_id: int) -> None:
+    """A job was just given to `fieldworker_id`: their reminder `reminder_before_s` before its
+    start, and the day-before confirmation (asked only if `day_before_confirmation` is on when it
+    comes due). A deadline already past when the job is given is not armed: the fieldworker has
+    just been told the time, a reminder or a question right after it is noise."""
+    now, start = uow.now(), job.appointment.start
+    reminder = due_for(TimerKind.REMINDER, start, await uow.settings())
+    if reminder is None or reminder > now:  # off (None) stays armed: a setting may turn it on
+        await uow.arm_timer(TimerKind.REMINDER, job.id, job.booking_id, start, reminder)
+    else:
+        await uow.disarm_timer(TimerKind.REMINDER, job.id)
+    day_before = day_before_due(start, await uow.fieldworker_timezone(fieldworker_id) or "UTC")
+    if day_before > now:
+        await uow.arm_timer(TimerKind.DAY_BEFORE, job.id, job.booking_id, start, day_before)
+    else:
+        await uow.disarm_timer(TimerKind.DAY_BEFORE, job.id)
 
 
 async def appointment_moved(
     uow: UnitOfWork, booking_id: int, appointment_id: int, start: datetime, jobs: list[JobView]
 ) -> None:
     """An appointment was rescheduled to `start`: its timers count from the new time, and those
-    that fired for the old time are armed again. `jobs` are the appointment's jobs, as moved."""
+    that fired for the old time are armed again. `jobs` are the appointment's jobs, as moved: each
+    one still assigned gets its reminder and day-before confirmation for the new time (a
+    confirmation given for the old time no longer counts)."""
     await arm(uow, TimerKind.UNASSIGNED_SOON, appointment_id, booking_id, start)
-    del jobs  # the job timers (reminders) are re-armed here too once they exist
+    for moved in jobs:
+        job = await uow.get_job(moved.id)
+        if job is None or job.status is not JobStatus.ASSIGNED or job.fieldworker_id is None:
+            continue
+        await uow.confirm_job(job.id, job.fieldworker_id, None)
+        await arm_for_assigned(uow, job, job.fieldworker_id)
 
 
 async def settings_changed(
@@ -92,11 +118,14 @@ async def settings_changed(
 
 def _flows() -> dict[TimerKind, Flow]:
     # Imported here: the flows use the core's commands, which arm timers through this module.
-    from dispatch import followups
+    from dispatch import followups, reminders
 
     return {
         TimerKind.NO_ACCEPTANCE: followups.no_acceptance,
         TimerKind.UNASSIGNED_SOON: followups.unassigned_soon,
+        TimerKind.NUDGE: reminders.nudge,
+        TimerKind.REMINDER: reminders.reminder,
+        TimerKind.DAY_BEFORE: reminders.day_before,
     }
 
 

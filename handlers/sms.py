@@ -17,7 +17,7 @@ from xml.sax.saxutils import escape
 
 from aiohttp import web
 
-from dispatch import commands, customer_replies, delivery, reasons, replies, responding
+from dispatch import commands, customer_replies, delivery, reasons, reminders, replies, responding
 from dispatch.commands import Action, Outcome
 from dispatch.errors import DispatchError
 from dispatch.model import Actor, ActorKind, Channel
@@ -45,8 +45,8 @@ PROVIDER_ID_MAX = 64
 
 HELP_SMS = (
     "Reply YES 1234 to accept a job request, NO 1234 reason to decline (1234 = the request's "
-    "code), CANCEL 1234 reason if you can no longer attend an assigned job. STOP to stop all "
-    "messages, START to resume."
+    "code), CANCEL 1234 reason if you can no longer attend an assigned job, CONFIRM 1234 to "
+    "confirm you will. STOP to stop all messages, START to resume."
 )
 ANSWERS = {
     Outcome.ASSIGNED: "Confirmed: the job is yours.",
@@ -67,6 +67,12 @@ REQUEST_HINTS = {
     "several_open_requests": " Reply YES or NO with the code.",
 }
 CANCEL_HINTS = {"several_assigned_jobs": " Reply CANCEL with the job's code and a reason."}
+CONFIRM_HINTS = {"several_assigned_jobs": " Reply CONFIRM with the job's code."}
+CONFIRM_ANSWERS = {
+    Outcome.CONFIRMED: "Confirmed, thank you. See you there.",
+    Outcome.ALREADY_CONFIRMED: "You already confirmed this job.",
+    Outcome.CLOSED: "This job is no longer assigned to you.",
+}
 
 
 def _code(text: str | None) -> int | None:
@@ -174,7 +180,7 @@ async def handle_sms(app_ctx: ChatContext, sender: str, body: str) -> str | None
 async def _fieldworker_sms(
     app_ctx: ChatContext, fw: t.Fieldworker, word: str, word_match: re.Match[str] | None, body: str
 ) -> str:
-    """A fieldworker's answer: YES/NO/CANCEL with a code, or a reason we asked for."""
+    """A fieldworker's answer: YES/NO/CANCEL/CONFIRM with a code, or a reason we asked for."""
     actor = Actor(ActorKind.FIELDWORKER, fw.id, fw.name)
     state = await t.Conversation.get_or_none(channel="sms", address=fw.phone)
     if word in ACCEPT_WORDS or word in DECLINE_WORDS:
@@ -200,6 +206,19 @@ async def _fieldworker_sms(
             return exc.message + CANCEL_HINTS.get(exc.code, "")
         text = (word_match["rest"] or "").strip()
         return await _with_reason(app_ctx, fw, text, _cancel_step(job_id, fw.id, actor))
+    if word == "CONFIRM":  # the day-before confirmation (`dispatch.reminders`)
+        assert word_match is not None
+        code = _code(word_match["code"])
+        try:
+            job_id = await app_ctx.tx.run(
+                lambda uow: replies.job_meant_by_confirm(uow, fw.id, code)
+            )
+        except DispatchError as exc:
+            return exc.message + CONFIRM_HINTS.get(exc.code, "")
+        result = await app_ctx.tx.run(
+            lambda uow: reminders.confirm_attendance(uow, job_id, fw.id, actor, Channel.SMS)
+        )
+        return CONFIRM_ANSWERS.get(result.outcome, "Done.")
     if state is not None and state.state == STATE_DECLINE_REASON:
         step = _decline_step(int(state.data["request_id"]), actor)
         return await _with_reason(app_ctx, fw, body.strip(), step, from_prompt=True)

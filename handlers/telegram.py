@@ -35,7 +35,7 @@ from dispatch import commands, reasons, responding
 from dispatch.commands import Action, Outcome
 from dispatch.model import Actor, ActorKind, Channel, JobStatus, RequestStatus
 from dispatch.reasons import Pick, ReasonAnswer
-from handlers import listing, onboarding
+from handlers import attendance, listing, onboarding
 from handlers.context import ChatContext, chat_context
 from handlers.listing import fieldworker_for
 from handlers.onboarding import HELP_TEXT
@@ -44,7 +44,6 @@ from models.inbound import done_with
 from models.views import load_settings
 from notifications.callbacks import NOT_STAFF_DATA, JobPress, Op, RequestPress, unpack
 from notifications.keyboards import (
-    attending_keyboard,
     attending_reason_keyboard,
     reason_keyboard,
     request_keyboard,
@@ -204,21 +203,27 @@ async def _ask_typed_reason(
 async def _on_attendance_button(
     query: Any, context: ContextTypes.DEFAULT_TYPE, fw: t.Fieldworker, press: JobPress
 ) -> None:
-    """`n:` No longer attending (asks the reason), `x:` a reason, `k:` back."""
+    """`n:`/`w:` No longer attending/Can't attend, `x:` a reason, `k:`/`y:` back, `f:` Confirm."""
     job_id = press.job_id
     job = await t.Job.get_or_none(id=job_id)
     if job is None or job.fieldworker_id != fw.id or job.status != JobStatus.ASSIGNED.value:
         await query.answer("This job is no longer assigned to you.")
         return
+    if press.op is Op.CONFIRM:  # the day-before confirmation (`handlers.attendance`)
+        await attendance.confirm(query, _ctx(context).tx, fw, job_id)
+        return
     settings = await load_settings()
-    if press.op is Op.NOT_ATTENDING_BACK:
+    if press.op in (Op.NOT_ATTENDING_BACK, Op.CANT_ATTEND_BACK):
         await query.answer()
-        await _edit_markup(query, attending_keyboard(job_id))
+        await _edit_markup(query, attendance.back_keyboard(press))
         return
     keyboard = attending_reason_keyboard(
-        job_id, settings.decline_reasons, settings.decline_reason_required
+        job_id,
+        settings.decline_reasons,
+        settings.decline_reason_required,
+        day_before=press.op is Op.CANT_ATTEND,
     )
-    if press.op is Op.NOT_ATTENDING:
+    if press.op in (Op.NOT_ATTENDING, Op.CANT_ATTEND):  # Can't attend is No longer attending
         await query.answer("Why can't you attend?")
         await _edit_markup(query, keyboard)
         return

@@ -142,6 +142,10 @@ class TortoiseUnitOfWork(FieldworkerStore, TimerStoreMixin):
             address=address, notes=notes, lat=location.lat, lon=location.lon, updated_at=self._now
         )
 
+    async def move_appointment(self, appointment_id: int, interval: Interval) -> None:
+        """Store an appointment's new start and end (its jobs move with it)."""
+        await t.Appointment.filter(id=appointment_id).update(start=interval.start, end=interval.end)
+
     async def _job_views(self, **filters: Any) -> list[JobView]:
         rows = await t.Job.filter(**filters).order_by("id").select_related("appointment")
         return [
@@ -153,6 +157,7 @@ class TortoiseUnitOfWork(FieldworkerStore, TimerStoreMixin):
                 JobStatus(j.status),
                 j.fieldworker_id,
                 j.appointment_id,
+                j.confirmed_at,
             )
             for j in rows
         ]
@@ -197,7 +202,23 @@ class TortoiseUnitOfWork(FieldworkerStore, TimerStoreMixin):
         }
         if to is JobStatus.ASSIGNED:
             changes["assigned_at"] = self._now
+        if to not in (JobStatus.COMPLETED, JobStatus.CANCELLED):
+            changes["confirmed_at"] = None  # a confirmation belongs to the holder who gave it
         return await query.update(**changes) == 1
+
+    async def confirm_job(self, job_id: int, fieldworker_id: int, at: datetime | None) -> bool:
+        """Conditional UPDATE of the job's confirmation while it is assigned to them."""
+        query = t.Job.filter(
+            id=job_id, status=JobStatus.ASSIGNED.value, fieldworker_id=fieldworker_id
+        )
+        if at is not None:
+            query = query.filter(confirmed_at__isnull=True)
+        return await query.update(confirmed_at=at) == 1
+
+    async def fieldworker_timezone(self, fieldworker_id: int) -> str | None:
+        """The fieldworker's time zone, or None when they do not exist."""
+        zones = await t.Fieldworker.filter(id=fieldworker_id).values_list("timezone", flat=True)
+        return str(zones[0]) if zones else None
 
     async def assigned_job_ids(
         self, fieldworker_id: int, start: datetime, end: datetime

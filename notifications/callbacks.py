@@ -10,7 +10,9 @@ Fieldworker buttons (`handlers.telegram`):
 `a:<request>` accept · `d:<request>` decline (shows the reasons) ·
 `r:<request>:<n>` decline with the n-th configured reason (`0`: none, when reasons are optional) ·
 `b:<request>` back to Accept/Decline · `n:<job>` No longer attending (shows the reasons) ·
-`x:<job>:<n>` no longer attending with the n-th reason · `k:<job>` back.
+`x:<job>:<n>` no longer attending with the n-th reason · `k:<job>` back ·
+the day-before confirmation: `f:<job>` Confirm · `w:<job>` Can't attend (shows the reasons, then
+`x:` as above) · `y:<job>` back to Confirm / Can't attend.
 
 Staff buttons (`admin_commands.telegram`):
 `s:<booking>:<fieldworker>` "Assign anyway" (assign with force) ·
@@ -56,6 +58,9 @@ class Op(StrEnum):
     NOT_ATTENDING = "n"
     NOT_ATTENDING_REASON = "x"
     NOT_ATTENDING_BACK = "k"
+    CONFIRM = "f"
+    CANT_ATTEND = "w"
+    CANT_ATTEND_BACK = "y"
     ASSIGN_ANYWAY = "s"
     ASSIGN_JOBS_ANYWAY = "j"
     PAGE = "p"
@@ -65,7 +70,16 @@ class Op(StrEnum):
 
 #: Presses about a job request, and about an assigned job ("No longer attending").
 REQUEST_OPS = frozenset({Op.ACCEPT, Op.DECLINE, Op.DECLINE_REASON, Op.DECLINE_BACK})
-JOB_OPS = frozenset({Op.NOT_ATTENDING, Op.NOT_ATTENDING_REASON, Op.NOT_ATTENDING_BACK})
+JOB_OPS = frozenset(
+    {
+        Op.NOT_ATTENDING,
+        Op.NOT_ATTENDING_REASON,
+        Op.NOT_ATTENDING_BACK,
+        Op.CONFIRM,
+        Op.CANT_ATTEND,
+        Op.CANT_ATTEND_BACK,
+    }
+)
 #: The presses that carry a reason's index.
 REASON_OPS = frozenset({Op.DECLINE_REASON, Op.NOT_ATTENDING_REASON})
 STAFF_OPS = frozenset(
@@ -110,7 +124,8 @@ class RequestPress:
 
 @dataclass(frozen=True)
 class JobPress:
-    """A button under an assigned job: No longer attending, a reason (`index`), Back."""
+    """A button under an assigned job: No longer attending, a reason (`index`), Back; and the
+    day-before Confirm / Can't attend (whose reasons are `NOT_ATTENDING_REASON` presses)."""
 
     op: Op
     job_id: int

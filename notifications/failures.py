@@ -17,6 +17,7 @@ from dispatch.reachability import ChannelsOn
 from models import tables as t
 from models.access import alert_chats
 from models.uow import TortoiseUnitOfWork
+from notifications import reminders
 from notifications.email import plain_email
 from notifications.templates import render
 
@@ -71,6 +72,9 @@ async def _send_on(
         await again._send_request(uow, e.request_id, fw.id, e.job_id)
         return
     payload: dict[str, Any] = {"method": "send", "fieldworker_id": fw.id}
+    if reminders.REMINDER in failed.payload:  # worded for the channel (the code, the buttons)
+        await reminders.send_again(again, uow, failed, fw.id)
+        return
     if e.fallback is Channel.SMS:
         recipient: str | int | None = again._sms_number(fw)
         template = "request_update_sms"

@@ -17,6 +17,7 @@ from dispatch import events as ev
 from dispatch.model import ActorKind
 from models import tables as t
 from models.uow import TortoiseUnitOfWork
+from notifications import rescheduling
 
 if TYPE_CHECKING:
     from notifications.render import OutboxRenderer
@@ -24,6 +25,9 @@ if TYPE_CHECKING:
 
 async def job_unassigned(r: OutboxRenderer, uow: TortoiseUnitOfWork, e: ev.JobUnassigned) -> None:
     """Staff took the job off its fieldworker: tell them, and the customer."""
+    if e.rescheduled:
+        await rescheduling.job_unassigned(r, uow, e)
+        return
     if e.actor.kind is ActorKind.FIELDWORKER:
         return
     fw = await t.Fieldworker.get(id=e.fieldworker_id)

@@ -43,6 +43,18 @@ def attending_keyboard(job_id: int) -> dict[str, Any]:
     }
 
 
+def day_before_keyboard(job_id: int) -> dict[str, Any]:
+    """The day-before confirmation's buttons (CONTRACT §5); Can't attend is No longer attending."""
+    return {
+        "inline_keyboard": [
+            [
+                _button("Confirm", JobPress(Op.CONFIRM, job_id)),
+                _button("Can't attend", JobPress(Op.CANT_ATTEND, job_id)),
+            ]
+        ]
+    }
+
+
 def timeout_alert_keyboard(booking_id: int, job_id: int) -> dict[str, Any]:
     """Under a staff alert that nobody accepted in time: the two next steps that work then."""
     return {
@@ -51,6 +63,11 @@ def timeout_alert_keyboard(booking_id: int, job_id: int) -> dict[str, Any]:
             [_button("Show available", ShowAvailable(job_id))],
         ]
     }
+
+
+def rescheduled_alert_keyboard(job_id: int) -> dict[str, Any]:
+    """Under a staff alert that a rescheduled job waits for them: who is available now."""
+    return {"inline_keyboard": [[_button("Show available", ShowAvailable(job_id))]]}
 
 
 def unassigned_soon_keyboard(
@@ -86,12 +103,14 @@ def reason_keyboard(request_id: int, reasons: Sequence[str], required: bool) -> 
 
 
 def attending_reason_keyboard(
-    job_id: int, reasons: Sequence[str], required: bool
+    job_id: int, reasons: Sequence[str], required: bool, *, day_before: bool = False
 ) -> dict[str, Any]:
-    """Why no longer attend a job: the same reasons as a decline, and Back."""
+    """Why no longer attend a job: the same reasons as a decline, and Back (to Confirm / Can't
+    attend when asked from the day-before confirmation)."""
+    back = Op.CANT_ATTEND_BACK if day_before else Op.NOT_ATTENDING_BACK
     return _reason_keyboard(
         reasons,
         required,
         lambda i: JobPress(Op.NOT_ATTENDING_REASON, job_id, i),
-        JobPress(Op.NOT_ATTENDING_BACK, job_id),
+        JobPress(back, job_id),
     )

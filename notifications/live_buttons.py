@@ -118,11 +118,14 @@ async def superseded(
 
 
 def moved_job(event: ev.Event) -> int | None:
-    """The job `event` took from its fieldworker or staff gave to someone (a fieldworker's own
-    accept is not news to older messages: its edit of their request message is the live one)."""
+    """The job `event` took from its fieldworker, staff gave to someone, or moved to a new time (a
+    fieldworker's own accept is not news to older messages: its edit of their request message is
+    the live one)."""
     if isinstance(event, ev.JobAssigned):
         return None if event.via_accept else event.job_id
-    if isinstance(event, ev.JobUnassigned | ev.FieldworkerCancelled | ev.JobCancelled):
+    if isinstance(
+        event, ev.JobUnassigned | ev.FieldworkerCancelled | ev.JobCancelled | ev.JobRescheduled
+    ):
         return event.job_id
     return None
 
@@ -134,5 +137,8 @@ async def retire_stale(now: datetime, event: ev.Event) -> None:
         await retire(now, event.booking_id, request_id=event.request_id)
     elif isinstance(event, ev.BookingCancelled):
         await retire(now, event.booking_id)
+    elif isinstance(event, ev.AttendanceAsked):
+        # The day-before question carries the job's buttons now (Confirm / Can't attend).
+        await retire(now, event.booking_id, job_id=event.job_id)
     elif (job_id := moved_job(event)) is not None:
         await retire(now, event.booking_id, job_id=job_id)

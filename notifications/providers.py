@@ -102,8 +102,12 @@ class ProviderCalls:
                             return str(message_id)
                         raise
                     return str(message_id)
+            reply = await self._reply_to(row, chat_id)
             message = await self._call(
-                "Telegram", self.bot.send_message(chat_id, row.body, reply_markup=markup)
+                "Telegram",
+                self.bot.send_message(
+                    chat_id, row.body, reply_markup=markup, reply_parameters=reply
+                ),
             )
         except RetryAfter as exc:
             delay = exc.retry_after
@@ -117,6 +121,20 @@ class ProviderCalls:
                 telegram_chat_id=chat_id, telegram_message_id=message.message_id
             )
         return str(message.message_id)
+
+    async def _reply_to(self, row: t.Notification, chat_id: int) -> Any:
+        """The request's message a row answers (a nudge, `reply_to_request`), when it is in this
+        chat; None otherwise. Sent even if that message is gone (`allow_sending_without_reply`)."""
+        if not row.payload.get("reply_to_request") or row.request_id is None:
+            return None
+        from telegram import ReplyParameters
+
+        request = await t.JobRequest.get_or_none(id=row.request_id)
+        if request is None or request.telegram_message_id is None:
+            return None
+        if int(request.telegram_chat_id or chat_id) != chat_id:
+            return None
+        return ReplyParameters(request.telegram_message_id, allow_sending_without_reply=True)
 
     async def _retire_buttons(self, row: t.Notification) -> str | None:
         """Take the buttons off an older message (`notifications.live_buttons`).

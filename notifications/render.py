@@ -18,15 +18,17 @@ from models.uow import TortoiseUnitOfWork
 from models.views import contact_of
 from notifications import (
     booking_news,
-    customer_messages,
     failures,
     followups,
     job_changes,
     live_buttons,
+    reminders,
     request_channels,
+    rescheduling,
+    staff_alerts,
 )
 from notifications.customers import CustomerNotice, first_name, send_customer_notice
-from notifications.keyboards import attending_keyboard, request_keyboard, timeout_alert_keyboard
+from notifications.keyboards import attending_keyboard, request_keyboard
 from notifications.links import LinkSigner
 from notifications.templates import format_when, render
 
@@ -36,9 +38,14 @@ WITHDRAWN_TEMPLATES = {
     ev.WithdrawnBecause.ASSIGNED_BY_STAFF: "request_assigned_elsewhere",
     ev.WithdrawnBecause.CANCELLED: "request_cancelled",
     ev.WithdrawnBecause.EXPIRED: "request_expired",
+    ev.WithdrawnBecause.RESCHEDULED: "request_rescheduled",
 }
 #: Withdrawals also worth an SMS (a taken request is not: the next reply is answered anyway).
-SMS_WITHDRAWALS = {ev.WithdrawnBecause.NOT_SELECTED, ev.WithdrawnBecause.CANCELLED}
+SMS_WITHDRAWALS = {
+    ev.WithdrawnBecause.NOT_SELECTED,
+    ev.WithdrawnBecause.CANCELLED,
+    ev.WithdrawnBecause.RESCHEDULED,
+}
 
 
 class OutboxRenderer:
@@ -48,7 +55,15 @@ class OutboxRenderer:
     _on_JobCompleted = booking_news.on_job_completed
     _on_CustomerStillWaiting = followups.customer_still_waiting
     _on_UnassignedSoon = followups.unassigned_soon
-    _on_CustomerReplied = customer_messages.customer_replied
+    _on_CustomerReplied = staff_alerts.customer_replied
+    _on_AcceptanceWaiting = staff_alerts.acceptance_waiting
+    _on_JobNobodyToAsk = staff_alerts.nobody_to_ask
+    _on_AssignmentTimedOut = staff_alerts.assignment_timed_out
+    _on_JobRescheduled = rescheduling.job_rescheduled
+    _on_AppointmentRescheduled = rescheduling.appointment_rescheduled
+    _on_RequestNudged = reminders.request_nudged
+    _on_JobReminder = reminders.job_reminder
+    _on_AttendanceAsked = reminders.attendance_asked
 
     def __init__(
         self,
@@ -362,21 +377,6 @@ class OutboxRenderer:
     _on_JobCancelled = job_changes.job_cancelled
     _on_FieldworkerCancelled = job_changes.fieldworker_cancelled
     _on_BookingCancelled = job_changes.booking_cancelled
-
-    async def _on_AcceptanceWaiting(self, uow: TortoiseUnitOfWork, e: ev.AcceptanceWaiting) -> None:
-        fw = await t.Fieldworker.get(id=e.fieldworker_id)
-        await self._alert_staff(
-            uow, e.job_id, "staff_acceptance_waiting", fieldworker=fw.name, fieldworker_id=fw.id
-        )
-
-    async def _on_JobNobodyToAsk(self, uow: TortoiseUnitOfWork, e: ev.JobNobodyToAsk) -> None:
-        await self._alert_staff(uow, e.job_id, "staff_nobody_to_ask")
-
-    async def _on_AssignmentTimedOut(
-        self, uow: TortoiseUnitOfWork, e: ev.AssignmentTimedOut
-    ) -> None:
-        markup = timeout_alert_keyboard(e.booking_id, e.job_id)
-        await self._alert_staff(uow, e.job_id, "staff_assignment_timeout", markup, asked=e.asked)
 
     async def _alert_staff(
         self, uow: TortoiseUnitOfWork, job_id: int, template: str, markup: Any = None, **values: Any

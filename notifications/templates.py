@@ -29,10 +29,22 @@ TEMPLATES: dict[str, str] = {
     "request_assigned_elsewhere": "This job was given to another fieldworker.\n{{ summary }}",
     "request_cancelled": "This job was cancelled.\n{{ summary }}",
     "request_expired": "This request expired without an answer.\n{{ summary }}",
+    "request_rescheduled": (
+        "🔁 This request is closed: the job was moved to a new time. If you are asked for the "
+        "new time, a new request follows.\n{{ summary }}"
+    ),
     "on_behalf": "🔔 Staff {{ verb }} job {{ job_id }} on your behalf.\n{{ summary }}",
     "job_assigned_to_you": "📌 You have been assigned a job.\n{{ summary }}",
     "job_taken_from_you": "🔔 Job {{ job_id }} is no longer yours (reassigned).\n{{ summary }}",
     "job_unassigned": "🔔 You are no longer assigned to job {{ job_id }}.\n{{ summary }}",
+    "job_rescheduled": (
+        "🔁 Job {{ job_id }} was moved to a new time (it was {{ previous }}). It is still yours."
+        "\n{{ summary }}"
+    ),
+    "job_unassigned_rescheduled": (
+        "🔁 Job {{ job_id }} was moved to a new time you are not available for, so it is no "
+        "longer yours.\n{{ summary }}"
+    ),
     "decline_reason_prompt": "Why are you declining?\n{{ summary }}",
     "booking_changed": (
         "✏️ Booking {{ booking_id }} was changed.\n"
@@ -72,11 +84,35 @@ TEMPLATES: dict[str, str] = {
         "{% if suggested %}, or assign {{ suggested }}{% endif %} with the buttons "
         "(or /rebroadcast, /available, /assign {{ booking_id }} ...)."
     ),
+    "staff_job_rescheduled": (
+        "🔁 Booking {{ booking_id }}, job {{ job_id }} ({{ service }}) was moved to {{ when }} "
+        "and needs a fieldworker: see who is available with the button (or /available "
+        "{{ booking_id }}), then /request or /assign."
+    ),
     "staff_acceptance_waiting": (
         "⚠️ Waiting for staff: {{ fieldworker }} accepted job {{ job_id }} (booking "
         "{{ booking_id }}, {{ service }}, {{ when }}). Confirm with /assign {{ booking_id }} "
         "{{ fieldworker_id }}."
     ),
+    # Reminders (CONTRACT §5): the nudge is a reply to the request's own message (its buttons).
+    "nudge": (
+        "⏳ Reminder: job request #{{ request_id }} is still waiting for your answer "
+        "(Accept or Decline above).\n{{ summary }}"
+    ),
+    "reminder": (
+        "⏰ Reminder: your job starts soon.\n"
+        "{{ service }} · {{ when }}\n"
+        "📍 {{ address }}\n"
+        "{% if notes %}📝 {{ notes }}\n{% endif %}"
+        "Booking {{ booking_id }}, job {{ job_id }}"
+    ),
+    "day_before_confirmation": (
+        "📅 Please confirm you will attend this job.\n"
+        "{{ service }} · {{ when }}\n"
+        "📍 {{ address }}\n"
+        "Booking {{ booking_id }}, job {{ job_id }}"
+    ),
+    "attendance_confirmed": "✅ Confirmed, thank you: see you there.\n{{ summary }}",
     # SMS: short, and every request ends with how to answer (CONTRACT §6).
     "job_request_sms": (
         "Job request: {{ service }}, {{ when }}, {{ address }}."
@@ -84,6 +120,19 @@ TEMPLATES: dict[str, str] = {
         " Reply YES {{ code }} to accept or NO {{ code }} reason to decline."
     ),
     "request_update_sms": "{{ text }}",
+    "nudge_sms": (
+        "Reminder: job request {{ service }}, {{ when }}, {{ address }} is waiting for your answer."
+        " Reply YES {{ code }} / NO {{ code }} reason."
+    ),
+    "reminder_sms": (
+        "Reminder: your job {{ service }}, {{ when }}, {{ address }}."
+        "{% if notes %} {{ notes }}.{% endif %}"
+    ),
+    "day_before_confirmation_sms": (
+        "Please confirm your job {{ service }}, {{ when }}, {{ address }}. "
+        "{% if code %}Reply CONFIRM {{ code }} or CANCEL {{ code }} reason."
+        "{% else %}Reply CONFIRM, or tell staff if you can't attend.{% endif %}"
+    ),
     "customer_fieldworker_cancelled_sms": (
         "Hi {{ customer }}, {{ fieldworker }} can no longer come for your {{ service }} on "
         "{{ when }}. We are finding someone else and will confirm by SMS."
@@ -94,6 +143,9 @@ TEMPLATES: dict[str, str] = {
     "customer_fieldworker_changed_sms": (
         "Hi {{ customer }}, a change for your {{ service }} on {{ when }}: {{ fieldworker }} "
         "will come instead."
+    ),
+    "customer_rescheduled_sms": (
+        "Hi {{ customer }}, your {{ service }} has been moved to {{ when }}."
     ),
     "customer_cancelled_sms": (
         "Hi {{ customer }}, your {{ service }} booking on {{ when }} has been cancelled."

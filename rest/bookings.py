@@ -9,8 +9,8 @@ from typing import Any
 from aiohttp import web
 from tortoise.expressions import Q, Subquery
 
-from dispatch import bookings
-from dispatch.commands import BookingChanges
+from dispatch import bookings, rescheduling
+from dispatch.commands import AppointmentMove, BookingChanges
 from dispatch.days import local_days
 from dispatch.model import BookingStatus, Channel, Interval, Permission, Point
 from dispatch.ports import NewBooking
@@ -22,7 +22,7 @@ from rest.routing import Call, model_list_response, model_response
 
 
 async def bookings_out(bookings: Sequence[t.Booking]) -> list[dict[str, Any]]:
-    """The GET shape of bookings, with their customers, jobs and requests (4 queries in all)."""
+    """The GET shape of bookings: customers, appointments, jobs and requests (5 queries)."""
     if not bookings:
         return []
     ids = [b.id for b in bookings]
@@ -30,6 +30,11 @@ async def bookings_out(bookings: Sequence[t.Booking]) -> list[dict[str, Any]]:
         c.id: c for c in await t.Customer.filter(id__in=sorted({b.customer_id for b in bookings}))
     }
     jobs = await t.Job.filter(booking_id__in=ids).select_related("appointment").order_by("id")
+    appointments_of: dict[int, list[dict[str, Any]]] = {}
+    for a in await t.Appointment.filter(booking_id__in=ids).order_by("id"):
+        appointments_of.setdefault(a.booking_id, []).append(
+            {"id": a.id, "start": a.start, "end": a.end}
+        )
     requests: dict[int, list[dict[str, Any]]] = {}
     for r in await t.JobRequest.filter(booking_id__in=ids).order_by("id"):
         requests.setdefault(r.job_id, []).append(
@@ -52,7 +57,11 @@ async def bookings_out(bookings: Sequence[t.Booking]) -> list[dict[str, Any]]:
         jobs_of.setdefault(j.booking_id, []).append(
             {
                 "id": j.id,
-                "appointment": {"start": j.appointment.start, "end": j.appointment.end},
+                "appointment": {
+                    "id": j.appointment_id,
+                    "start": j.appointment.start,
+                    "end": j.appointment.end,
+                },
                 "service": j.service_code,
                 "status": j.status,
                 "fieldworker_id": j.fieldworker_id,
@@ -80,6 +89,7 @@ async def bookings_out(bookings: Sequence[t.Booking]) -> list[dict[str, Any]]:
                     "custom_fields": b.custom_fields or {},
                 },
                 "created_at": b.created_at,
+                "appointments": appointments_of.get(b.id, []),
                 "jobs": jobs_of.get(b.id, []),
             }
         )
@@ -175,25 +185,32 @@ async def get_booking(call: Call) -> web.StreamResponse:
 
 
 async def patch_booking(call: Call) -> web.StreamResponse:
-    """Change the address, location or notes, or cancel (`"status": "cancelled"`).
+    """Change the address, location or notes, reschedule (`appointments`), or cancel
+    (`"status": "cancelled"`), all in one transaction: any refusal changes nothing.
 
     Changed details reach the fieldworkers who hold an open request for one of the booking's jobs
     or an assigned job of it: a new message saying what changed, and a pending request's message
-    shows the new details.
+    shows the new details. A reschedule moves each named appointment (`dispatch.rescheduling`):
+    a job's fieldworker keeps it when still eligible at the new time, otherwise it is dispatched
+    again; the customer is told once. An unknown appointment id, or none on a booking with several
+    appointments, is 422 naming `appointments.<i>.id`. Changes to a booking that is no longer open
+    are refused with 409 `booking_not_open`; cancelling a cancelled booking again changes nothing.
 
-    Decision: rescheduling (`appointments`) is not available yet and is refused with 422
-    `not_supported` ("rescheduling is not available yet"): moving appointments needs the core to
-    withdraw and re-send requests and to re-check assignments, which it cannot do yet. Changes to
-    a booking that is no longer open are refused with 409 `booking_not_open`; cancelling a
-    cancelled booking again changes nothing.
+    Decision: rescheduling and cancelling in one body is refused (422 `reschedule_and_cancel`):
+    one of them is a mistake, and guessing which would tell the customer the wrong thing.
     """
     assert call.booking is not None
     booking_id = call.booking.id
     changes = call.changes()
-    if "appointments" in changes:
-        raise ApiError(422, "not_supported", "rescheduling is not available yet", "appointments")
     cancel = changes.pop("status", None) == BookingStatus.CANCELLED.value
-
+    moves = [AppointmentMove(a.id, a.start, a.end) for a in changes.pop("appointments", None) or []]
+    if moves and cancel:
+        raise ApiError(
+            422,
+            "reschedule_and_cancel",
+            "a booking cannot be rescheduled and cancelled at once",
+            "appointments",
+        )
     location = changes.get("location")
     wanted = BookingChanges(
         address=changes.get("address"),
@@ -201,7 +218,12 @@ async def patch_booking(call: Call) -> web.StreamResponse:
         location=Point(location.lat, location.lon) if location is not None else None,
         cancel=cancel,
     )
-    await call.ctx.tx.run(
-        lambda uow: bookings.change_booking(uow, booking_id, wanted, call.actor, Channel.API)
-    )
+
+    async def work(uow: TortoiseUnitOfWork) -> None:
+        if changes or cancel or not moves:
+            await bookings.change_booking(uow, booking_id, wanted, call.actor, Channel.API)
+        if moves:
+            await rescheduling.reschedule(uow, booking_id, moves, call.actor, Channel.API)
+
+    await call.ctx.tx.run(work)
     return await _booking_response(booking_id)

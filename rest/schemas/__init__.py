@@ -34,6 +34,8 @@ from rest.schemas.booking_actions import (
     SendOut,
 )
 from rest.schemas.bookings import (
+    AppointmentMoveIn,
+    AppointmentOut,
     BookingChanges,
     BookingIn,
     BookingOut,
@@ -123,6 +125,8 @@ __all__ = [
     "ActorQuery",
     "Address",
     "ApiModel",
+    "AppointmentMoveIn",
+    "AppointmentOut",
     "AssignIn",
     "AssignOut",
     "AssignResult",

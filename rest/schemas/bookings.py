@@ -61,18 +61,29 @@ class BookingIn(ApiModel):
     actor_staff_id: Id | None = None
 
 
+class AppointmentMoveIn(TimeSpan):
+    """An appointment's new time: `id` from the booking's `appointments` (may be left out when the
+    booking has one appointment)."""
+
+    id: Id | None = Field(
+        default=None, description="the appointment to move; optional with a single appointment"
+    )
+
+
 class BookingChanges(ApiModel):
     """Changes to a booking (PATCH: send only what changes).
 
-    `"status": "cancelled"` cancels the booking and its open jobs. Rescheduling (`appointments`)
-    is not available yet and is answered with 422 `not_supported`.
+    `"status": "cancelled"` cancels the booking and its open jobs. `appointments` reschedules:
+    each named appointment moves to its new `start`/`end` (one left at its time is unchanged).
     """
 
     address: Address
     location: LatLon
     notes: Text
     status: Literal["cancelled"]
-    appointments: list[TimeSpan] = Field(description="not available yet (422 not_supported)")
+    appointments: Annotated[list[AppointmentMoveIn], Field(min_length=1, max_length=50)] = Field(
+        description="reschedule: the appointments to move, each with its new start and end"
+    )
     actor_staff_id: Id | None
 
 
@@ -113,11 +124,17 @@ class JobRequestOut(OutModel):
     channel: str | None
 
 
+class AppointmentOut(TimeSpanOut):
+    """One visit of a booking: its `id` names it when rescheduling."""
+
+    id: int
+
+
 class JobOut(OutModel):
     """One service of one appointment."""
 
     id: int
-    appointment: TimeSpanOut
+    appointment: AppointmentOut
     service: str
     status: JobStatus
     fieldworker_id: int | None
@@ -136,4 +153,5 @@ class BookingOut(OutModel):
     notes: str
     requirements: RequirementsOut
     created_at: datetime
+    appointments: list[AppointmentOut]
     jobs: list[JobOut]

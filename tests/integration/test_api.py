@@ -730,6 +730,7 @@ async def test_auto_booking_asks_eligible_linked_fieldworkers(client: TestClient
         "notes",
         "requirements",
         "created_at",
+        "appointments",
         "jobs",
     }
     assert (booking["status"], booking["dispatch_mode"]) == ("open", "auto")
@@ -1018,11 +1019,11 @@ async def test_auto_accept_rebroadcast_and_cancel(client: TestClient) -> None:
             client,
             "PATCH",
             f"/bookings/{bid}",
-            {"appointments": [{"start": MON_14, "end": MON_16}]},
+            {"appointments": [{"id": 999999, "start": MON_14, "end": MON_16}]},
         ),
         422,
-        "not_supported",
-        "appointments",
+        "appointment_not_found",
+        "appointments.0.id",
     )
     status, booking = await call(
         client,

@@ -123,6 +123,7 @@ class JobRow:
     fieldworker_id: int | None = None
     assigned_at: datetime | None = None
     appointment_id: int = 0
+    confirmed_at: datetime | None = None
 
     def view(self) -> JobView:
         """The job as the core sees it."""
@@ -134,6 +135,7 @@ class JobRow:
             self.status,
             self.fieldworker_id,
             self.appointment_id,
+            self.confirmed_at,
         )
 
 
@@ -369,6 +371,12 @@ class FakeUnitOfWork:
         if row is not None:
             row.address, row.notes, row.location = address, notes, location
 
+    async def move_appointment(self, appointment_id: int, interval: Interval) -> None:
+        """Store an appointment's new start and end: every job of it moves (no-op when unknown)."""
+        for job in self.jobs.values():
+            if job.appointment_id == appointment_id:
+                job.appointment = interval
+
     async def jobs_of_booking(self, booking_id: int) -> list[JobView]:
         """The booking's jobs by id."""
         rows = sorted(self.jobs.values(), key=lambda j: j.id)
@@ -404,6 +412,18 @@ class FakeUnitOfWork:
         job.fieldworker_id = fieldworker_id
         if to is JobStatus.ASSIGNED:
             job.assigned_at = self.now()
+        if to not in (JobStatus.COMPLETED, JobStatus.CANCELLED):
+            job.confirmed_at = None  # a confirmation belongs to the holder who gave it
+        return True
+
+    async def confirm_job(self, job_id: int, fieldworker_id: int, at: datetime | None) -> bool:
+        """Compare-and-set of the confirmation: assigned to them, and (to record) not yet set."""
+        job = self.jobs.get(job_id)
+        if job is None or job.status is not JobStatus.ASSIGNED:
+            return False
+        if job.fieldworker_id != fieldworker_id or (at is not None and job.confirmed_at):
+            return False
+        job.confirmed_at = at
         return True
 
     async def assigned_job_ids(
@@ -571,6 +591,11 @@ class FakeUnitOfWork:
     async def fieldworker_exists(self, fieldworker_id: int) -> bool:
         """True when the fieldworker exists."""
         return fieldworker_id in self.fieldworkers
+
+    async def fieldworker_timezone(self, fieldworker_id: int) -> str | None:
+        """The fieldworker's time zone, or None when they do not exist."""
+        profile = self.fieldworkers.get(fieldworker_id)
+        return profile.timezone if profile is not None else None
 
     async def contact(self, fieldworker_id: int) -> Contact | None:
         """How the fieldworker can be reached, or None when unknown."""

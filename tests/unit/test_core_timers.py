@@ -19,7 +19,7 @@ def emitted(uow, kind):
 
 
 async def test_no_acceptance_tells_the_customer_once_after_the_configured_time() -> None:
-    uow = company(2, customer_notify={"no_acceptance_after_s": 1800})
+    uow = company(2, customer_notify={"no_acceptance_after_s": 1800}, nudge_after_s=0)
     booked = await book(uow)
     uow.clock.advance(seconds=1799)
     assert await timers.fire_due(uow) == []
@@ -45,7 +45,7 @@ async def test_no_acceptance_is_dropped_when_someone_took_the_job() -> None:
 
 
 async def test_no_acceptance_off_at_zero_and_a_changed_setting_moves_the_pending_deadline() -> None:
-    uow = company(2, customer_notify={"no_acceptance_after_s": 0})
+    uow = company(2, customer_notify={"no_acceptance_after_s": 0}, nudge_after_s=0)
     await book(uow)
     uow.clock.advance(hours=2)
     assert await timers.fire_due(uow) == []

@@ -1,7 +1,8 @@
 """The dispatch core under random interleavings of every command (hypothesis, stateful).
 
 Commands: create (auto or manual), accept, decline, pend, assign (also forced, also reassign),
-unassign, expire (time passes), no longer attending, re-broadcast, cancel, fire due timers. After
+unassign, expire (time passes), no longer attending, re-broadcast, reschedule, cancel, fire due
+timers. After
 each step the invariants a dispatcher relies on must hold:
 
 - a job is assigned or completed exactly when it has a fieldworker (a cancelled one keeps the
@@ -22,8 +23,8 @@ from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
-from dispatch import assignment, bookings, offering, responding, timers
-from dispatch.commands import Action
+from dispatch import assignment, bookings, offering, rescheduling, responding, timers
+from dispatch.commands import Action, AppointmentMove
 from dispatch.errors import DispatchError
 from dispatch.events import RequestPended, RequestSent
 from dispatch.model import (
@@ -79,8 +80,15 @@ class Dispatching(RuleBasedStateMachine):
         start = len(self.uow.events)
         run(self._quietly(coro))
         for event in self.uow.events[start:]:
-            if isinstance(event, RequestSent | RequestPended) and not staff_asks:
-                assert (event.job_id, event.fieldworker_id) not in self.declined, (
+            if not isinstance(event, RequestSent | RequestPended):
+                continue
+            asked = (event.job_id, event.fieldworker_id)
+            if staff_asks:
+                # Staff asked them again: their decline is superseded (if this request then
+                # expires, "re-broadcast to everyone incl. expired" may reopen it).
+                self.declined.discard(asked)
+            else:
+                assert asked not in self.declined, (
                     f"fieldworker {event.fieldworker_id} declined job {event.job_id} and was "
                     "asked again without staff asking"
                 )
@@ -183,6 +191,21 @@ class Dispatching(RuleBasedStateMachine):
             offering.rebroadcast(
                 self.uow, booking_id, STAFF, Channel.API, include_expired=include_expired
             )
+        )
+
+    @precondition(lambda self: self.uow.bookings)
+    @rule(pick=picks, hours=st.sampled_from([0, 1, 24, 25]), ask_decliners=st.booleans())
+    def reschedule(self, pick: int, hours: int, ask_decliners: bool) -> None:
+        # A day later overlaps the next booking: an assigned fieldworker may clash and lose a job.
+        booking_id = self._booking(pick)
+        first = next(j for j in self.uow.jobs.values() if j.booking_id == booking_id)
+        start = first.appointment.start + timedelta(hours=hours)
+        move = AppointmentMove(None, start, start + timedelta(hours=2))
+        self._step(
+            rescheduling.reschedule(
+                self.uow, booking_id, [move], STAFF, Channel.API, ask_decliners=ask_decliners
+            ),
+            staff_asks=ask_decliners,
         )
 
     @precondition(lambda self: self.uow.bookings)

@@ -1,8 +1,7 @@
-"""A customer's SMS forwarded to staff (`dispatch.events.CustomerReplied`).
+"""Alerts to staff about a job, and a customer's SMS forwarded to them.
 
-One Telegram alert to every staff member who receives alerts, naming the customer, their number,
-the booking it was filed under (its first job's service and time) and their words. Part of
-`notifications.render.OutboxRenderer`, kept in its own module.
+Each goes by Telegram to every staff member who receives alerts (`models.access.alert_chats`).
+Part of `notifications.render.OutboxRenderer`, kept in its own module.
 """
 
 from __future__ import annotations
@@ -13,16 +12,43 @@ from dispatch import events as ev
 from models import tables as t
 from models.access import alert_chats
 from models.uow import TortoiseUnitOfWork
+from notifications.keyboards import timeout_alert_keyboard
 from notifications.templates import format_when, render
 
 if TYPE_CHECKING:
     from notifications.render import OutboxRenderer
 
 
+async def acceptance_waiting(
+    renderer: OutboxRenderer, uow: TortoiseUnitOfWork, e: ev.AcceptanceWaiting
+) -> None:
+    """Manual mode: a fieldworker accepted; staff confirm who gets the job."""
+    fw = await t.Fieldworker.get(id=e.fieldworker_id)
+    await renderer._alert_staff(
+        uow, e.job_id, "staff_acceptance_waiting", fieldworker=fw.name, fieldworker_id=fw.id
+    )
+
+
+async def nobody_to_ask(
+    renderer: OutboxRenderer, uow: TortoiseUnitOfWork, e: ev.JobNobodyToAsk
+) -> None:
+    """No eligible fieldworker is left to ask for a job."""
+    await renderer._alert_staff(uow, e.job_id, "staff_nobody_to_ask")
+
+
+async def assignment_timed_out(
+    renderer: OutboxRenderer, uow: TortoiseUnitOfWork, e: ev.AssignmentTimedOut
+) -> None:
+    """Nobody accepted within the assignment timeout (with Re-broadcast and Assign buttons)."""
+    markup = timeout_alert_keyboard(e.booking_id, e.job_id)
+    await renderer._alert_staff(uow, e.job_id, "staff_assignment_timeout", markup, asked=e.asked)
+
+
 async def customer_replied(
     renderer: OutboxRenderer, uow: TortoiseUnitOfWork, e: ev.CustomerReplied
 ) -> None:
-    """Forward the customer's words to the staff who receive alerts."""
+    """Forward a customer's words: their name and number, the booking it was filed under (its
+    first job's service and time), and the text."""
     booking = await t.Booking.get(id=e.booking_id).select_related("customer")
     job = (
         await t.Job.filter(booking_id=e.booking_id)

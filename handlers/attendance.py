@@ -1,0 +1,62 @@
+"""The day-before confirmation on Telegram: `Confirm`, and the way back from `Can't attend`.
+
+`Can't attend` is the "No longer attending" flow itself (`handlers.telegram`: the same reasons,
+`x:` presses, `responding.no_longer_attending`); only its Back button returns to this question.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from telegram import InlineKeyboardMarkup
+from telegram.error import BadRequest
+
+from dispatch import reminders
+from dispatch.commands import Outcome
+from dispatch.model import Actor, ActorKind, Channel
+from models import tables as t
+from models.transactions import Transactions
+from notifications.callbacks import JobPress, Op
+from notifications.keyboards import attending_keyboard, day_before_keyboard
+from notifications.templates import format_when, render
+
+log = logging.getLogger(__name__)
+
+ANSWERS = {
+    Outcome.CONFIRMED: "✅ Confirmed. Thank you!",
+    Outcome.ALREADY_CONFIRMED: "You already confirmed this job.",
+    Outcome.CLOSED: "This job is no longer assigned to you.",
+}
+
+
+def back_keyboard(press: JobPress) -> dict[str, Any]:
+    """The buttons a Back press under the reasons returns to."""
+    if press.op is Op.CANT_ATTEND_BACK:
+        return day_before_keyboard(press.job_id)
+    return attending_keyboard(press.job_id)
+
+
+async def _summary(job_id: int, timezone: str) -> str:
+    job = await t.Job.get(id=job_id).select_related("appointment", "booking")
+    service = await t.Service.get_or_none(code=job.service_code)
+    when = format_when(job.appointment.start, job.appointment.end, timezone)
+    return f"{service.name if service else job.service_code} · {when} · {job.booking.address}"
+
+
+async def confirm(query: Any, tx: Transactions, fw: t.Fieldworker, job_id: int) -> None:
+    """`Confirm`: recorded by the core, answered, and the message edited to say so (keeping
+    No longer attending). A job no longer theirs is answered and nothing changes."""
+    actor = Actor(ActorKind.FIELDWORKER, fw.id, fw.name)
+    result = await tx.run(
+        lambda uow: reminders.confirm_attendance(uow, job_id, fw.id, actor, Channel.TELEGRAM)
+    )
+    await query.answer(ANSWERS.get(result.outcome, "Done."))
+    if result.outcome not in (Outcome.CONFIRMED, Outcome.ALREADY_CONFIRMED):
+        return
+    text = render("attendance_confirmed", summary=await _summary(job_id, fw.timezone))
+    markup = InlineKeyboardMarkup.de_json(attending_keyboard(job_id), query.get_bot())
+    try:
+        await query.edit_message_text(text, reply_markup=markup)
+    except BadRequest as exc:  # not modified (a second press), or the message is gone
+        log.info("could not edit the confirmation: %s", exc)
