@@ -269,7 +269,7 @@ def build_app(config: Config) -> web.Application:
             config.email_enabled,
         )
         yield
-        scheduler.shutdown(wait=False)
+        await scheduler.stop()  # before the sender and the database: no sweep is cut off
         stop.set()
         sender.stop()
         if app_ctx.intake is not None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import tempfile
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any, cast
 
 import aiohttp
@@ -36,9 +36,12 @@ class Demo:
         sms: TwilioEmulator,
         base: str,
         http: Any,
+        sms_in: Callable[[str, str], Awaitable[str | None]],
         mail: SmtpSink | None = None,
     ):
         self.tg, self.sms, self.base, self.http = tg, sms, base, http
+        #: An SMS a customer sends to the service (answered as Twilio's webhook would be).
+        self.sms_in = sms_in
         self.mail = mail
         self.names: dict[int, str] = {}  # fieldworker id -> name
         self.user_of: dict[int, int] = {}  # fieldworker id -> telegram user id
@@ -197,6 +200,8 @@ async def run_demo(verbose: bool = False) -> int:
 
     from bot.app import build_app
     from bot.config import load_config
+    from handlers.context import CHAT
+    from handlers.sms import handle_sms
 
     logging.basicConfig(level=logging.INFO if verbose else logging.ERROR)
     tg = TelegramEmulator()
@@ -224,13 +229,19 @@ async def run_demo(verbose: bool = False) -> int:
                 HTTP_HOST="127.0.0.1",
                 HTTP_PORT=0,
             )
-            async with running(build_app(config)) as base, aiohttp.ClientSession() as http:
+            app = build_app(config)
+
+            async def sms_in(sender: str, body: str) -> str | None:
+                # The demo has no public URL to sign Twilio's webhook for: straight to its handler.
+                return await handle_sms(app[CHAT], sender, body)
+
+            async with running(app) as base, aiohttp.ClientSession() as http:
                 print(
                     "dispatchbot demo: offline, temporary database, emulated Telegram, "
                     "Twilio and mail server.\n",
                     flush=True,
                 )
-                await dispatch_day(Demo(tg, sms, base, http, mail))
+                await dispatch_day(Demo(tg, sms, base, http, sms_in, mail))
     await mail.stop()
     print("\nDemo finished.")
     return 0

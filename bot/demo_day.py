@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from typing import TYPE_CHECKING
 
+from bot import demo_assist
 from bot.demo_data import OWNER, WORKERS
 
 if TYPE_CHECKING:
@@ -184,6 +185,8 @@ async def dispatch_day(demo: Demo) -> None:
     )
     await demo.report(b3["id"])
 
+    await demo_assist.reschedule(demo, b1["id"])
+    await demo_assist.reschedule_assist(demo)
     await email_scene(demo)
 
     say()

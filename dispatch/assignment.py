@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from dispatch import timers
+from dispatch.assist import withdraw_offers
 from dispatch.errors import Conflict, DispatchError, Invalid, NotFound, RetryCommand
 from dispatch.events import (
     FieldworkerCancelled,
@@ -125,6 +126,7 @@ async def assign(
         else WithdrawnBecause.ASSIGNED_BY_STAFF
     )
     await withdraw_others(uow, job_id, keep=mine.id if mine else None, because=because, actor=actor)
+    await withdraw_offers(uow, job_id)
     return True
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dispatch import timers
 from dispatch.assignment import assign
+from dispatch.assist import withdraw_offers
 from dispatch.commands import BookingChanges
 from dispatch.errors import Conflict, Invalid
 from dispatch.events import (
@@ -94,6 +95,7 @@ async def cancel_booking(uow: UnitOfWork, booking_id: int, actor: Actor, channel
         await withdraw_others(
             uow, job.id, keep=None, because=WithdrawnBecause.CANCELLED, actor=actor
         )
+        await withdraw_offers(uow, job.id)
     await uow.set_booking_status(booking_id, BookingStatus.CANCELLED)
     await uow.add_history(
         booking_id,

@@ -23,6 +23,7 @@ class TimerKind(StrEnum):
     NUDGE = "nudge"  # job request: unanswered after `nudge_after_s`
     REMINDER = "reminder"  # job: its fieldworker reminded `reminder_before_s` before start
     DAY_BEFORE = "day_before"  # job: its fieldworker asked to confirm the day before
+    OFFER_EXPIRY = "reschedule_offer"  # reschedule offer: the customer did not choose in time
 
 
 class TimerStatus(StrEnum):

@@ -312,3 +312,51 @@ class AttendanceAsked(Event):
     job_id: int
     fieldworker_id: int
     reply_code: int | None = None
+
+
+@dataclass(frozen=True)
+class ProposalInvited(Event):
+    """A fieldworker who just declined a job, or dropped out of it, may propose other times for it
+    (Reschedule Assist). `suggested` are free times from their working hours; `request_id` is the
+    request they declined (None for a job they were given directly); `reason` theirs."""
+
+    job_id: int
+    fieldworker_id: int
+    request_id: int | None
+    suggested: tuple[Interval, ...]
+    reason: str | None = None
+    no_longer_attending: bool = False
+
+
+@dataclass(frozen=True)
+class RescheduleProposed(Event):
+    """A fieldworker proposed other times for a job: the customer is offered `slots` (one SMS);
+    `channel` is where the fieldworker proposed (confirmed there)."""
+
+    offer_id: int
+    job_id: int
+    fieldworker_id: int
+    slots: tuple[Interval, ...]
+    channel: Channel = Channel.SYSTEM
+
+
+@dataclass(frozen=True)
+class RescheduleChosen(Event):
+    """The customer chose slot `chosen` (from 1) of an offer: the appointment moved to `slot`;
+    `assigned` when the proposer got the job (otherwise it is dispatched again at the new time)."""
+
+    offer_id: int
+    job_id: int
+    fieldworker_id: int
+    chosen: int
+    slot: Interval
+    assigned: bool
+
+
+@dataclass(frozen=True)
+class RescheduleOfferExpired(Event):
+    """The customer chose none of the proposed times before the offer ran out."""
+
+    offer_id: int
+    job_id: int
+    fieldworker_id: int

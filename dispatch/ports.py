@@ -22,6 +22,7 @@ from dispatch.model import (
     Point,
     RequestStatus,
 )
+from dispatch.offers import OfferStore
 from dispatch.reachability import ChannelsOn, Contact
 from dispatch.settings import CompanySettings
 
@@ -156,7 +157,7 @@ class TransactionRunner(Protocol):
         ...
 
 
-class UnitOfWork(TimerStore, Protocol):
+class UnitOfWork(TimerStore, OfferStore, Protocol):
     """One database transaction: reads, compare-and-set writes, history, and emitted events.
 
     Rule for callers: a command that changes a job or its requests calls `lock_job` (or wins the

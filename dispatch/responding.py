@@ -11,6 +11,7 @@ from typing import assert_never
 
 from dispatch import timers
 from dispatch.assignment import miss
+from dispatch.assist import invite, withdraw_offers
 from dispatch.commands import Action, Outcome, RespondResult
 from dispatch.errors import Forbidden, Invalid, NotFound, RetryCommand
 from dispatch.events import (
@@ -143,6 +144,7 @@ async def _accept(
         await withdraw_others(
             uow, job.id, keep=request.id, because=WithdrawnBecause.TAKEN, actor=Actor.system()
         )
+        await withdraw_offers(uow, job.id)
         return result_of(Outcome.ASSIGNED, request, RequestStatus.ACCEPTED)
 
     return await _accept_manual(uow, request, actor, channel)
@@ -200,6 +202,7 @@ async def _decline(
     elif job.status is JobStatus.OFFERED and not await has_open_requests(uow, job.id):
         await uow.move_job(job.id, [JobStatus.OFFERED], JobStatus.UNASSIGNED, fieldworker_id=None)
         uow.emit(JobNobodyToAsk(job.booking_id, job.id))
+    await invite(uow, job.id, fresh.fieldworker_id, actor, fresh.id, reason=reason)
     return result_of(Outcome.DECLINED, fresh, RequestStatus.DECLINED)
 
 
@@ -286,6 +289,7 @@ async def no_longer_attending(
     ):
         raise RetryCommand()
     await miss(uow, job, actor, channel, reason=reason)
+    await invite(uow, job_id, fieldworker_id, actor, request_id, reason=reason, dropped=True)
     return RespondResult(
         Outcome.CANCELLED,
         request_id,

@@ -54,8 +54,8 @@ class CompanySettings(BaseModel):
         min_length=1,
         max_length=MAX_DECLINE_REASONS,
     )
-    # Reminders (`dispatch.reminders`): 0 turns a timer off; the day-before confirmation is
-    # checked when it comes due.
+    # Reminders (`dispatch.reminders`) and the SMS backup (not built yet): 0 turns a timer off;
+    # the day-before confirmation is checked when it comes due.
     nudge_after_s: int = Field(default=600, ge=0, le=MAX_DURATION_S)
     reminder_before_s: int = Field(default=3600, ge=0, le=MAX_DURATION_S)
     day_before_confirmation: bool = False

@@ -118,7 +118,7 @@ async def settings_changed(
 
 def _flows() -> dict[TimerKind, Flow]:
     # Imported here: the flows use the core's commands, which arm timers through this module.
-    from dispatch import followups, reminders
+    from dispatch import assist_choice, followups, reminders
 
     return {
         TimerKind.NO_ACCEPTANCE: followups.no_acceptance,
@@ -126,6 +126,7 @@ def _flows() -> dict[TimerKind, Flow]:
         TimerKind.NUDGE: reminders.nudge,
         TimerKind.REMINDER: reminders.reminder,
         TimerKind.DAY_BEFORE: reminders.day_before,
+        TimerKind.OFFER_EXPIRY: assist_choice.offer_expired,
     }
 
 

@@ -17,16 +17,16 @@ from xml.sax.saxutils import escape
 
 from aiohttp import web
 
-from dispatch import commands, customer_replies, delivery, reasons, reminders, replies, responding
+from dispatch import commands, delivery, reasons, reminders, replies, responding
 from dispatch.commands import Action, Outcome
 from dispatch.errors import DispatchError
 from dispatch.model import Actor, ActorKind, Channel
 from dispatch.reasons import Pick
+from handlers import sms_assist
 from handlers.context import CHAT, ChatContext
 from models import tables as t
 from models.inbound import claim, finish, record, unstorable
 from models.views import load_settings
-from notifications.templates import render
 
 log = logging.getLogger(__name__)
 
@@ -46,7 +46,8 @@ PROVIDER_ID_MAX = 64
 HELP_SMS = (
     "Reply YES 1234 to accept a job request, NO 1234 reason to decline (1234 = the request's "
     "code), CANCEL 1234 reason if you can no longer attend an assigned job, CONFIRM 1234 to "
-    "confirm you will. STOP to stop all messages, START to resume."
+    "confirm you will, PROPOSE 1234 to offer the customer other times for a job you declined. "
+    "STOP to stop all messages, START to resume."
 )
 ANSWERS = {
     Outcome.ASSIGNED: "Confirmed: the job is yours.",
@@ -162,19 +163,24 @@ async def handle_sms(app_ctx: ChatContext, sender: str, body: str) -> str | None
     if word in OPT_IN_WORDS:
         await app_ctx.tx.run(lambda uow: replies.set_sms_opt_out(uow, sender, False))
         return "You will receive messages again. " + HELP_SMS
-    if fw is None:
-        # A customer's words: forwarded to staff and recorded; acknowledged once a conversation.
-        text = body or ""
-        outcome = await app_ctx.tx.run(
-            lambda uow: customer_replies.customer_replied(uow, sender, text)
-        )
-        if outcome is not None:
-            return render("customer_reply_ack") if outcome.acknowledge else None
-    if word in HELP_WORDS:
+    # HELP alone is the keyword; a customer's "Help, the pipe burst" is words for staff.
+    if word in HELP_WORDS and (fw is not None or (body or "").strip().upper() in HELP_WORDS):
         return HELP_SMS
-    if fw is None:
-        return None  # nobody we know
+    if fw is None:  # a customer: an answer to a reschedule offer, else forwarded to staff
+        return await sms_assist.customer_reply(app_ctx, sender, body)
     return await _fieldworker_sms(app_ctx, fw, word, word_match, body)
+
+
+async def _confirm(app_ctx: ChatContext, fw: t.Fieldworker, code: int | None, actor: Actor) -> str:
+    """`CONFIRM [code]`: the fieldworker confirms they will attend a job (the day before)."""
+    try:
+        job_id = await app_ctx.tx.run(lambda uow: replies.job_meant_by_confirm(uow, fw.id, code))
+    except DispatchError as exc:
+        return exc.message + CONFIRM_HINTS.get(exc.code, "")
+    result = await app_ctx.tx.run(
+        lambda uow: reminders.confirm_attendance(uow, job_id, fw.id, actor, Channel.SMS)
+    )
+    return CONFIRM_ANSWERS.get(result.outcome, "Done.")
 
 
 async def _fieldworker_sms(
@@ -208,21 +214,26 @@ async def _fieldworker_sms(
         return await _with_reason(app_ctx, fw, text, _cancel_step(job_id, fw.id, actor))
     if word == "CONFIRM":  # the day-before confirmation (`dispatch.reminders`)
         assert word_match is not None
-        code = _code(word_match["code"])
-        try:
-            job_id = await app_ctx.tx.run(
-                lambda uow: replies.job_meant_by_confirm(uow, fw.id, code)
-            )
-        except DispatchError as exc:
-            return exc.message + CONFIRM_HINTS.get(exc.code, "")
-        result = await app_ctx.tx.run(
-            lambda uow: reminders.confirm_attendance(uow, job_id, fw.id, actor, Channel.SMS)
-        )
-        return CONFIRM_ANSWERS.get(result.outcome, "Done.")
-    if state is not None and state.state == STATE_DECLINE_REASON:
+        return await _confirm(app_ctx, fw, _code(word_match["code"]), actor)
+    if word == "PROPOSE":
+        assert word_match is not None
+        rest = (word_match["rest"] or "").strip()
+        return await sms_assist.propose(app_ctx, fw, _code(word_match["code"]), rest, state)
+    if state is not None:
+        return await _continue(app_ctx, fw, body, state, actor)
+    return HELP_SMS
+
+
+async def _continue(
+    app_ctx: ChatContext, fw: t.Fieldworker, body: str, state: t.Conversation, actor: Actor
+) -> str:
+    """A reply to a question we asked (a reason, numbered times to propose)."""
+    if state.state == sms_assist.STATE_PICK:
+        return await sms_assist.picked(app_ctx, fw, body, state)
+    if state.state == STATE_DECLINE_REASON:
         step = _decline_step(int(state.data["request_id"]), actor)
         return await _with_reason(app_ctx, fw, body.strip(), step, from_prompt=True)
-    if state is not None and state.state == STATE_CANCEL_REASON:
+    if state.state == STATE_CANCEL_REASON:
         step = _cancel_step(int(state.data["job_id"]), fw.id, actor)
         return await _with_reason(app_ctx, fw, body.strip(), step, from_prompt=True)
     return HELP_SMS
@@ -284,7 +295,10 @@ async def _with_reason(
     result = await app_ctx.tx.run(act)
     if result.outcome is Outcome.REASON_REQUIRED:
         return _reason_prompt(settings.decline_reasons, step.question)
-    return ANSWERS.get(result.outcome, "Done.")
+    text = ANSWERS.get(result.outcome, "Done.")
+    if result.outcome in (Outcome.DECLINED, Outcome.CANCELLED):
+        text += await sms_assist.hint(app_ctx, fw, result)
+    return text
 
 
 def _reason_prompt(reasons: list[str], question: str, bad: bool = False) -> str:

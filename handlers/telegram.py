@@ -35,7 +35,7 @@ from dispatch import commands, reasons, responding
 from dispatch.commands import Action, Outcome
 from dispatch.model import Actor, ActorKind, Channel, JobStatus, RequestStatus
 from dispatch.reasons import Pick, ReasonAnswer
-from handlers import attendance, listing, onboarding
+from handlers import assist_chat, attendance, listing, onboarding
 from handlers.context import ChatContext, chat_context
 from handlers.listing import fieldworker_for
 from handlers.onboarding import HELP_TEXT
@@ -53,6 +53,7 @@ log = logging.getLogger(__name__)
 
 STATE_DECLINE_REASON = "decline_reason"
 STATE_CANCEL_REASON = "cancel_reason"
+REASON_STATES = (STATE_DECLINE_REASON, STATE_CANCEL_REASON)
 
 FIELDWORKER_COMMANDS = [
     ("jobs", "Your assigned jobs"),
@@ -273,15 +274,10 @@ async def on_text(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     app = _ctx(context)
     fw = await fieldworker_for(user.id)
     state = await t.Conversation.get_or_none(channel="telegram", address=str(message.chat.id))
-    if (
-        fw is not None
-        and state is not None
-        and state.state
-        in (
-            STATE_DECLINE_REASON,
-            STATE_CANCEL_REASON,
-        )
-    ):
+    if fw is not None and state is not None and state.state == assist_chat.STATE_TIMES:
+        await assist_chat.typed_times(app, message, fw, state)
+        return
+    if fw is not None and state is not None and state.state in REASON_STATES:
         reason = message.text.strip()[:500]
         data = dict(state.data)
 
@@ -316,6 +312,9 @@ def register(application: Application, chat: ChatContext) -> None:  # type: igno
     """Add the fieldworker handlers (group 1: admin commands in group 0 answer first)."""
     application.bot_data["chat"] = chat
     private = filters.ChatType.PRIVATE
+    # Reschedule Assist's buttons first: the next handler takes every other fieldworker press.
+    assist = CallbackQueryHandler(assist_chat.on_press, pattern=assist_chat.PRESS_DATA)
+    application.add_handler(assist, group=1)
     application.add_handler(CallbackQueryHandler(on_callback, pattern=NOT_STAFF_DATA), group=1)
     application.add_handler(CommandHandler("start", onboarding.on_start, filters=private), group=1)
     application.add_handler(CommandHandler("jobs", listing.on_jobs, filters=private), group=1)

@@ -38,6 +38,7 @@ from dispatch.ports import (
 from dispatch.reachability import ChannelsOn
 from dispatch.settings import CompanySettings
 from models import tables as t
+from models.uow_assist import OfferStoreMixin
 from models.uow_fieldworkers import FieldworkerStore
 from models.uow_timers import TimerStoreMixin
 from models.views import (
@@ -51,7 +52,7 @@ from models.views import (
 log = logging.getLogger(__name__)
 
 
-class TortoiseUnitOfWork(FieldworkerStore, TimerStoreMixin):
+class TortoiseUnitOfWork(FieldworkerStore, TimerStoreMixin, OfferStoreMixin):
     """One transaction's reads and writes; see `dispatch.ports.UnitOfWork`."""
 
     def __init__(self, now: datetime, channels_on: ChannelsOn) -> None:

@@ -14,6 +14,10 @@ Fieldworker buttons (`handlers.telegram`):
 the day-before confirmation: `f:<job>` Confirm · `w:<job>` Can't attend (shows the reasons, then
 `x:` as above) · `y:<job>` back to Confirm / Can't attend.
 
+Reschedule Assist buttons (`handlers.assist_chat`), under a decline or "No longer attending":
+`o:<job>:<minute>` pick or unpick the suggested time starting at that minute (minutes since
+1970-01-01 UTC) · `m:<job>` send the picked times to the customer · `t:<job>` type times instead.
+
 Staff buttons (`admin_commands.telegram`):
 `s:<booking>:<fieldworker>` "Assign anyway" (assign with force) ·
 `j:<booking>:<fieldworker>:<job>[:<job>...]` "Assign anyway" for the jobs listed (at most
@@ -29,7 +33,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import date
+from datetime import UTC, date, datetime
 from enum import StrEnum
 from typing import ClassVar
 
@@ -66,6 +70,9 @@ class Op(StrEnum):
     PAGE = "p"
     REBROADCAST_ALL = "e"
     SHOW_AVAILABLE = "v"
+    PROPOSE_PICK = "o"
+    PROPOSE_SEND = "m"
+    PROPOSE_TYPE = "t"
 
 
 #: Presses about a job request, and about an assigned job ("No longer attending").
@@ -80,6 +87,8 @@ JOB_OPS = frozenset(
         Op.CANT_ATTEND_BACK,
     }
 )
+#: Presses of a fieldworker proposing other times for a job (Reschedule Assist).
+PROPOSE_OPS = frozenset({Op.PROPOSE_PICK, Op.PROPOSE_SEND, Op.PROPOSE_TYPE})
 #: The presses that carry a reason's index.
 REASON_OPS = frozenset({Op.DECLINE_REASON, Op.NOT_ATTENDING_REASON})
 STAFF_OPS = frozenset(
@@ -137,6 +146,38 @@ class JobPress:
             raise ValueError(f"{self.op!r} is not a job button")
         _check_id(self.job_id, "job id")
         _check_index(self.op, self.index)
+
+
+@dataclass(frozen=True)
+class ProposePress:
+    """A Reschedule Assist button: pick a suggested time (`minute`), send, or type times."""
+
+    op: Op
+    job_id: int
+    #: With `PROPOSE_PICK` only: the time's start, in whole minutes since 1970-01-01 UTC.
+    minute: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.op not in PROPOSE_OPS:
+            raise ValueError(f"{self.op!r} is not a Reschedule Assist button")
+        _check_id(self.job_id, "job id")
+        if self.op is Op.PROPOSE_PICK:
+            if self.minute is None:
+                raise ValueError("a pick names its time")
+            _check_id(self.minute, "minute")
+        elif self.minute is not None:
+            raise ValueError(f"{self.op!r} carries no time")
+
+    @property
+    def start(self) -> datetime:
+        """The picked time's start (`PROPOSE_PICK`)."""
+        assert self.minute is not None
+        return datetime.fromtimestamp(self.minute * 60, UTC)
+
+    @classmethod
+    def pick(cls, job_id: int, start: datetime) -> ProposePress:
+        """The button that picks the time starting at `start` (whole minutes)."""
+        return cls(Op.PROPOSE_PICK, job_id, int(start.timestamp()) // 60)
 
 
 @dataclass(frozen=True)
@@ -217,7 +258,7 @@ class PageRef:
 
 #: The presses of staff buttons, and every button press the product can receive.
 StaffPress = ForceAssign | PageRef | RebroadcastAll | ShowAvailable
-Press = RequestPress | JobPress | StaffPress
+Press = RequestPress | JobPress | ProposePress | StaffPress
 
 
 def day_number(day: date) -> int:
@@ -239,6 +280,8 @@ def pack(press: Press) -> str:
         fields = (press.request_id, press.index)
     elif isinstance(press, JobPress):
         fields = (press.job_id, press.index)
+    elif isinstance(press, ProposePress):
+        fields = (press.job_id, press.minute)
     elif isinstance(press, ForceAssign):
         fields = (press.booking_id, press.fieldworker_id, *press.job_ids)
     elif isinstance(press, RebroadcastAll):
@@ -281,8 +324,10 @@ def _numeric_press(op: Op, numbers: list[int]) -> Press | None:
         if not 3 <= len(numbers) <= 2 + MAX_FORCE_JOBS:
             return None
         return ForceAssign(numbers[0], numbers[1], tuple(numbers[2:]))
-    if len(numbers) != (2 if op in REASON_OPS or op is Op.ASSIGN_ANYWAY else 1):
+    if len(numbers) != (2 if op in REASON_OPS | {Op.ASSIGN_ANYWAY, Op.PROPOSE_PICK} else 1):
         return None
+    if op in PROPOSE_OPS:
+        return ProposePress(op, numbers[0], numbers[1] if op is Op.PROPOSE_PICK else None)
     if op is Op.ASSIGN_ANYWAY:
         return ForceAssign(numbers[0], numbers[1])
     if op is Op.REBROADCAST_ALL:

@@ -5,19 +5,23 @@ Button data comes from `notifications.callbacks`, the one place that knows its f
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
+from datetime import datetime
 from typing import Any
 
+from dispatch.model import Interval
 from notifications.callbacks import (
     ForceAssign,
     JobPress,
     Op,
     Press,
+    ProposePress,
     RebroadcastAll,
     RequestPress,
     ShowAvailable,
     pack,
 )
+from notifications.templates import format_when
 
 
 def _button(text: str, press: Press) -> dict[str, str]:
@@ -114,3 +118,23 @@ def attending_reason_keyboard(
         lambda i: JobPress(Op.NOT_ATTENDING_REASON, job_id, i),
         JobPress(back, job_id),
     )
+
+
+#: The mark on a picked time's button.
+PICKED = "✅ "
+
+
+def propose_keyboard(
+    job_id: int, slots: Sequence[Interval], picked: Collection[datetime], timezone: str
+) -> dict[str, Any]:
+    """Reschedule Assist: one button per suggested time (in the fieldworker's zone, ticked when
+    picked), then "Type times" and "Send to customer"."""
+    rows = []
+    for slot in slots:
+        label = format_when(slot.start, slot.end, timezone)
+        ticked = PICKED + label if slot.start in picked else label
+        rows.append([_button(ticked, ProposePress.pick(job_id, slot.start))])
+    last = [_button("✍️ Type times", ProposePress(Op.PROPOSE_TYPE, job_id))]
+    if slots:
+        last.append(_button("📨 Send to customer", ProposePress(Op.PROPOSE_SEND, job_id)))
+    return {"inline_keyboard": [*rows, last]}

@@ -2,12 +2,13 @@
 
 Every outbox row whose message shows a fieldworker's buttons is marked live in its payload
 (`"live": {"request": id, "job": id}`, read from the buttons' own callback data: Accept/Decline act
-on a request, "No longer attending" on a job). When an event makes them stale - the request is sent
-again (a pend, a re-broadcast), the job is given to someone, or it leaves its fieldworker (taken
-off by staff, missed, cancelled) - each older live message is retired before the event's own
-messages are queued: a `retire` row to its chat, after it, which the sender turns into an edit that
-takes its buttons off. An edit of a request's own message (taken, declined, accepted) replaces that
-message's buttons itself, so it only marks the request's older rows as no longer live.
+on a request, "No longer attending" and Reschedule Assist's times on a job). When an event makes
+them stale - the request is sent again (a pend, a re-broadcast), the job is given to someone, or
+it leaves its fieldworker (taken off by staff, missed, cancelled) - each older live message is
+retired before the event's own messages are queued: a `retire` row to its chat, after it, which the
+sender turns into an edit that takes its buttons off. An edit of a request's own message (taken,
+declined, accepted) replaces that message's buttons itself, so it only marks the request's older
+rows as no longer live.
 
 All the live rows of one request show the same message, the request's current one (a new message
 of a request retires the older ones first), so one retire row per request is enough.
@@ -20,7 +21,7 @@ from typing import Any
 
 from dispatch import events as ev
 from models import tables as t
-from notifications.callbacks import JobPress, RequestPress, unpack
+from notifications.callbacks import JobPress, ProposePress, RequestPress, unpack
 
 #: Payload key of a row whose message shows live buttons, and what they act on.
 LIVE = "live"
@@ -38,7 +39,7 @@ def live(payload: dict[str, Any]) -> dict[str, Any]:
             press = unpack(str(button.get("callback_data", "")))
             if isinstance(press, RequestPress):
                 subject["request"] = press.request_id
-            elif isinstance(press, JobPress):
+            elif isinstance(press, JobPress | ProposePress):
                 subject["job"] = press.job_id
     return {**payload, LIVE: subject} if subject else payload
 

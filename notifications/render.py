@@ -1,7 +1,7 @@
 """Events -> outbox rows, written inside the transaction that caused them.
 
 Decides only *how* to tell people (channel, text, buttons); *whether* something happened is the
-core's decision. Telegram is preferred for a fieldworker it can reach; SMS otherwise.
+core's decision. A fieldworker's message goes by the first of their channels that reaches them.
 """
 
 from __future__ import annotations
@@ -13,10 +13,10 @@ from dispatch.eligibility import haversine_km
 from dispatch.model import ActorKind, Channel, Point
 from dispatch.reachability import ChannelsOn, message_channel, telegram_chat
 from models import tables as t
-from models.access import alert_chats
 from models.uow import TortoiseUnitOfWork
 from models.views import contact_of
 from notifications import (
+    assist,
     booking_news,
     failures,
     followups,
@@ -64,6 +64,10 @@ class OutboxRenderer:
     _on_RequestNudged = reminders.request_nudged
     _on_JobReminder = reminders.job_reminder
     _on_AttendanceAsked = reminders.attendance_asked
+    _on_ProposalInvited = assist.proposal_invited
+    _on_RescheduleProposed = assist.reschedule_proposed
+    _on_RescheduleChosen = assist.reschedule_chosen
+    _on_RescheduleOfferExpired = assist.offer_expired
 
     def __init__(
         self,
@@ -313,7 +317,7 @@ class OutboxRenderer:
     async def _on_JobAssigned(self, uow: TortoiseUnitOfWork, e: ev.JobAssigned) -> None:
         ctx = await self._job_context(e.job_id)
         fw = await t.Fieldworker.get(id=e.fieldworker_id)
-        if not e.via_accept:
+        if not e.via_accept and assist.chosen_in(uow, e.job_id) is None:
             # Staff assigned or confirmed. An edit alerts nobody, so a new message carries the
             # news (and the No longer attending button); their old request message, if any,
             # loses its stale buttons.
@@ -378,23 +382,6 @@ class OutboxRenderer:
     _on_FieldworkerCancelled = job_changes.fieldworker_cancelled
     _on_BookingCancelled = job_changes.booking_cancelled
 
-    async def _alert_staff(
-        self, uow: TortoiseUnitOfWork, job_id: int, template: str, markup: Any = None, **values: Any
-    ) -> None:
-        """A Telegram alert about a job (with buttons, if any) to every staff member on alerts."""
-        ctx = await self._job_context(job_id)
-        when = format_when(ctx["start"], ctx["end"], self.company_timezone)
-        text = render(template, when=when, **ctx, **values)
-        for chat in await alert_chats():
-            await self._queue(
-                uow,
-                channel="telegram",
-                recipient=chat,
-                template=template,
-                body=text,
-                booking_id=ctx["booking_id"],
-                payload={"method": "send", **({"reply_markup": markup} if markup else {})},
-            )
-
-    async def _on_DeliveryFailed(self, uow: TortoiseUnitOfWork, e: ev.DeliveryFailed) -> None:
-        await failures.delivery_failed(self, uow, e)
+    # Alerts to staff about a job (`notifications.staff_alerts`); refused messages (`failures`).
+    _alert_staff = staff_alerts.alert_staff
+    _on_DeliveryFailed = failures.delivery_failed

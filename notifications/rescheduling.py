@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 from dispatch import events as ev
 from models import tables as t
 from models.uow import TortoiseUnitOfWork
+from notifications import assist
 from notifications.keyboards import attending_keyboard, rescheduled_alert_keyboard
 from notifications.templates import format_when
 
@@ -23,9 +24,10 @@ if TYPE_CHECKING:
 
 
 async def job_rescheduled(r: OutboxRenderer, uow: TortoiseUnitOfWork, e: ev.JobRescheduled) -> None:
-    """The fieldworker keeps the job at its new time: a new message (an edit would go unnoticed)."""
+    """The fieldworker keeps the job at its new time: a new message (an edit would go unnoticed);
+    when the customer chose a time they proposed, `assist.reschedule_chosen` tells them."""
     fw = await t.Fieldworker.get_or_none(id=e.fieldworker_id)
-    if fw is None:
+    if fw is None or assist.chosen_in(uow, e.job_id) is not None:
         return
     previous = format_when(e.previous.start, e.previous.end, fw.timezone)
     ctx = await r._job_context(e.job_id)

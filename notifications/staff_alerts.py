@@ -6,7 +6,7 @@ Part of `notifications.render.OutboxRenderer`, kept in its own module.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from dispatch import events as ev
 from models import tables as t
@@ -17,6 +17,30 @@ from notifications.templates import format_when, render
 
 if TYPE_CHECKING:
     from notifications.render import OutboxRenderer
+
+
+async def alert_staff(
+    renderer: OutboxRenderer,
+    uow: TortoiseUnitOfWork,
+    job_id: int,
+    template: str,
+    markup: Any = None,
+    **values: Any,
+) -> None:
+    """A Telegram alert about a job (with buttons, if any) to every staff member on alerts."""
+    ctx = await renderer._job_context(job_id)
+    when = format_when(ctx["start"], ctx["end"], renderer.company_timezone)
+    text = render(template, when=when, **ctx, **values)
+    for chat in await alert_chats():
+        await renderer._queue(
+            uow,
+            channel="telegram",
+            recipient=chat,
+            template=template,
+            body=text,
+            booking_id=ctx["booking_id"],
+            payload={"method": "send", **({"reply_markup": markup} if markup else {})},
+        )
 
 
 async def acceptance_waiting(

@@ -20,9 +20,36 @@ TEMPLATES: dict[str, str] = {
     ),
     "request_accepted": "✅ You got this job.\n{{ summary }}",
     "request_accepted_manual": "👍 Accepted. Staff will confirm who gets it.\n{{ summary }}",
-    "request_declined": "❌ Declined{% if reason %}: {{ reason }}{% endif %}.\n{{ summary }}",
+    "request_declined": (
+        "❌ Declined{% if reason %}: {{ reason }}{% endif %}.\n{{ summary }}"
+        "{% if invite is defined and invite %}\n\n{{ invite }}{% endif %}"
+    ),
     "request_no_longer_attending": (
         "🚫 No longer attending{% if reason %}: {{ reason }}{% endif %}.\n{{ summary }}"
+        "{% if invite is defined and invite %}\n\n{{ invite }}{% endif %}"
+    ),
+    # Reschedule Assist (CONTRACT §5): the fieldworker proposes, the customer chooses.
+    "assist_invite": (
+        "📅 Could the customer have another time? "
+        "{% if suggested %}Pick up to {{ max_slots }} of your free times below and press "
+        "“Send to customer”, or type your own.{% else %}You have no free time in your working "
+        "hours this week: type the times you could come.{% endif %}"
+    ),
+    "assist_sent": (
+        "📨 Sent to the customer: {{ options }}. They answer by SMS; you will hear what they "
+        "choose.\n{{ summary }}"
+    ),
+    "assist_chosen": (
+        "✅ The customer chose {{ chosen }} from the times you proposed: the job is yours."
+        "\n{{ summary }}"
+    ),
+    "assist_chosen_not_free": (
+        "🔁 The customer chose {{ chosen }} from the times you proposed, but you are no longer "
+        "free then, so the job was offered again.\n{{ summary }}"
+    ),
+    "assist_expired": (
+        "⌛ The customer did not choose any of the times you proposed for job {{ job_id }}."
+        "\n{{ summary }}"
     ),
     "request_taken": "This job was taken by another fieldworker.\n{{ summary }}",
     "request_not_selected": "Another fieldworker was selected for this job.\n{{ summary }}",
@@ -146,6 +173,15 @@ TEMPLATES: dict[str, str] = {
     ),
     "customer_rescheduled_sms": (
         "Hi {{ customer }}, your {{ service }} has been moved to {{ when }}."
+    ),
+    "reschedule_offer": (
+        "Hi {{ customer }}, {{ fieldworker }} can't come for your {{ service }} on {{ when }} "
+        "but could come {{ options }}. Reply {{ choices }} to move your booking to that time."
+    ),
+    "reschedule_chosen_sms": (
+        "Hi {{ customer }}, done: your {{ service }} is now on {{ when }}"
+        "{% if assigned %} with {{ fieldworker }}.{% else %}. We are finding your technician "
+        "and will confirm by SMS.{% endif %}"
     ),
     "customer_cancelled_sms": (
         "Hi {{ customer }}, your {{ service }} booking on {{ when }} has been cancelled."

@@ -322,10 +322,14 @@ async def test_no_longer_attending_asks_reason_rebroadcasts_and_tells_everyone(
     missed = actions.index("job_missed")
     assert (history[missed]["from_status"], history[missed]["to_status"]) == ("assigned", "missed")
     assert "request_sent" in actions[missed + 1 :] and "job_unassigned" not in actions
-    # Anna's message says what she did, not "Declined", and keeps no buttons.
+    # Anna's message says what she did, not "Declined", and keeps none of the job's buttons: only
+    # Reschedule Assist's, to propose other times (on by default).
     await s.tg.wait_for(lambda _: "No longer attending" in s.tg.message(5000, message_id)["text"])
     assert "Personal" in s.tg.message(5000, message_id)["text"]
-    assert not s.tg.message(5000, message_id).get("reply_markup")
+    await s.tg.wait_for(lambda _: "Type times" in str(s.tg.message(5000, message_id)))
+    markup = s.tg.message(5000, message_id)["reply_markup"]["inline_keyboard"]
+    data = [b["callback_data"] for row in markup for b in row]
+    assert all(d[:2] in ("o:", "t:", "m:") for d in data), data
 
 
 async def test_sms_cancel_with_code_and_reason_follow_up(service: Service) -> None:

@@ -25,6 +25,13 @@ def test_demo_prints_a_dispatch_day_and_exits_zero(tmp_path: Path) -> None:
     assert "SMS to customer Maria Weber" in out and "Bruno will do your Plumbing" in out
     assert "Greta Lind: outside_radius" in out and "Jonas Berg: restricted" in out
     assert "not selected" in out and "the owner was alerted" in out
+    # A reschedule: the fieldworker is free at the new time and keeps the job.
+    assert "keeps the job" in out and "your Plumbing has been moved to Tue 1 Dec 15:00" in out
+    # Reschedule Assist: a decline, two proposed times, the customer's "2", the job moved.
+    assert "his free times this week" in out
+    assert "Hugo can't come for your Electrical" in out and "Reply 1 or 2" in out
+    assert "SMS from customer Paul Richter: “2”" in out
+    assert "done: your Electrical is now on" in out and "assigned to Hugo Petit" in out
     # The email scene: a request by email through the SMTP sink, accepted through its link.
     assert "job request emailed to Kai Brandt" in out
     assert "Kai presses Accept: “Confirmed: the job is yours.”" in out

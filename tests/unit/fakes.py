@@ -40,6 +40,7 @@ from dispatch.model import (
     RequestStatus,
     can_move_request,
 )
+from dispatch.offers import OfferStatus, OfferView
 from dispatch.ports import (
     Audience,
     BookingView,
@@ -251,6 +252,36 @@ class TimerRow:
         )
 
 
+@dataclass
+class OfferRow:
+    """A stored reschedule offer (`models.tables.RescheduleOffer`)."""
+
+    id: int
+    booking_id: int
+    job_id: int
+    fieldworker_id: int
+    slots: tuple[Interval, ...]
+    customer_phone: str | None
+    expires_at: datetime
+    status: OfferStatus = OfferStatus.OPEN
+    chosen: int | None = None
+    closed_at: datetime | None = None
+
+    def view(self) -> OfferView:
+        """The offer as the core sees it."""
+        return OfferView(
+            self.id,
+            self.booking_id,
+            self.job_id,
+            self.fieldworker_id,
+            self.slots,
+            self.status,
+            self.customer_phone,
+            self.expires_at,
+            self.chosen,
+        )
+
+
 def _next_id(table: Mapping[int, object]) -> int:
     return max(table, default=0) + 1
 
@@ -286,6 +317,7 @@ class FakeUnitOfWork:
         self.appointment_count = 0  # appointment ids are handed out in order
         self.timers: dict[int, TimerRow] = {}
         self.customer_messages: dict[str, datetime] = {}  # phone -> their last message
+        self.offers: dict[int, OfferRow] = {}
 
     # Setting up the company (what staff do through the API before dispatching).
 
@@ -785,6 +817,89 @@ class FakeUnitOfWork:
         row = self.timers.get(timer_id)
         if row is not None and row.status is TimerStatus.PENDING:
             row.due_at = due_at
+
+    # Reschedule offers (`dispatch.offers.OfferStore`).
+
+    async def create_offer(
+        self,
+        booking_id: int,
+        job_id: int,
+        fieldworker_id: int,
+        slots: Sequence[Interval],
+        customer_phone: str,
+        expires_at: datetime,
+    ) -> OfferView:
+        """Store an open offer."""
+        offer_id = _next_id(self.offers)
+        self.offers[offer_id] = OfferRow(
+            offer_id, booking_id, job_id, fieldworker_id, tuple(slots), customer_phone, expires_at
+        )
+        return self.offers[offer_id].view()
+
+    async def get_offer(self, offer_id: int) -> OfferView | None:
+        """An offer, or None."""
+        row = self.offers.get(offer_id)
+        return row.view() if row else None
+
+    async def open_offers_of_job(self, job_id: int) -> list[OfferView]:
+        """The job's open offers, oldest first."""
+        return [
+            r.view()
+            for _, r in sorted(self.offers.items())
+            if r.job_id == job_id and r.status is OfferStatus.OPEN
+        ]
+
+    async def newest_offer_to(self, phone: str) -> OfferView | None:
+        """The newest offer (any status) sent to this phone, or None."""
+        mine = [r for _, r in sorted(self.offers.items()) if r.customer_phone == phone]
+        return mine[-1].view() if mine else None
+
+    async def close_offer(
+        self, offer_id: int, to: OfferStatus, *, chosen: int | None = None
+    ) -> bool:
+        """Compare-and-set from open."""
+        row = self.offers.get(offer_id)
+        if row is None or row.status is not OfferStatus.OPEN:
+            return False
+        row.status, row.chosen, row.closed_at = to, chosen, self.now()
+        return True
+
+    async def customer_phone(self, booking_id: int) -> str | None:
+        """The customer's phone unless they have none or sent STOP."""
+        row = self.bookings.get(booking_id)
+        if row is None or row.customer_sms_opt_out:
+            return None
+        return row.new.customer_phone or None
+
+    async def fieldworker_schedule(
+        self, fieldworker_id: int, window: Interval, *, except_appointment_id: int | None
+    ) -> FieldworkerProfile | None:
+        """The profile, `busy` holding their assigned jobs overlapping `window` (soonest first,
+        each span once) but those of `except_appointment_id`."""
+        profile = self.fieldworkers.get(fieldworker_id)
+        if profile is None:
+            return None
+        busy: list[Interval] = []
+        for job in sorted(self.jobs.values(), key=lambda j: (j.appointment.start, j.id)):
+            if (
+                job.fieldworker_id == fieldworker_id
+                and job.status is JobStatus.ASSIGNED
+                and job.appointment.overlaps(window)
+                and job.appointment_id != except_appointment_id
+                and job.appointment not in busy
+            ):
+                busy.append(job.appointment)
+        return replace(profile, busy=tuple(busy))
+
+    async def dropped_out(self, booking_id: int, job_id: int, fieldworker_id: int) -> bool:
+        """True when history records the job `missed` while it was this fieldworker's."""
+        return any(
+            h.booking_id == booking_id
+            and h.job_id == job_id
+            and h.action is HistoryAction.JOB_MISSED
+            and h.details.get("fieldworker_id") == fieldworker_id
+            for h in self.history
+        )
 
     # What a test looks at (not part of the port).
 

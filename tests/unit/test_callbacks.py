@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import UTC, date, datetime
 
 import pytest
 
+from dispatch.model import Interval
 from dispatch.settings import MAX_DECLINE_REASONS
 from notifications.callbacks import (
     MAX_DATA_BYTES,
@@ -20,6 +21,7 @@ from notifications.callbacks import (
     PageRef,
     PageView,
     Press,
+    ProposePress,
     RebroadcastAll,
     RequestPress,
     ShowAvailable,
@@ -32,6 +34,7 @@ from notifications.callbacks import (
 from notifications.keyboards import (
     attending_keyboard,
     attending_reason_keyboard,
+    propose_keyboard,
     reason_keyboard,
     request_keyboard,
 )
@@ -58,6 +61,9 @@ WIRE: list[tuple[Press, str]] = [
     (PageRef(PageView.TODAY, 20261201, 2), "p:t:20261201:2"),
     (RebroadcastAll(42), "e:42"),
     (ShowAvailable(8), "v:8"),
+    (ProposePress(Op.PROPOSE_PICK, 9, 29_936_730), "o:9:29936730"),
+    (ProposePress(Op.PROPOSE_SEND, 9), "m:9"),
+    (ProposePress(Op.PROPOSE_TYPE, 9), "t:9"),
 ]
 
 
@@ -82,6 +88,8 @@ def test_largest_values_round_trip_within_64_bytes() -> None:
         PageRef(PageView.TODAY, 99991231, MAX_PAGE),
         RebroadcastAll(MAX_ID),
         ShowAvailable(MAX_ID),
+        ProposePress(Op.PROPOSE_PICK, MAX_ID, MAX_ID),
+        ProposePress(Op.PROPOSE_SEND, MAX_ID),
     ]
     for press in largest:
         data = pack(press)
@@ -134,6 +142,10 @@ def test_unicode_digits_are_refused(data: str) -> None:
         "p:t:20261301:1",  # no 13th month
         "p:t:20260229:1",  # 2026 is no leap year
         "p:t:1201:1",  # a day needs its year
+        "o:0:29936730",
+        f"o:9:{MAX_ID + 1}",
+        "o:9:0",
+        "m:0",
     ],
 )
 def test_out_of_range_values_are_refused(data: str) -> None:
@@ -181,6 +193,10 @@ def test_out_of_range_values_are_refused(data: str) -> None:
         "e:",
         "v:1:1",
         "v:@1",
+        "o:9",  # a pick without its time
+        "o:9:1:2",
+        "m:9:29936730",  # send carries no time
+        "t:9:1",
     ],
 )
 def test_malformed_data_is_refused(data: str) -> None:
@@ -208,6 +224,34 @@ def test_invalid_presses_cannot_be_built() -> None:
         RebroadcastAll(0)
     with pytest.raises(ValueError):
         ShowAvailable(MAX_ID + 1)
+    with pytest.raises(ValueError):
+        ProposePress(Op.PROPOSE_PICK, 1)
+    with pytest.raises(ValueError):
+        ProposePress(Op.PROPOSE_SEND, 1, 5)
+    with pytest.raises(ValueError):
+        ProposePress(Op.ACCEPT, 1)
+
+
+def test_a_pick_carries_its_time_to_the_minute() -> None:
+    start = datetime(2026, 12, 2, 9, 30, tzinfo=UTC)
+    press = ProposePress.pick(9, start)
+    assert pack(press) == "o:9:29936730" and press.start == start
+    assert unpack(pack(press)) == press
+
+
+def test_the_propose_keyboard_ticks_picked_times_in_the_fieldworkers_zone() -> None:
+    slots = [
+        Interval(
+            datetime(2026, 12, 2, 9, 30, tzinfo=UTC), datetime(2026, 12, 2, 11, 30, tzinfo=UTC)
+        ),
+        Interval(datetime(2026, 12, 3, 8, tzinfo=UTC), datetime(2026, 12, 3, 10, tzinfo=UTC)),
+    ]
+    markup = propose_keyboard(9, slots, {slots[1].start}, "Europe/Berlin")
+    assert _data(markup) == ["o:9:29936730", f"o:9:{29936730 + 22 * 60 + 30}", "t:9", "m:9"]
+    labels = [b["text"] for row in markup["inline_keyboard"] for b in row]
+    assert labels[:2] == ["Wed 2 Dec 10:30-12:30 CET", "✅ Thu 3 Dec 09:00-11:00 CET"]
+    # Nothing to pick: only typing is offered.
+    assert _data(propose_keyboard(9, [], set(), "UTC")) == ["t:9"]
 
 
 def test_a_day_is_carried_as_yyyymmdd() -> None:

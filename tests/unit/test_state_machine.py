@@ -2,7 +2,7 @@
 
 Commands: create (auto or manual), accept, decline, pend, assign (also forced, also reassign),
 unassign, expire (time passes), no longer attending, re-broadcast, reschedule, cancel, fire due
-timers. After
+timers, Reschedule Assist (a fieldworker proposes times, the customer answers). After
 each step the invariants a dispatcher relies on must hold:
 
 - a job is assigned or completed exactly when it has a fieldworker (a cancelled one keeps the
@@ -10,7 +10,9 @@ each step the invariants a dispatcher relies on must hold:
 - an assigned job has at most one accepted request, and only its assignee's; in `auto` mode a job
   won by an accept keeps that accept;
 - nobody who declined a job is asked for it again unless staff asked (pend, send requests);
-- history only grows, and replaying it gives every request's status and every job's assignee.
+- history only grows, and replaying it gives every request's status and every job's assignee;
+- a job has at most one open reschedule offer, and only while it is open (not assigned, cancelled
+  or completed) in an open booking.
 """
 
 from __future__ import annotations
@@ -23,11 +25,21 @@ from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
-from dispatch import assignment, bookings, offering, rescheduling, responding, timers
+from dispatch import (
+    assignment,
+    assist,
+    assist_choice,
+    bookings,
+    offering,
+    rescheduling,
+    responding,
+    timers,
+)
 from dispatch.commands import Action, AppointmentMove
 from dispatch.errors import DispatchError
 from dispatch.events import RequestPended, RequestSent
 from dispatch.model import (
+    OPEN_JOB_STATUSES,
     ActorKind,
     BookingStatus,
     Channel,
@@ -36,7 +48,12 @@ from dispatch.model import (
     JobStatus,
     RequestStatus,
 )
+from dispatch.offers import OfferStatus
+from dispatch.reachability import ChannelsOn
 from tests.unit.fakes import STAFF, FakeUnitOfWork, book, company, fieldworker
+
+#: The phone of every customer `book` creates: each answer reads the newest offer to it.
+CUSTOMER_PHONE = "+4915100000000"
 
 FIELDWORKERS = 4
 fw_ids = st.integers(min_value=1, max_value=FIELDWORKERS)
@@ -53,6 +70,7 @@ class Dispatching(RuleBasedStateMachine):
     def __init__(self) -> None:
         super().__init__()
         self.uow: FakeUnitOfWork = company(FIELDWORKERS, assignment_timeout_s=600)
+        self.uow.channels_on = ChannelsOn(telegram=True, sms=True)  # customers get offers
         self.history_seen: list[Any] = []
         self.declined: set[tuple[int, int]] = set()  # (job, fieldworker) that said no
         self.staff_asking = False
@@ -214,6 +232,24 @@ class Dispatching(RuleBasedStateMachine):
         booking_id = self._booking(pick)
         self._step(bookings.cancel_booking(self.uow, booking_id, STAFF, Channel.API))
 
+    @precondition(lambda self: self.declined)
+    @rule(
+        pick=picks,
+        days=st.lists(st.integers(min_value=-2, max_value=9), min_size=1, max_size=4),
+    )
+    def propose(self, pick: int, days: list[int]) -> None:
+        # One who declined proposes; refused when the job moved on, a time is past, too many...:
+        # a refusal changes nothing.
+        job_id, fw = sorted(self.declined)[pick % len(self.declined)]
+        start = self.uow.jobs[job_id].appointment.start
+        starts = [start + timedelta(days=d, hours=3) for d in days]
+        self._step(assist.propose(self.uow, job_id, fw, starts, fieldworker(fw), Channel.SMS))
+
+    @precondition(lambda self: self.uow.offers)
+    @rule(number=st.one_of(st.none(), st.integers(min_value=0, max_value=4), st.just(1)))
+    def customer_answers(self, number: int | None) -> None:
+        self._step(assist_choice.choose(self.uow, CUSTOMER_PHONE, number))
+
     # -- invariants ------------------------------------------------------------------------------
 
     @invariant()
@@ -253,6 +289,16 @@ class Dispatching(RuleBasedStateMachine):
                 assert not accepted or job.status is JobStatus.COMPLETED, (
                     f"open auto job {job.id} ({job.status}) has an accepted request"
                 )
+
+    @invariant()
+    def an_open_offer_is_for_an_open_job_and_alone(self) -> None:
+        open_offers = [o for o in self.uow.offers.values() if o.status is OfferStatus.OPEN]
+        jobs = [o.job_id for o in open_offers]
+        assert len(jobs) == len(set(jobs)), f"several open offers for one job: {jobs}"
+        for offer in open_offers:
+            job = self.uow.jobs[offer.job_id]
+            assert job.status in OPEN_JOB_STATUSES, f"open offer {offer.id} for a {job.status} job"
+            assert self.uow.bookings[job.booking_id].status is BookingStatus.OPEN
 
     @invariant()
     def history_only_grows(self) -> None:
