@@ -105,7 +105,7 @@ async def exclusions_for(
     for job in await jobs_meant(uow, booking_id, job_ids, JobScope.NOT_CLOSED):
         if job.status in _DONE:
             continue
-        result = await offering.eligibility(uow, job.id)
+        result = await offering.eligibility(uow, job.id, fieldworker_ids=[fieldworker_id])
         for excluded in result.excluded:
             if excluded.fieldworker_id == fieldworker_id:
                 out[job.id] = excluded

@@ -63,8 +63,14 @@ async def sweep(app_ctx: AppContext, stopping: asyncio.Event = _NEVER_STOPS) -> 
 async def fire_due_timers(app_ctx: AppContext, stopping: asyncio.Event = _NEVER_STOPS) -> int:
     """Fire each due timer in a transaction of its own; returns how many acted."""
     acted = 0
+    tried: set[int] = set()
     while not stopping.is_set():
         due = await app_ctx.tx.run(lambda uow: uow.due_timer_ids(BATCH))
+        if tried.issuperset(due):
+            # Everything still due was tried already: another instance holds it (its transaction
+            # settles it) or the database refused; the next sweep looks again, no busy loop.
+            return acted
+        tried.update(due)
         for timer_id in due:
             if stopping.is_set():
                 return acted  # the rest stay pending: the next start fires them

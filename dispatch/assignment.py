@@ -64,7 +64,7 @@ async def assign(
     if job.status is JobStatus.ASSIGNED and job.fieldworker_id == fieldworker_id:
         return False
     if not force:
-        result = await eligibility(uow, job_id)
+        result = await eligibility(uow, job_id, fieldworker_ids=[fieldworker_id])
         excluded = {e.fieldworker_id: e.reasons for e in result.excluded}
         if fieldworker_id in excluded:
             reasons = [r.value for r in excluded[fieldworker_id]]

@@ -12,12 +12,11 @@ where to look.
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
-from datetime import UTC, date, datetime, time, timedelta, tzinfo
+from dataclasses import dataclass, field
+from datetime import UTC
+from types import MappingProxyType
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import shapely
 from shapely.errors import ShapelyError
@@ -25,6 +24,7 @@ from shapely.geometry import Point as ShapelyPoint
 from shapely.geometry import shape
 from shapely.geometry.base import BaseGeometry
 
+from dispatch.hours import within_working_hours
 from dispatch.model import (
     EligibilityResult,
     Eligible,
@@ -41,24 +41,20 @@ from dispatch.model import (
 #: for a travel radius.
 EARTH_RADIUS_KM = 6371.0
 
-# Index = `date.weekday()`.
-_WEEKDAYS: tuple[str, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
-
-_CLOCK = re.compile(r"(\d{1,2}):(\d{2})")
-_MINUTES_PER_DAY = 24 * 60
-
 # The enum's declaration order is the contract's order; reasons are reported in it so that the
 # output does not depend on the order the checks happen to run in.
 _REASON_ORDER: dict[ExclusionReason, int] = {reason: i for i, reason in enumerate(ExclusionReason)}
+
+# Parsed areas of read-only territories, across calls; each entry keeps its mapping alive so that
+# the id cannot be reused by another object while the entry exists.
+_KEPT_AREAS: dict[int, tuple[Mapping[str, Any], BaseGeometry | None]] = {}
+_KEPT_AREAS_MAX = 50_000
 
 # What a territory may be once parsed; anything else (a Point, a LineString...) covers nothing.
 _AREA_TYPES = frozenset({"Polygon", "MultiPolygon"})
 
 # Anything that can go wrong turning a user-supplied GeoJSON mapping into a geometry.
 _GEOMETRY_ERRORS = (ShapelyError, ValueError, TypeError, KeyError, IndexError, AttributeError)
-
-# Anything that can go wrong reading a user-supplied timezone or shift table.
-_HOURS_ERRORS = (ZoneInfoNotFoundError, ValueError, TypeError, AttributeError)
 
 
 def haversine_km(a: Point, b: Point) -> float:
@@ -131,6 +127,10 @@ def evaluate(
     # share one mapping, and parsing GeoJSON is by far the most expensive step here. The mapping
     # itself is kept in the value so its id cannot be reused by another object during the call.
     territory_cache: dict[int, tuple[Mapping[str, Any], BaseGeometry | None]] = {}
+    # Working hours are the costliest check left, and a team usually shares one shift table: the
+    # verdict depends only on the table and the timezone, so it is computed once per distinct
+    # table (by text: `repr` of JSON-like data is exact, equal text means equal data).
+    hours_cache = _HoursCache()
 
     eligible: list[Eligible] = []
     excluded: list[Excluded] = []
@@ -140,7 +140,9 @@ def evaluate(
             if fieldworker.base_location is not None
             else None
         )
-        reasons = _reasons(fieldworker, context, distance_km, travel_radius_km, territory_cache)
+        reasons = _reasons(
+            fieldworker, context, distance_km, travel_radius_km, territory_cache, hours_cache
+        )
         if reasons:
             excluded.append(Excluded(fieldworker.id, reasons, distance_km))
         else:
@@ -150,6 +152,14 @@ def evaluate(
         key=lambda e: (e.distance_km is None, e.distance_km or 0.0, e.fieldworker_id),
     )
     return EligibilityResult(eligible=tuple(eligible), excluded=tuple(excluded))
+
+
+@dataclass
+class _HoursCache:
+    """Working-hours verdicts within one `evaluate` call."""
+
+    by_text: dict[tuple[str, str], bool] = field(default_factory=dict)
+    by_id: dict[tuple[int, str], tuple[Mapping[str, Any], bool]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -192,6 +202,7 @@ def _reasons(
     distance_km: float | None,
     travel_radius_km: float,
     territory_cache: dict[int, tuple[Mapping[str, Any], BaseGeometry | None]],
+    hours_cache: _HoursCache,
 ) -> tuple[ExclusionReason, ...]:
     """Every reason `fieldworker` may not take the job, in contract order; empty when eligible."""
     job = context.job
@@ -215,7 +226,7 @@ def _reasons(
     if not _custom_fields_match(context.custom_fields, fieldworker.custom_fields):
         found.add(ExclusionReason.CUSTOM_FIELD_MISMATCH)
 
-    found |= _time_reasons(fieldworker, context.appointment_utc)
+    found |= _time_reasons(fieldworker, context.appointment_utc, hours_cache)
     return tuple(sorted(found, key=_REASON_ORDER.__getitem__))
 
 
@@ -241,13 +252,30 @@ def _place_reasons(
     return found
 
 
-def _time_reasons(fieldworker: FieldworkerProfile, appointment: Interval) -> set[ExclusionReason]:
+def _time_reasons(
+    fieldworker: FieldworkerProfile,
+    appointment: Interval,
+    hours_cache: _HoursCache,
+) -> set[ExclusionReason]:
     """Whether they are free then: working hours, time off, their other jobs."""
     found: set[ExclusionReason] = set()
-    if fieldworker.working_hours is not None and not _within_working_hours(
-        appointment, fieldworker.working_hours, fieldworker.timezone
-    ):
-        found.add(ExclusionReason.OUTSIDE_WORKING_HOURS)
+    hours = fieldworker.working_hours
+    if hours is not None:
+        # By identity first (rows with equal shifts often share one table), then by text.
+        hit = hours_cache.by_id.get((id(hours), fieldworker.timezone))
+        if hit is not None and hit[0] is hours:
+            within = hit[1]
+        else:
+            key = (repr(hours), fieldworker.timezone)
+            known = hours_cache.by_text.get(key)
+            if known is None:
+                known = within_working_hours(appointment, hours, fieldworker.timezone)
+                hours_cache.by_text[key] = known
+            within = known
+            # The table is kept in the entry so that its id cannot be reused during the call.
+            hours_cache.by_id[(id(hours), fieldworker.timezone)] = (hours, within)
+        if not within:
+            found.add(ExclusionReason.OUTSIDE_WORKING_HOURS)
     if any(off.overlaps(appointment) for off in fieldworker.time_off):
         found.add(ExclusionReason.TIME_OFF)
     if any(busy.overlaps(appointment) for busy in fieldworker.busy):
@@ -260,15 +288,22 @@ def _territory(
     cache: dict[int, tuple[Mapping[str, Any], BaseGeometry | None]],
 ) -> BaseGeometry | None:
     """The prepared area for a GeoJSON mapping, or None when it does not describe an area."""
-    hit = cache.get(id(territories))
+    hit = cache.get(id(territories)) or _KEPT_AREAS.get(id(territories))
     if hit is not None and hit[0] is territories:
         return hit[1]
-    area = _parse_territory(territories)
+    area = parse_territory(territories)
     cache[id(territories)] = (territories, area)
+    if isinstance(territories, MappingProxyType):
+        # A read-only mapping is a promise that it never changes (storage hands out the same one
+        # for an unchanged row), so its parsed area is kept across calls.
+        if len(_KEPT_AREAS) >= _KEPT_AREAS_MAX:
+            _KEPT_AREAS.clear()
+        _KEPT_AREAS[id(territories)] = (territories, area)
     return area
 
 
-def _parse_territory(territories: Mapping[str, Any]) -> BaseGeometry | None:
+def parse_territory(territories: Mapping[str, Any]) -> BaseGeometry | None:
+    """The prepared area a GeoJSON Polygon or MultiPolygon mapping describes, else None."""
     try:
         area = shape(dict(territories))
     except _GEOMETRY_ERRORS:
@@ -299,87 +334,3 @@ def _custom_fields_match(
         if wanted.isdisjoint(_normalised_values(actual[key])):
             return False
     return True
-
-
-def _within_working_hours(
-    appointment_utc: Interval,
-    working_hours: Mapping[str, Any],
-    timezone: str,
-) -> bool:
-    """True when the whole appointment lies inside the union of the fieldworker's shifts."""
-    try:
-        zone = ZoneInfo(timezone)
-        local_start = appointment_utc.start.astimezone(zone)
-        local_end = appointment_utc.end.astimezone(zone)
-        # A shift starts on its own day and ends at most 24 h later, so only shifts starting from
-        # the day before the appointment up to its last day can touch it.
-        shifts = _shift_spans(
-            working_hours, zone, local_start.date() - timedelta(days=1), local_end.date()
-        )
-    except _HOURS_ERRORS:
-        return False
-
-    start, end = appointment_utc.start, appointment_utc.end
-    for shift_start, shift_end in _merge(shifts):
-        # Half-open shift: starting at its end is outside, ending at its end is inside.
-        if shift_start <= start < shift_end and end <= shift_end:
-            return True
-    return False
-
-
-def _shift_spans(
-    working_hours: Mapping[str, Any], zone: tzinfo, first: date, last: date
-) -> list[tuple[datetime, datetime]]:
-    """Every shift starting on a local day in [first, last], as UTC (start, end) pairs."""
-    by_day = {str(key).strip().lower(): shifts for key, shifts in working_hours.items()}
-    spans: list[tuple[datetime, datetime]] = []
-    day = first
-    while day <= last:
-        for shift in by_day.get(_WEEKDAYS[day.weekday()]) or ():
-            start_text, end_text = shift
-            start_minutes = _minutes(start_text, allow_end_of_day=False)
-            end_minutes = _minutes(end_text, allow_end_of_day=True)
-            end_day = day
-            if end_minutes == _MINUTES_PER_DAY:
-                end_day, end_minutes = day + timedelta(days=1), 0
-            elif end_minutes <= start_minutes:
-                end_day = day + timedelta(days=1)
-            # Each end is built from its own local date and wall time, so a shift crossing a DST
-            # change gets its true length. Wall times in a DST gap or fold resolve with fold=0.
-            spans.append(
-                (
-                    _local(day, start_minutes, zone).astimezone(UTC),
-                    _local(end_day, end_minutes, zone).astimezone(UTC),
-                )
-            )
-        day += timedelta(days=1)
-    return spans
-
-
-def _merge(spans: list[tuple[datetime, datetime]]) -> list[tuple[datetime, datetime]]:
-    """Union of spans; touching spans join so that back-to-back shifts cover midnight."""
-    merged: list[tuple[datetime, datetime]] = []
-    for start, end in sorted(spans):
-        if merged and start <= merged[-1][1]:
-            merged[-1] = (merged[-1][0], max(merged[-1][1], end))
-        else:
-            merged.append((start, end))
-    return merged
-
-
-def _minutes(text: str, *, allow_end_of_day: bool) -> int:
-    """Minutes after midnight for "HH:MM"; "24:00" only where a shift may end."""
-    match = _CLOCK.fullmatch(str(text).strip())
-    if match is None:
-        raise ValueError(f"not an HH:MM time: {text!r}")
-    hours, minutes = int(match[1]), int(match[2])
-    total = hours * 60 + minutes
-    if minutes >= 60 or total > _MINUTES_PER_DAY:
-        raise ValueError(f"not an HH:MM time: {text!r}")
-    if total == _MINUTES_PER_DAY and not allow_end_of_day:
-        raise ValueError(f"a shift cannot start at {text!r}")
-    return total
-
-
-def _local(day: date, minutes: int, zone: tzinfo) -> datetime:
-    return datetime.combine(day, time(minutes // 60, minutes % 60), tzinfo=zone)

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dispatch.deadlines import TimerView
 from dispatch.events import CustomerStillWaiting, UnassignedSoon
 from dispatch.model import OPEN_JOB_STATUSES, Actor, BookingStatus, Channel, HistoryAction
-from dispatch.offering import eligibility
+from dispatch.offering import eligible_ids
 from dispatch.ports import JobView, UnitOfWork
 
 
@@ -51,8 +51,7 @@ async def unassigned_soon(uow: UnitOfWork, timer: TimerView) -> bool:
     suggested: list[tuple[int, int]] = []
     for job in jobs:
         asked = {r.fieldworker_id for r in await uow.requests_of_job(job.id)}
-        result = await eligibility(uow, job.id)
-        eligible = result.eligible_ids()
+        eligible = await eligible_ids(uow, job.id)
         fresh = [fw for fw in eligible if fw not in asked]
         if fresh or eligible:
             suggested.append((job.id, (fresh or eligible)[0]))

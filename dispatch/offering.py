@@ -26,6 +26,7 @@ from dispatch.model import (
     JobStatus,
     RequestStatus,
 )
+from dispatch.narrowing import narrowing
 from dispatch.ports import JobView, UnitOfWork
 from dispatch.steps import (
     JobScope,
@@ -40,17 +41,44 @@ from dispatch.steps import (
 )
 
 
-async def eligibility(uow: UnitOfWork, job_id: int) -> EligibilityResult:
-    """Eligible fieldworkers for a job, nearest first, and the excluded ones with their reasons."""
+async def eligibility(
+    uow: UnitOfWork, job_id: int, *, fieldworker_ids: Collection[int] | None = None
+) -> EligibilityResult:
+    """Eligible fieldworkers for a job, nearest first, and the excluded ones with their reasons.
+
+    Every fieldworker is evaluated (or only those of `fieldworker_ids`): this is the explaining
+    path, for staff who need to see why each one was left out. It reads the whole fleet, so it
+    grows with it; to only find whom to ask, `eligible_ids` is the fast path.
+    """
     job, booking = await load_job(uow, job_id, lock=False)
     settings = await uow.settings()
     skills = await uow.service_skills(job.service_code) or frozenset()
     return evaluate(
         job_spec(job, booking),
-        await uow.candidates(job),
+        await uow.candidates(job, fieldworker_ids=fieldworker_ids),
         travel_radius_km=settings.travel_radius_km,
         required_services_skills=skills,
     )
+
+
+async def eligible_ids(uow: UnitOfWork, job_id: int) -> list[int]:
+    """Ids of the fieldworkers eligible for a job, nearest first (ties by id).
+
+    The same answer as `eligibility(uow, job_id).eligible_ids()`, without reading the whole fleet:
+    storage narrows it first (`dispatch.narrowing`: status, service, the travel radius's bounding
+    box, territories' bounding boxes) and `evaluate` decides over what is left.
+    """
+    job, booking = await load_job(uow, job_id, lock=False)
+    settings = await uow.settings()
+    skills = await uow.service_skills(job.service_code) or frozenset()
+    spec = job_spec(job, booking)
+    result = evaluate(
+        spec,
+        await uow.candidates(job, narrowing=narrowing(spec, settings.travel_radius_km)),
+        travel_radius_km=settings.travel_radius_km,
+        required_services_skills=skills,
+    )
+    return result.eligible_ids()
 
 
 async def dispatch_job(
@@ -71,9 +99,9 @@ async def dispatch_job(
     job, _booking = await load_job(uow, job_id, lock=True)
     if job.status not in OPEN_JOB_STATUSES:
         return []
-    result = await eligibility(uow, job_id)
+    eligible = await eligible_ids(uow, job_id)
     asked = {r.fieldworker_id for r in await uow.requests_of_job(job_id)} | set(exclude)
-    fresh = [fw for fw in result.eligible_ids() if fw not in asked]
+    fresh = [fw for fw in eligible if fw not in asked]
     reachable = await uow.reachable_fieldworkers(fresh)
     to_ask = [fw for fw in fresh if fw in reachable]
     sent = await _send(uow, job, to_ask, actor, channel)
@@ -128,7 +156,10 @@ async def send_requests(
         excluded = (
             {}
             if force
-            else {e.fieldworker_id: e.reasons for e in (await eligibility(uow, job_id)).excluded}
+            else {
+                e.fieldworker_id: e.reasons
+                for e in (await eligibility(uow, job_id, fieldworker_ids=fieldworker_ids)).excluded
+            }
         )
         ask: list[int] = []
         for fw in fieldworker_ids:
@@ -232,7 +263,7 @@ async def _reopen_expired(
     expired = [r for r in await uow.requests_of_job(job_id) if r.status is RequestStatus.EXPIRED]
     if not expired:
         return []
-    eligible = set((await eligibility(uow, job_id)).eligible_ids())
+    eligible = set(await eligible_ids(uow, job_id))
     reachable = await uow.reachable_fieldworkers(eligible)
     sent: list[int] = []
     for request in expired:
@@ -287,8 +318,7 @@ async def rebroadcast_freed_job(
     assert job is not None
     if job.status not in OPEN_JOB_STATUSES:
         return []
-    result = await eligibility(uow, job_id)
-    eligible = set(result.eligible_ids()) - {previous}
+    eligible = set(await eligible_ids(uow, job_id)) - {previous}
     reachable = await uow.reachable_fieldworkers(eligible)
     sent: list[int] = []
     for request in await uow.requests_of_job(job_id):

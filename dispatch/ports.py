@@ -22,6 +22,7 @@ from dispatch.model import (
     Point,
     RequestStatus,
 )
+from dispatch.narrowing import Narrowing
 from dispatch.offers import OfferStore
 from dispatch.reachability import ChannelsOn, Contact
 from dispatch.settings import CompanySettings
@@ -304,8 +305,20 @@ class UnitOfWork(TimerStore, OfferStore, Protocol):
         """Conditional UPDATE of a request's status; True when this call changed it."""
         ...
 
-    async def candidates(self, job: JobView) -> list[FieldworkerProfile]:
-        """Every fieldworker as an eligibility profile, `busy` holding their other assigned jobs."""
+    async def candidates(
+        self,
+        job: JobView,
+        *,
+        narrowing: Narrowing | None = None,
+        fieldworker_ids: Collection[int] | None = None,
+    ) -> list[FieldworkerProfile]:
+        """Fieldworkers by id as eligibility profiles, `busy` holding their other assigned jobs that
+        `dispatch.eligibility.keeps_busy` counts.
+
+        Every fieldworker; or only those of `fieldworker_ids` that exist; or (with `narrowing`)
+        only those `dispatch.narrowing.admits`, a superset of the eligible ones that storage finds
+        without reading the whole fleet. Both given: those listed that it admits.
+        """
         ...
 
     async def reachable_fieldworkers(self, fieldworker_ids: Collection[int]) -> set[int]:

@@ -37,7 +37,7 @@ from dispatch.model import (
     JobStatus,
     RequestStatus,
 )
-from dispatch.offering import dispatch_job, eligibility
+from dispatch.offering import dispatch_job, eligibility, eligible_ids
 from dispatch.ports import BookingView, JobView, RequestView, UnitOfWork
 from dispatch.steps import close_request, leave_assigned, load_booking, reopen_request
 
@@ -215,7 +215,7 @@ async def _assigned(
     storage leaves it out of `busy`), else unassign it and dispatch it again."""
     fw = job.fieldworker_id
     assert fw is not None
-    if fw in (await eligibility(uow, job.id)).eligible_ids():
+    if fw in (await eligibility(uow, job.id, fieldworker_ids=[fw])).eligible_ids():
         uow.emit(JobRescheduled(booking.id, job.id, fw, previous))
         return RescheduledJob(job.id, job.appointment_id, JobOutcome.KEPT, fw)
     withdrawn = []
@@ -312,7 +312,7 @@ async def _again(
     """
     if booking.dispatch_mode is DispatchMode.MANUAL and not missed:
         return None
-    eligible = set((await eligibility(uow, job_id)).eligible_ids()) - set(exclude)
+    eligible = set(await eligible_ids(uow, job_id)) - set(exclude)
     reachable = await uow.reachable_fieldworkers(eligible)
     again: list[RequestView] = [
         r

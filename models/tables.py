@@ -6,10 +6,29 @@ on semicolons: keep semicolons out of model docstrings.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from tortoise import fields
+from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.models import Model
+
+from dispatch.narrowing import territory_box
+
+#: The columns kept equal to the bounding box of `Fieldworker.territories` (`area_columns`).
+AREA_COLUMNS = ("area_min_lat", "area_max_lat", "area_min_lon", "area_max_lon")
+
+
+def area_columns(territories: Mapping[str, Any] | None) -> dict[str, float | None]:
+    """The `AREA_COLUMNS` values for these territories (all None when they are not an area).
+
+    Written with `territories` on every save; a bulk `update(territories=...)` must write these too.
+    """
+    box = territory_box(territories)
+    if box is None:
+        return dict.fromkeys(AREA_COLUMNS)
+    values = (box.min_lat, box.max_lat, box.min_lon, box.max_lon)
+    return dict(zip(AREA_COLUMNS, values, strict=True))
 
 
 class CompanySettingsRow(Model):
@@ -53,6 +72,12 @@ class Fieldworker(Model):
     base_lat = fields.FloatField(null=True)
     base_lon = fields.FloatField(null=True)
     territories: fields.JSONField[Any] = fields.JSONField(null=True)
+    # The bounding box of `territories`, so a database finds who may cover a point from indexed
+    # columns (`dispatch.narrowing`); NULL without territories or when they are not an area.
+    area_min_lat = fields.FloatField(null=True)
+    area_max_lat = fields.FloatField(null=True)
+    area_min_lon = fields.FloatField(null=True)
+    area_max_lon = fields.FloatField(null=True)
     working_hours: fields.JSONField[Any] = fields.JSONField(null=True)
     time_off: fields.JSONField[list[Any]] = fields.JSONField(default=list)
     status = fields.CharField(max_length=16, default="active")
@@ -65,6 +90,20 @@ class Fieldworker(Model):
 
     class Meta:
         table = "fieldworker"
+
+    async def save(
+        self,
+        using_db: BaseDBAsyncClient | None = None,
+        update_fields: Iterable[str] | None = None,
+        force_create: bool = False,
+        force_update: bool = False,
+    ) -> None:
+        """Save, keeping the bounding box of the territories in step with them."""
+        for column, value in area_columns(self.territories).items():
+            setattr(self, column, value)
+        if update_fields is not None and "territories" in update_fields:
+            update_fields = [*update_fields, *AREA_COLUMNS]
+        await super().save(using_db, update_fields, force_create, force_update)
 
 
 class Customer(Model):

@@ -14,13 +14,11 @@ from typing import Any, cast
 
 from tortoise.expressions import F
 
-from dispatch.eligibility import keeps_busy
 from dispatch.events import Event
 from dispatch.model import (
     Actor,
     BookingStatus,
     Channel,
-    FieldworkerProfile,
     HistoryAction,
     Interval,
     JobStatus,
@@ -39,20 +37,20 @@ from dispatch.reachability import ChannelsOn
 from dispatch.settings import CompanySettings
 from models import tables as t
 from models.uow_assist import OfferStoreMixin
+from models.uow_candidates import CandidateStore
 from models.uow_fieldworkers import FieldworkerStore
 from models.uow_timers import TimerStoreMixin
 from models.views import (
     _booking_view,
     _request_view,
     failed_notification,
-    fieldworker_profile,
     load_settings,
 )
 
 log = logging.getLogger(__name__)
 
 
-class TortoiseUnitOfWork(FieldworkerStore, TimerStoreMixin, OfferStoreMixin):
+class TortoiseUnitOfWork(FieldworkerStore, CandidateStore, TimerStoreMixin, OfferStoreMixin):
     """One transaction's reads and writes; see `dispatch.ports.UnitOfWork`."""
 
     def __init__(self, now: datetime, channels_on: ChannelsOn) -> None:
@@ -300,33 +298,6 @@ class TortoiseUnitOfWork(FieldworkerStore, TimerStoreMixin, OfferStoreMixin):
             changes["expires_at"] = expires_at
         query = t.JobRequest.filter(id=request_id, status__in=[s.value for s in from_statuses])
         return await query.update(**changes) == 1
-
-    async def candidates(self, job: JobView) -> list[FieldworkerProfile]:
-        """Every fieldworker, with the assigned jobs that keep them busy for this one as `busy`.
-
-        Which do is `dispatch.eligibility.keeps_busy`: overlapping ones, except jobs of the same
-        visit (same booking, same appointment). The query narrows to overlapping rows first.
-        """
-        busy: dict[int, list[Interval]] = {}
-        rows = (
-            await t.Job.filter(
-                status=JobStatus.ASSIGNED.value,
-                appointment__start__lt=job.appointment.end,
-                appointment__end__gt=job.appointment.start,
-            )
-            .exclude(id=job.id)
-            .values("fieldworker_id", "booking_id", "appointment__start", "appointment__end")
-        )
-        for row in rows:
-            other = Interval(row["appointment__start"], row["appointment__end"])
-            if row["fieldworker_id"] is not None and keeps_busy(
-                job.booking_id, job.appointment, row["booking_id"], other
-            ):
-                busy.setdefault(row["fieldworker_id"], []).append(other)
-        return [
-            fieldworker_profile(fw, tuple(busy.get(fw.id, ())))
-            for fw in await t.Fieldworker.all().order_by("id")
-        ]
 
     async def fail_notification(
         self, notification_id: int, error: str

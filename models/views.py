@@ -74,29 +74,58 @@ def settings_from_stored(data: dict[str, Any]) -> CompanySettings:
 
 def fieldworker_profile(fw: t.Fieldworker, busy: tuple[Interval, ...] = ()) -> FieldworkerProfile:
     """The eligibility view of a stored fieldworker."""
-    location = (
-        Point(fw.base_lat, fw.base_lon)
-        if fw.base_lat is not None and fw.base_lon is not None
-        else None
+    return profile_of(
+        fw.id,
+        fw.name,
+        fw.status,
+        fw.services,
+        fw.skills,
+        fw.custom_fields,
+        fw.base_lat,
+        fw.base_lon,
+        fw.territories,
+        fw.working_hours,
+        fw.time_off,
+        fw.timezone,
+        busy,
     )
+
+
+def profile_of(
+    fieldworker_id: int,
+    name: str,
+    status: str,
+    services: Any,
+    skills: Any,
+    custom_fields: Any,
+    base_lat: float | None,
+    base_lon: float | None,
+    territories: Any,
+    working_hours: Any,
+    time_off: Any,
+    timezone: str,
+    busy: tuple[Interval, ...] = (),
+) -> FieldworkerProfile:
+    """The eligibility view of a fieldworker's stored columns (JSON ones decoded)."""
+    location = Point(base_lat, base_lon) if base_lat is not None and base_lon is not None else None
     hours = None
-    if fw.working_hours is not None:
-        hours = {day: [tuple(s) for s in shifts] for day, shifts in fw.working_hours.items()}
+    if working_hours is not None:
+        hours = {day: [tuple(s) for s in shifts] for day, shifts in working_hours.items()}
     return FieldworkerProfile(
-        id=fw.id,
-        name=fw.name,
-        status=FieldworkerStatus(fw.status),
-        services=frozenset(fw.services or ()),
-        skills=frozenset(fw.skills or ()),
-        custom_fields=fw.custom_fields or {},
+        id=fieldworker_id,
+        name=name,
+        status=FieldworkerStatus(status),
+        services=frozenset(services or ()),
+        skills=frozenset(skills or ()),
+        custom_fields=custom_fields or {},
         base_location=location,
-        territories=fw.territories,
+        territories=territories,
         working_hours=hours,
         time_off=tuple(
             Interval(datetime.fromisoformat(o["start"]), datetime.fromisoformat(o["end"]))
-            for o in fw.time_off or ()
+            for o in time_off or ()
         ),
-        timezone=fw.timezone,
+        timezone=timezone,
         busy=busy,
     )
 

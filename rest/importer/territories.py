@@ -184,7 +184,9 @@ async def _write_territories(
     if problems or blocked:
         return problems, 0
     for fieldworker_id, territories in columns.items():
-        await t.Fieldworker.filter(id=fieldworker_id).update(territories=territories)
+        await t.Fieldworker.filter(id=fieldworker_id).update(
+            territories=territories, **t.area_columns(territories)
+        )
     return [], len(columns)
 
 

@@ -40,6 +40,7 @@ from dispatch.model import (
     RequestStatus,
     can_move_request,
 )
+from dispatch.narrowing import Narrowing, admits, territory_box
 from dispatch.offers import OfferStatus, OfferView
 from dispatch.ports import (
     Audience,
@@ -596,8 +597,16 @@ class FakeUnitOfWork:
 
     # The port: fieldworkers and services.
 
-    async def candidates(self, job: JobView) -> list[FieldworkerProfile]:
-        """Every fieldworker by id, `busy` holding their other assigned jobs that `keeps_busy`."""
+    async def candidates(
+        self,
+        job: JobView,
+        *,
+        narrowing: Narrowing | None = None,
+        fieldworker_ids: Collection[int] | None = None,
+    ) -> list[FieldworkerProfile]:
+        """Fieldworkers by id (all, the listed ones, or those `narrowing` admits: the reference
+        predicate, as storage applies it in SQL), `busy` holding their other assigned jobs that
+        `keeps_busy`."""
         busy: dict[int, list[Interval]] = {}
         for other in self.jobs.values():
             if (
@@ -607,9 +616,14 @@ class FakeUnitOfWork:
                 and keeps_busy(job.booking_id, job.appointment, other.booking_id, other.appointment)
             ):
                 busy.setdefault(other.fieldworker_id, []).append(other.appointment)
+        wanted = set(fieldworker_ids) if fieldworker_ids is not None else None
         return [
             replace(profile, busy=tuple(busy.get(fw_id, ())))
             for fw_id, profile in sorted(self.fieldworkers.items())
+            if (wanted is None or fw_id in wanted)
+            and (
+                narrowing is None or admits(narrowing, profile, territory_box(profile.territories))
+            )
         ]
 
     async def reachable_fieldworkers(self, fieldworker_ids: Collection[int]) -> set[int]:
