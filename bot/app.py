@@ -25,6 +25,8 @@ from models.access import bootstrap_owners, ensure_default_roles
 from models.db import check_writable, close_db, init_db
 from models.inbound import unstorable
 from models.transactions import Transactions
+from notifications.email_transport import SmtpSettings
+from notifications.links import LinkSigner, derive_key
 from notifications.metrics import refresh_outbox_gauges
 from notifications.render import OutboxRenderer
 from notifications.sender import PROVIDER_TIMEOUT, OutboxSender
@@ -168,19 +170,39 @@ async def metrics(_request: web.Request) -> web.Response:
     return web.Response(body=generate_latest(), headers={"Content-Type": CONTENT_TYPE_LATEST})
 
 
+def _smtp(config: Config, links: LinkSigner | None) -> SmtpSettings | None:
+    """The SMTP settings when SMTP_URL is set; says at start when email links are off."""
+    if not config.smtp_url:
+        return None
+    if links is None:
+        log.warning(
+            "email links are off: set LINK_SECRET (or API_TOKEN) to send job requests by email"
+        )
+    return SmtpSettings.from_url(config.smtp_url, config.smtp_sender)
+
+
 def build_app(config: Config) -> web.Application:
     """The whole service as one aiohttp application (routes, start-up and clean-up)."""
     from handlers.context import CHAT, ChatContext
+    from handlers.email_links import add_routes as add_link_routes
     from handlers.sms import sms_inbound, sms_status
     from rest.api import ApiContext, create_api
 
+    secret = config.link_secret_value
+    links = LinkSigner(derive_key(secret), config.link_base_url) if secret else None
     renderer = OutboxRenderer(
         telegram_enabled=config.telegram_enabled,
         sms_enabled=config.sms_enabled,
         company_timezone=config.timezone,
+        email_enabled=config.email_requests_enabled,
+        links=links,
+        customer_email=config.email_enabled,
     )
     tx = Transactions(
-        renderer, sms_enabled=config.sms_enabled, telegram_enabled=config.telegram_enabled
+        renderer,
+        sms_enabled=config.sms_enabled,
+        telegram_enabled=config.telegram_enabled,
+        email_enabled=config.email_requests_enabled,
     )
     app_ctx = AppContext(config=config, tx=tx)
     app = web.Application(client_max_size=1024 * 1024)
@@ -190,7 +212,9 @@ def build_app(config: Config) -> web.Application:
         timezone=config.timezone,
         twilio_auth_token=config.twilio_auth_token,
         public_url=config.public_url,
+        links=links,
     )
+    add_link_routes(app)
     app.router.add_post("/telegram/webhook", telegram_webhook)
     app.router.add_post("/sms/inbound", sms_inbound)
     app.router.add_post("/sms/status", sms_status)
@@ -227,10 +251,12 @@ def build_app(config: Config) -> web.Application:
         if config.sms_enabled:
             twilio = build_twilio(config)
             app_ctx.twilio = twilio
+        smtp = _smtp(config, links)
         sender = OutboxSender(
             bot=bot,
             twilio=twilio,
             twilio_from=config.twilio_from_number,
+            smtp=smtp,
             status_callback_url=_public(config, "/sms/status"),
             telegram_paid_broadcast=config.telegram_paid_broadcast,
             tx=tx,
@@ -241,10 +267,11 @@ def build_app(config: Config) -> web.Application:
 
         scheduler = start_scheduler(app_ctx)
         log.info(
-            "dispatchbot ready: telegram=%s (%s), sms=%s",
+            "dispatchbot ready: telegram=%s (%s), sms=%s, email=%s",
             config.telegram_enabled,
             "webhook" if config.public_url else "polling",
             config.sms_enabled,
+            config.email_enabled,
         )
         yield
         await scheduler.stop()  # before the sender and the database: no sweep is cut off

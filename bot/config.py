@@ -46,6 +46,8 @@ class Config(BaseSettings):
     twilio_from_number: str | None = Field(None, alias="TWILIO_FROM_NUMBER")
     twilio_api_base_url: str = Field("https://api.twilio.com", alias="TWILIO_API_BASE_URL")
     smtp_url: str | None = Field(None, alias="SMTP_URL")
+    smtp_from: str | None = Field(None, alias="SMTP_FROM")
+    link_secret: str | None = Field(None, alias="LINK_SECRET")
     timezone: str = Field("UTC", alias="TIMEZONE")
 
     @field_validator(
@@ -57,6 +59,8 @@ class Config(BaseSettings):
         "twilio_auth_token",
         "twilio_from_number",
         "smtp_url",
+        "smtp_from",
+        "link_secret",
         mode="before",
     )
     @classmethod
@@ -70,6 +74,7 @@ class Config(BaseSettings):
             "telegram_webhook_secret",
             "twilio_auth_token",
             "smtp_url",
+            "link_secret",
         }
         for key, value in super().__repr_args__():
             yield key, ("***" if key in secret and value else value)
@@ -88,6 +93,47 @@ class Config(BaseSettings):
     def sms_enabled(self) -> bool:
         """The SMS channel is on when all three Twilio settings are set."""
         return bool(self.twilio_account_sid and self.twilio_auth_token and self.twilio_from_number)
+
+    @property
+    def email_enabled(self) -> bool:
+        """The email channel is on when SMTP_URL is set."""
+        return bool(self.smtp_url)
+
+    @property
+    def link_secret_value(self) -> str | None:
+        """The secret email links are signed under: LINK_SECRET, else API_TOKEN or the webhook's."""
+        return self.link_secret or self.api_token or self.telegram_webhook_secret
+
+    @property
+    def email_requests_enabled(self) -> bool:
+        """Fieldworkers get job requests by email: SMTP is on and links can be signed."""
+        return self.email_enabled and self.link_secret_value is not None
+
+    @property
+    def link_base_url(self) -> str:
+        """Where `/r/{token}` links point: PUBLIC_URL, else this server's own address."""
+        return self.public_url or f"http://{self.http_host}:{self.http_port}"
+
+    @property
+    def smtp_sender(self) -> str:
+        """SMTP_FROM, else `dispatch@` the host of PUBLIC_URL (or `localhost`)."""
+        if self.smtp_from:
+            return self.smtp_from
+        host = urlparse(self.public_url).hostname if self.public_url else None
+        return f"dispatch@{host or 'localhost'}"
+
+    def _check_smtp(self) -> None:
+        """SMTP_URL and SMTP_FROM, when set, must be usable."""
+        if self.smtp_url is not None:
+            smtp = urlparse(self.smtp_url)
+            if smtp.scheme not in ("smtp", "smtps") or not smtp.hostname:
+                raise ConfigError("SMTP_URL: expected smtp://user:pass@host:port or smtps://...")
+            try:
+                smtp.port  # noqa: B018 - raises on a port that is not a number
+            except ValueError as exc:
+                raise ConfigError("SMTP_URL: the port is not a number") from exc
+        if self.smtp_from is not None and "@" not in self.smtp_from:
+            raise ConfigError("SMTP_FROM: expected an email address")
 
     def check_for_run(self) -> None:
         """Raise ConfigError naming the first variable `run` needs that is missing or malformed."""
@@ -118,6 +164,7 @@ class Config(BaseSettings):
                 parsed = urlparse(url)
                 if parsed.scheme not in ("http", "https") or not parsed.netloc:
                     raise ConfigError(f"{name}: expected an http(s) URL")
+        self._check_smtp()
         if self.public_url and self.telegram_enabled and not self.telegram_webhook_secret:
             raise ConfigError("TELEGRAM_WEBHOOK_SECRET: required when PUBLIC_URL is set")
         if self.telegram_webhook_secret and not all(

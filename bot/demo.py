@@ -25,6 +25,7 @@ from emulators import (
     make_message_update,
     running,
 )
+from emulators.smtp import SmtpSink
 
 
 class Demo:
@@ -37,10 +38,12 @@ class Demo:
         base: str,
         http: Any,
         sms_in: Callable[[str, str], Awaitable[str | None]],
+        mail: SmtpSink | None = None,
     ):
         self.tg, self.sms, self.base, self.http = tg, sms, base, http
         #: An SMS a customer sends to the service (answered as Twilio's webhook would be).
         self.sms_in = sms_in
+        self.mail = mail
         self.names: dict[int, str] = {}  # fieldworker id -> name
         self.user_of: dict[int, int] = {}  # fieldworker id -> telegram user id
 
@@ -205,6 +208,8 @@ async def run_demo(verbose: bool = False) -> int:
     # EMULATOR_TELEGRAM_LIMITS=true: the emulator answers 429 beyond Telegram's limits.
     tg = TelegramEmulator(limits=TelegramLimits.from_env())
     sms = TwilioEmulator(account_sid=SID, auth_token=AUTH)
+    mail = SmtpSink()
+    smtp_port = await mail.start()
     with tempfile.TemporaryDirectory(prefix="dispatchbot-demo-") as tmp:
         async with running(tg.app) as tg_url, running(sms.app) as sms_url:
             config = load_config(
@@ -218,6 +223,8 @@ async def run_demo(verbose: bool = False) -> int:
                 TWILIO_AUTH_TOKEN=AUTH,
                 TWILIO_FROM_NUMBER=FROM,
                 TWILIO_API_BASE_URL=sms_url,
+                SMTP_URL=f"smtp://127.0.0.1:{smtp_port}",
+                SMTP_FROM="dispatch@demo.example",
                 TIMEZONE="Europe/Berlin",
                 PUBLIC_URL="",
                 TELEGRAM_WEBHOOK_SECRET="",
@@ -232,10 +239,11 @@ async def run_demo(verbose: bool = False) -> int:
 
             async with running(app) as base, aiohttp.ClientSession() as http:
                 print(
-                    "dispatchbot demo: offline, temporary database, emulated Telegram and "
-                    "Twilio.\n",
+                    "dispatchbot demo: offline, temporary database, emulated Telegram, "
+                    "Twilio and mail server.\n",
                     flush=True,
                 )
-                await dispatch_day(Demo(tg, sms, base, http, sms_in))
+                await dispatch_day(Demo(tg, sms, base, http, sms_in, mail))
+    await mail.stop()
     print("\nDemo finished.")
     return 0

@@ -187,6 +187,7 @@ async def dispatch_day(demo: Demo) -> None:
 
     await demo_assist.reschedule(demo, b1["id"])
     await demo_assist.reschedule_assist(demo)
+    await email_scene(demo)
 
     say()
     say("== History of booking 1 ==")
@@ -196,3 +197,51 @@ async def dispatch_day(demo: Demo) -> None:
             f"  {h['at'][11:19]} {h['action']:<18} by {who:<14} "
             f"{h['from_status'] or '':>10} → {h['to_status'] or ''}"
         )
+
+
+async def email_scene(demo: Demo) -> None:
+    """Booking 4: a roofer who works by email gets the request by email and accepts by link."""
+    say = demo.say
+    assert demo.mail is not None
+    say()
+    say("== 11:30 Booking 4: roof repair, the roofer works by email ==")
+    await demo.api("POST", "/services", {"code": "roof", "name": "Roof repair"})
+    kai = await demo.api(
+        "POST",
+        "/fieldworkers",
+        {
+            "name": "Kai Brandt",
+            "email": "kai@roofers.example",
+            "channels": ["email"],
+            "services": ["roof"],
+            "base_location": {"lat": 52.515, "lon": 13.385},
+            "timezone": "Europe/Berlin",
+            "working_hours": None,
+        },
+    )
+    demo.names[kai["id"]] = kai["name"]
+    b4 = await demo.api(
+        "POST",
+        "/bookings",
+        {
+            "customer": {"name": "Ole Hansen", "phone": "+4917644455566", "email": None},
+            "address": "Oranienstraße 40, Berlin",
+            "location": {"lat": 52.5020, "lon": 13.4180},
+            "services": ["roof"],
+            "appointments": [
+                {"start": "2026-12-02T14:00:00+01:00", "end": "2026-12-02T16:00:00+01:00"}
+            ],
+        },
+    )
+    [mail] = await demo.mail.wait_for("kai@roofers.example", timeout=20)
+    say(f"  → job request emailed to Kai Brandt: “{mail.subject}”")
+    accept = next(line for line in mail.text.splitlines() if line.startswith("Accept: "))
+    # The demo server listens on a port of its own choosing: follow the link's path there.
+    link = demo.base + accept[accept.index("/r/") :]
+    async with demo.http.get(link) as page:
+        shown = await page.text()
+    say(f"  Kai opens the Accept link: a page with the job and {shown.count('<button')} buttons")
+    async with demo.http.post(link, data={"action": "accept"}) as answer:
+        text = await answer.text()
+    say("  Kai presses Accept: “" + text.split("<strong>")[1].split("</strong>")[0] + "”")
+    await demo.report(b4["id"])

@@ -250,6 +250,15 @@ class UnassignedSoon(Event):
 
 
 @dataclass(frozen=True)
+class CustomerReplied(Event):
+    """A customer's SMS that answers nothing: forwarded to the staff who receive alerts."""
+
+    customer_id: int
+    phone: str
+    text: str
+
+
+@dataclass(frozen=True)
 class JobRescheduled(Event):
     """An assigned job's appointment moved and its fieldworker keeps it: they hear the new time
     (`previous` is the old one)."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any, Protocol, TypeVar
 
@@ -140,6 +140,16 @@ class FailedNotification:
     refused: tuple[Channel, ...] = ()
 
 
+@dataclass(frozen=True)
+class ReplyingCustomer:
+    """A customer an SMS came from, and the booking it most likely concerns."""
+
+    customer_id: int
+    name: str
+    sms_opt_out: bool
+    booking_id: int
+
+
 class TransactionRunner(Protocol):
     """Runs a command in a unit of work of its own (one transaction), retrying conflicts."""
 
@@ -260,6 +270,19 @@ class UnitOfWork(TimerStore, OfferStore, Protocol):
 
     async def set_sms_opt_out(self, phone: str, opted_out: bool) -> None:
         """Every fieldworker and customer with this phone opted out of SMS (or back in)."""
+        ...
+
+    async def customer_by_phone(self, phone: str) -> ReplyingCustomer | None:
+        """The customer with this phone and their booking a message most likely concerns.
+
+        The open booking whose next appointment (not yet ended) starts soonest; without one, their
+        newest booking. None when no booking's customer has this phone.
+        """
+        ...
+
+    async def note_customer_message(self, phone: str, gap: timedelta) -> bool:
+        """Record a customer's message now; True when it starts a conversation (none before, or
+        the last one `gap` or longer ago)."""
         ...
 
     async def create_request(

@@ -22,6 +22,7 @@ class ChannelsOn:
 
     telegram: bool
     sms: bool
+    email: bool = False
 
 
 @dataclass(frozen=True)
@@ -33,6 +34,7 @@ class Contact:
     phone: str | None
     sms_opt_out: bool
     telegram_user_id: int | None = None
+    email: str | None = None
 
 
 def telegram_chat(contact: Contact) -> int | None:
@@ -52,15 +54,17 @@ def _reaches(channel: Channel, contact: Contact, on: ChannelsOn) -> bool:
         return on.telegram and telegram_chat(contact) is not None
     if channel is Channel.SMS:
         return on.sms and bool(contact.phone) and not contact.sms_opt_out
+    if channel is Channel.EMAIL:
+        return on.email and bool(contact.email)
     return False
 
 
 def message_channel(contact: Contact, on: ChannelsOn) -> Channel | None:
-    """The channel a message to this fieldworker goes by now, or None when none can reach them."""
-    for channel in (Channel.TELEGRAM, Channel.SMS):
-        if channel.value in contact.channels and _reaches(channel, contact, on):
-            return channel
-    return None
+    """The channel a message to this fieldworker goes by now, or None when none can reach them.
+
+    The first of their `channels`, in their order of preference, that can reach them.
+    """
+    return fallback_channel(contact, on, ())
 
 
 def is_reachable(contact: Contact, on: ChannelsOn) -> bool:

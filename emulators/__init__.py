@@ -13,7 +13,8 @@ Typical use::
         ...
         await tg.wait_for("sendMessage")
 
-Everything runs on the caller's event loop and binds to 127.0.0.1 only.
+Everything runs on the caller's event loop and binds to 127.0.0.1 only. `emulators.smtp.SmtpSink`
+is the mail server (real SMTP, on aiosmtpd) behind `SMTP_URL` in the demo and the tests.
 """
 
 from emulators.common import BOT_USER, running

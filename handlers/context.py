@@ -8,6 +8,7 @@ from typing import Any, cast
 from aiohttp import web
 
 from models.transactions import Transactions
+from notifications.links import LinkSigner
 
 
 @dataclass(frozen=True)
@@ -18,6 +19,8 @@ class ChatContext:
     timezone: str
     twilio_auth_token: str | None = None
     public_url: str | None = None
+    #: Checks the tokens of `/r/{token}` links (None: email links are off).
+    links: LinkSigner | None = None
 
 
 #: Where the aiohttp application keeps the ChatContext for the SMS webhooks.

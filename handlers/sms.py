@@ -163,9 +163,10 @@ async def handle_sms(app_ctx: ChatContext, sender: str, body: str) -> str | None
     if word in OPT_IN_WORDS:
         await app_ctx.tx.run(lambda uow: replies.set_sms_opt_out(uow, sender, False))
         return "You will receive messages again. " + HELP_SMS
-    if word in HELP_WORDS:
+    # HELP alone is the keyword; a customer's "Help, the pipe burst" is words for staff.
+    if word in HELP_WORDS and (fw is not None or (body or "").strip().upper() in HELP_WORDS):
         return HELP_SMS
-    if fw is None:  # a customer: an answer to a reschedule offer, else nothing to act on yet
+    if fw is None:  # a customer: an answer to a reschedule offer, else forwarded to staff
         return await sms_assist.customer_reply(app_ctx, sender, body)
     return await _fieldworker_sms(app_ctx, fw, word, word_match, body)
 

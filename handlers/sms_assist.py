@@ -14,7 +14,8 @@ import re
 from datetime import datetime
 from typing import Any
 
-from dispatch import assist, assist_choice
+from dispatch import assist, assist_choice, customer_replies
+from dispatch.assist_choice import ChoiceOutcome
 from dispatch.commands import RespondResult
 from dispatch.errors import DispatchError
 from dispatch.model import Actor, ActorKind, Channel, Interval
@@ -24,6 +25,7 @@ from handlers.times import EXAMPLES, UnreadableTime, read_times
 from models import tables as t
 from models.views import utcnow
 from notifications.assist import numbered
+from notifications.templates import render
 
 #: The chat remembers the job its fieldworker just declined or dropped (for a bare `PROPOSE`).
 STATE_JOB = "assist_job"
@@ -127,10 +129,20 @@ async def _answer(
 
 
 async def customer_reply(app_ctx: ChatContext, sender: str, body: str) -> str | None:
-    """A customer's SMS: their answer to a reschedule offer, or None when it is not about one."""
+    """A customer's SMS: their answer to a reschedule offer; anything else is forwarded to staff
+    and recorded (`dispatch.customer_replies`), acknowledged once per conversation."""
     match = CHOICE_RE.fullmatch(body or "")
     number = int(match[1]) if match else None
     choice = await app_ctx.tx.run(
         lambda uow: assist_choice.choose(uow, sender, number, Channel.SMS)
     )
-    return customer_answer(choice, app_ctx.timezone)
+    answer = customer_answer(choice, app_ctx.timezone)
+    if choice.outcome not in (ChoiceOutcome.NO_OFFER, ChoiceOutcome.NOT_A_CHOICE):
+        return answer
+    text = body or ""
+    forwarded = await app_ctx.tx.run(
+        lambda uow: customer_replies.customer_replied(uow, sender, text)
+    )
+    if answer is None and forwarded is not None and forwarded.acknowledge:
+        return render("customer_reply_ack")
+    return answer

@@ -58,13 +58,16 @@ class Transactions:
         *,
         sms_enabled: bool = False,
         telegram_enabled: bool = True,
+        email_enabled: bool = False,
         clock: Callable[[], datetime] = utcnow,
         on_commit: Callable[[], None] | None = None,
         on_armed: Callable[[datetime], None] | None = None,
         attempts: int = 8,
     ) -> None:
         self.outbox = outbox
-        self.channels_on = ChannelsOn(telegram=telegram_enabled, sms=sms_enabled)
+        self.channels_on = ChannelsOn(
+            telegram=telegram_enabled, sms=sms_enabled, email=email_enabled
+        )
         self.clock = clock
         self.on_commit = on_commit
         #: Told the soonest deadline a committed transaction armed (the scheduler's wake-up).

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Collection, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from dispatch.ports import (
     FieldworkerIdentity,
     Identifier,
+    ReplyingCustomer,
 )
 from dispatch.reachability import ChannelsOn, Contact, is_reachable
 from models import tables as t
@@ -26,6 +27,46 @@ class FieldworkerStore:
         """Record that every fieldworker and customer with this phone opted out (or back in)."""
         await t.Fieldworker.filter(phone=phone).update(sms_opt_out=opted_out)
         await t.Customer.filter(phone=phone).update(sms_opt_out=opted_out)
+
+    async def customer_by_phone(self, phone: str) -> ReplyingCustomer | None:
+        """The customer with this phone and the booking their message most likely concerns."""
+        upcoming = (
+            await t.Appointment.filter(
+                booking__customer__phone=phone, booking__status="open", end__gte=self._now
+            )
+            .order_by("start", "id")
+            .first()
+        )
+        booking: t.Booking | None
+        if upcoming is not None:
+            booking = await t.Booking.get(id=upcoming.booking_id).select_related("customer")
+        else:
+            booking = (
+                await t.Booking.filter(customer__phone=phone)
+                .order_by("-id")
+                .select_related("customer")
+                .first()
+            )
+        if booking is None:
+            return None
+        customer = booking.customer
+        return ReplyingCustomer(customer.id, customer.name, customer.sms_opt_out, booking.id)
+
+    async def note_customer_message(self, phone: str, gap: timedelta) -> bool:
+        """Record a customer's message now (`conversation` row `customer_sms`); True when it
+        starts a conversation."""
+        row = await t.Conversation.get_or_none(channel="customer_sms", address=phone)
+        now = self._now.isoformat()
+        if row is None:
+            await t.Conversation.create(
+                channel="customer_sms", address=phone, state="customer", data={"last_at": now}
+            )
+            return True
+        last = row.data.get("last_at")
+        starts = last is None or self._now - datetime.fromisoformat(str(last)) >= gap
+        row.data = {"last_at": now}
+        await row.save(update_fields=["data", "updated_at"])
+        return starts
 
     async def reachable_fieldworkers(self, fieldworker_ids: Collection[int]) -> set[int]:
         """Ids with a linked Telegram chat, or (SMS on) a phone that has not opted out."""

@@ -138,6 +138,7 @@ def contact_of(fw: t.Fieldworker) -> Contact:
         phone=fw.phone,
         sms_opt_out=fw.sms_opt_out,
         telegram_user_id=fw.telegram_user_id,
+        email=fw.email,
     )
 
 

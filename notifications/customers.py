@@ -2,7 +2,8 @@
 
 `OutboxRenderer._notify_customer` gathers each job an event concerns into a `CustomerNotice`
 keyed by booking and template; once every event of the transaction is rendered, each notice
-becomes one SMS (CONTRACT §6) and one `customer_notified` history row.
+becomes one SMS (CONTRACT §6), and one email when the customer has an address and email is on
+(§7), each with a `customer_notified` history row naming its channel.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from typing import Any
 from dispatch.model import Actor, Channel, HistoryAction
 from models import tables as t
 from models.uow import TortoiseUnitOfWork
+from notifications.email import plain_email
 from notifications.templates import render
 
 
@@ -50,24 +52,44 @@ class CustomerNotice:
 
 
 async def send_customer_notice(
-    uow: TortoiseUnitOfWork, notice: CustomerNotice, *, sms_enabled: bool
+    uow: TortoiseUnitOfWork,
+    notice: CustomerNotice,
+    sms_enabled: bool,
+    email_enabled: bool = False,
 ) -> None:
-    """Queue the one SMS of a notice, recorded in the booking's history (none without SMS, a
-    phone, or after the customer's STOP)."""
+    """Queue the SMS of a notice (none without SMS, a phone, or after the customer's STOP) and its
+    email (with email on and an address), each recorded in the booking's history."""
     booking = await t.Booking.get(id=notice.booking_id).select_related("customer")
     customer = booking.customer
-    if not (sms_enabled and customer.phone and not customer.sms_opt_out):
-        return
     values = {name: listed(seen) for name, seen in notice.values.items()}
-    await t.Notification.create(
-        booking_id=notice.booking_id,
-        channel="sms",
-        recipient=customer.phone,
-        template=notice.template,
-        body=render(notice.template, customer=first_name(customer.name), **values),
-        payload={},
-        next_attempt_at=uow.now(),
-    )
+    text = render(notice.template, customer=first_name(customer.name), **values)
+    if sms_enabled and customer.phone and not customer.sms_opt_out:
+        await t.Notification.create(
+            booking_id=notice.booking_id,
+            channel="sms",
+            recipient=customer.phone,
+            template=notice.template,
+            body=text,
+            payload={},
+            next_attempt_at=uow.now(),
+        )
+        await _record(uow, notice, Channel.SMS)
+    if email_enabled and customer.email:
+        email = plain_email("customer_email_subject", text, **values)
+        await t.Notification.create(
+            booking_id=notice.booking_id,
+            channel="email",
+            recipient=customer.email,
+            template=notice.template,
+            body=email.text,
+            payload=email.payload(),
+            next_attempt_at=uow.now(),
+        )
+        await _record(uow, notice, Channel.EMAIL)
+
+
+async def _record(uow: TortoiseUnitOfWork, notice: CustomerNotice, channel: Channel) -> None:
+    """The `customer_notified` history row of one message of a notice."""
     details: dict[str, Any] = {
         "template": notice.template,
         "job_ids": notice.job_ids,
@@ -80,6 +102,6 @@ async def send_customer_notice(
         HistoryAction.CUSTOMER_NOTIFIED,
         Actor.system(),
         job_id=notice.job_ids[0] if len(notice.job_ids) == 1 else None,
-        channel=Channel.SMS,
+        channel=channel,
         details=details,
     )

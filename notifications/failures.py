@@ -9,7 +9,7 @@ reply code, by Telegram its buttons), and one alert to the staff who receive ale
 from __future__ import annotations
 
 import copy
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from dispatch import events as ev
 from dispatch.model import Channel
@@ -18,6 +18,7 @@ from models import tables as t
 from models.access import alert_chats
 from models.uow import TortoiseUnitOfWork
 from notifications import reminders
+from notifications.email import plain_email
 from notifications.templates import render
 
 if TYPE_CHECKING:
@@ -50,7 +51,11 @@ def _only(
     the next channel"; the mark keeps a second refusal from coming back to a channel that refused.
     """
     again = copy.copy(renderer)
-    again.channels_on = ChannelsOn(telegram=channel is Channel.TELEGRAM, sms=channel is Channel.SMS)
+    again.channels_on = ChannelsOn(
+        telegram=channel is Channel.TELEGRAM,
+        sms=channel is Channel.SMS,
+        email=channel is Channel.EMAIL,
+    )
     again.marks = {**renderer.marks, "refused": [c.value for c in refused]}
     return again
 
@@ -66,12 +71,16 @@ async def _send_on(
     if failed.payload.get("job_request") and e.request_id is not None and e.job_id is not None:
         await again._send_request(uow, e.request_id, fw.id, e.job_id)
         return
+    payload: dict[str, Any] = {"method": "send", "fieldworker_id": fw.id}
     if reminders.REMINDER in failed.payload:  # worded for the channel (the code, the buttons)
         await reminders.send_again(again, uow, failed, fw.id)
         return
     if e.fallback is Channel.SMS:
         recipient: str | int | None = again._sms_number(fw)
         template = "request_update_sms"
+    elif e.fallback is Channel.EMAIL:
+        recipient, template = fw.email, failed.template
+        payload.update(plain_email("fieldworker_email_subject_plain", failed.body).payload())
     else:
         recipient, template = again._telegram_chat(fw), failed.template
     if recipient is None or e.fallback is None:
@@ -84,7 +93,7 @@ async def _send_on(
         body=failed.body,
         booking_id=e.booking_id,
         request_id=e.request_id,
-        payload={"method": "send", "fieldworker_id": fw.id},
+        payload=payload,
     )
 
 

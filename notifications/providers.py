@@ -41,6 +41,7 @@ class ProviderCalls:
 
     bot: Any
     twilio: Any
+    smtp: Any
     twilio_from: str | None
     status_callback_url: str | None
     provider_timeout: float
@@ -64,7 +65,16 @@ class ProviderCalls:
             return await self._send_telegram(row)
         if row.channel == "sms":
             return await self._send_sms(row)
+        if row.channel == "email":
+            return await self._send_email(row)
         raise PermanentError(f"channel {row.channel} is not configured")
+
+    async def _send_email(self, row: t.Notification) -> str | None:
+        from notifications.email_transport import send_email
+
+        if self.smtp is None:
+            raise PermanentError("email channel is off")
+        return await self._call("SMTP", send_email(self.smtp, row, self.provider_timeout))
 
     async def _send_telegram(self, row: t.Notification) -> str | None:
         from telegram import InlineKeyboardMarkup

@@ -1,7 +1,7 @@
 """Events -> outbox rows, written inside the transaction that caused them.
 
 Decides only *how* to tell people (channel, text, buttons); *whether* something happened is the
-core's decision. Telegram is preferred for a fieldworker it can reach; SMS otherwise.
+core's decision. A fieldworker's message goes by the first of their channels that reaches them.
 """
 
 from __future__ import annotations
@@ -13,7 +13,6 @@ from dispatch.eligibility import haversine_km
 from dispatch.model import ActorKind, Channel, Point
 from dispatch.reachability import ChannelsOn, message_channel, telegram_chat
 from models import tables as t
-from models.access import alert_chats
 from models.uow import TortoiseUnitOfWork
 from models.views import contact_of
 from notifications import (
@@ -25,10 +24,13 @@ from notifications import (
     live_buttons,
     metrics,
     reminders,
+    request_channels,
     rescheduling,
+    staff_alerts,
 )
 from notifications.customers import CustomerNotice, first_name, send_customer_notice
-from notifications.keyboards import attending_keyboard, request_keyboard, timeout_alert_keyboard
+from notifications.keyboards import attending_keyboard, request_keyboard
+from notifications.links import LinkSigner
 from notifications.templates import format_when, render
 
 WITHDRAWN_TEMPLATES = {
@@ -54,6 +56,10 @@ class OutboxRenderer:
     _on_JobCompleted = booking_news.on_job_completed
     _on_CustomerStillWaiting = followups.customer_still_waiting
     _on_UnassignedSoon = followups.unassigned_soon
+    _on_CustomerReplied = staff_alerts.customer_replied
+    _on_AcceptanceWaiting = staff_alerts.acceptance_waiting
+    _on_JobNobodyToAsk = staff_alerts.nobody_to_ask
+    _on_AssignmentTimedOut = staff_alerts.assignment_timed_out
     _on_JobRescheduled = rescheduling.job_rescheduled
     _on_AppointmentRescheduled = rescheduling.appointment_rescheduled
     _on_RequestNudged = reminders.request_nudged
@@ -64,9 +70,24 @@ class OutboxRenderer:
     _on_RescheduleChosen = assist.reschedule_chosen
     _on_RescheduleOfferExpired = assist.offer_expired
 
-    def __init__(self, *, telegram_enabled: bool, sms_enabled: bool, company_timezone: str):
-        self.channels_on = ChannelsOn(telegram=telegram_enabled, sms=sms_enabled)
+    def __init__(
+        self,
+        *,
+        telegram_enabled: bool,
+        sms_enabled: bool,
+        company_timezone: str,
+        email_enabled: bool = False,
+        links: LinkSigner | None = None,
+        customer_email: bool = False,
+    ):
+        self.channels_on = ChannelsOn(
+            telegram=telegram_enabled, sms=sms_enabled, email=email_enabled
+        )
         self.sms_enabled = sms_enabled
+        #: Signs the links of job request emails (None: email links off, so no email requests).
+        self.links = links
+        #: Customers with an address get their notices by email too (SMTP_URL is set).
+        self.customer_email = customer_email
         self.company_timezone = company_timezone
         # The customer messages of each write in progress, by unit of work (the writes of
         # concurrent transactions interleave on this one renderer): (booking, template) -> notice.
@@ -85,7 +106,7 @@ class OutboxRenderer:
                 if handler is not None:
                     await handler(uow, event)
             for notice in notices.values():
-                await send_customer_notice(uow, notice, sms_enabled=self.sms_enabled)
+                await send_customer_notice(uow, notice, self.sms_enabled, self.customer_email)
             await metrics.count_on_commit(uow)
         finally:
             del self._customer_notices[id(uow)]
@@ -179,6 +200,8 @@ class OutboxRenderer:
                 request_id=request_id,
                 payload=payload,
             )
+        elif sms and message_channel(contact_of(fw), self.channels_on) is Channel.EMAIL:
+            await request_channels.notice_by_email(self, uow, fw, template, text, ctx, request_id)
         elif sms and (number := self._sms_number(fw)):
             await self._queue(
                 uow,
@@ -199,19 +222,19 @@ class OutboxRenderer:
     async def _on_RequestPended(self, uow: TortoiseUnitOfWork, e: ev.RequestPended) -> None:
         await self._send_request(uow, e.request_id, e.fieldworker_id, e.job_id)
 
-    def _request_text(self, fw: t.Fieldworker, request_id: int, ctx: dict[str, Any]) -> str:
-        """A job request's Telegram text for this fieldworker (the job's details, distance)."""
+    def _request_values(self, fw: t.Fieldworker, ctx: dict[str, Any]) -> dict[str, Any]:
+        """A job request's merge values for this fieldworker: the job, when, distance."""
         distance = None
         if fw.base_lat is not None and fw.base_lon is not None:
             job = ctx["job"]
-            distance = round(
-                haversine_km(
-                    Point(fw.base_lat, fw.base_lon), Point(job.booking.lat, job.booking.lon)
-                ),
-                1,
-            )
+            here, there = Point(fw.base_lat, fw.base_lon), Point(job.booking.lat, job.booking.lon)
+            distance = round(haversine_km(here, there), 1)
         when = format_when(ctx["start"], ctx["end"], fw.timezone)
-        return render("job_request", request_id=request_id, when=when, distance_km=distance, **ctx)
+        return {**ctx, "when": when, "distance_km": distance}
+
+    def _request_text(self, fw: t.Fieldworker, request_id: int, ctx: dict[str, Any]) -> str:
+        """A job request's Telegram text for this fieldworker (the job's details, distance)."""
+        return render("job_request", request_id=request_id, **self._request_values(fw, ctx))
 
     async def _send_request(
         self, uow: TortoiseUnitOfWork, request_id: int, fieldworker_id: int, job_id: int
@@ -219,10 +242,13 @@ class OutboxRenderer:
         fw = await t.Fieldworker.get(id=fieldworker_id)
         ctx = await self._job_context(job_id)
         request = await t.JobRequest.get(id=request_id)
-        when = format_when(ctx["start"], ctx["end"], fw.timezone)
-        chat = self._telegram_chat(fw)
-        marks = {"fieldworker_id": fw.id, "job_request": True}  # for `failures`, if it fails
-        if chat is not None:
+        marks: dict[str, Any] = {
+            "fieldworker_id": fw.id,
+            "job_request": True,
+        }  # `failures`, if it fails
+        if message_channel(contact_of(fw), self.channels_on) is Channel.EMAIL:
+            await request_channels.by_email(self, uow, fw, request_id, ctx, marks)
+        elif chat := self._telegram_chat(fw):
             text = self._request_text(fw, request_id, ctx)
             await self._queue(
                 uow,
@@ -234,18 +260,12 @@ class OutboxRenderer:
                 request_id=request_id,
                 payload={"method": "send", "reply_markup": request_keyboard(request_id), **marks},
             )
-        elif number := self._sms_number(fw):
-            text = render("job_request_sms", when=when, code=request.reply_code, **ctx)
-            await self._queue(
-                uow,
-                channel="sms",
-                recipient=number,
-                template="job_request_sms",
-                body=text,
-                booking_id=ctx["booking_id"],
-                request_id=request_id,
-                payload=marks,
-            )
+            if (await uow.settings()).sms_backup_for_requests:
+                # The same request by SMS too; if this copy fails, it is not sent on by Telegram.
+                marks["refused"] = [Channel.TELEGRAM.value]
+                await request_channels.by_sms(self, uow, fw, request, ctx, marks)
+        else:
+            await request_channels.by_sms(self, uow, fw, request, ctx, marks)
 
     async def _on_RequestAccepted(self, uow: TortoiseUnitOfWork, e: ev.RequestAccepted) -> None:
         fw = await t.Fieldworker.get(id=e.fieldworker_id)
@@ -363,38 +383,6 @@ class OutboxRenderer:
     _on_FieldworkerCancelled = job_changes.fieldworker_cancelled
     _on_BookingCancelled = job_changes.booking_cancelled
 
-    async def _on_AcceptanceWaiting(self, uow: TortoiseUnitOfWork, e: ev.AcceptanceWaiting) -> None:
-        fw = await t.Fieldworker.get(id=e.fieldworker_id)
-        await self._alert_staff(
-            uow, e.job_id, "staff_acceptance_waiting", fieldworker=fw.name, fieldworker_id=fw.id
-        )
-
-    async def _on_JobNobodyToAsk(self, uow: TortoiseUnitOfWork, e: ev.JobNobodyToAsk) -> None:
-        await self._alert_staff(uow, e.job_id, "staff_nobody_to_ask")
-
-    async def _on_AssignmentTimedOut(
-        self, uow: TortoiseUnitOfWork, e: ev.AssignmentTimedOut
-    ) -> None:
-        markup = timeout_alert_keyboard(e.booking_id, e.job_id)
-        await self._alert_staff(uow, e.job_id, "staff_assignment_timeout", markup, asked=e.asked)
-
-    async def _alert_staff(
-        self, uow: TortoiseUnitOfWork, job_id: int, template: str, markup: Any = None, **values: Any
-    ) -> None:
-        """A Telegram alert about a job (with buttons, if any) to every staff member on alerts."""
-        ctx = await self._job_context(job_id)
-        when = format_when(ctx["start"], ctx["end"], self.company_timezone)
-        text = render(template, when=when, **ctx, **values)
-        for chat in await alert_chats():
-            await self._queue(
-                uow,
-                channel="telegram",
-                recipient=chat,
-                template=template,
-                body=text,
-                booking_id=ctx["booking_id"],
-                payload={"method": "send", **({"reply_markup": markup} if markup else {})},
-            )
-
-    async def _on_DeliveryFailed(self, uow: TortoiseUnitOfWork, e: ev.DeliveryFailed) -> None:
-        await failures.delivery_failed(self, uow, e)
+    # Alerts to staff about a job (`notifications.staff_alerts`); refused messages (`failures`).
+    _alert_staff = staff_alerts.alert_staff
+    _on_DeliveryFailed = failures.delivery_failed

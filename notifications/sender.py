@@ -67,6 +67,7 @@ class OutboxSender(ProviderCalls):
         bot: Any | None = None,
         twilio: Any | None = None,
         twilio_from: str | None = None,
+        smtp: Any | None = None,
         status_callback_url: str | None = None,
         poll_interval: float = 1.0,
         concurrency: int = 8,
@@ -81,6 +82,8 @@ class OutboxSender(ProviderCalls):
         self.bot = bot
         self.twilio = twilio
         self.twilio_from = twilio_from
+        #: `notifications.email_transport.SmtpSettings` when SMTP_URL is set.
+        self.smtp = smtp
         self.status_callback_url = status_callback_url
         self.poll_interval = poll_interval
         self.provider_timeout = provider_timeout

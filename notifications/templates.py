@@ -194,12 +194,51 @@ TEMPLATES: dict[str, str] = {
         "Hi {{ customer }}, your {{ service }} on {{ when }} is not confirmed yet. We are "
         "working on it and will SMS you as soon as a technician is booked."
     ),
+    "staff_customer_replied": (
+        "💬 SMS from customer {{ customer }} ({{ phone }}) about booking {{ booking_id }} "
+        "({{ summary }}):\n“{{ text }}”"
+    ),
+    "customer_reply_ack": (
+        "Thanks, we got your message and passed it to our team. They will get back to you."
+    ),
+    # Email (`notifications.email`): a subject, a plain part and an HTML part (`*_html`, where
+    # every merge value is HTML-escaped).
+    "job_request_email_subject": "Job request: {{ service }}, {{ when }}",
+    "job_request_email": (
+        "New job request #{{ request_id }}\n\n"
+        "{{ service }}\n{{ when }}\n{{ address }}"
+        "{% if distance_km is not none %} ({{ distance_km }} km away){% endif %}\n"
+        "{% if notes %}Notes: {{ notes }}\n{% endif %}"
+        "Booking {{ booking_id }}, job {{ job_id }}\n\n"
+        "Accept: {{ accept_url }}\nDecline: {{ decline_url }}\n"
+    ),
+    "job_request_email_html": (
+        "<p><strong>New job request #{{ request_id }}</strong></p>"
+        "<p>{{ service }}<br>{{ when }}<br>{{ address }}"
+        "{% if distance_km is not none %} ({{ distance_km }} km away){% endif %}"
+        "{% if notes %}<br>Notes: {{ notes }}{% endif %}</p>"
+        "<p>Booking {{ booking_id }}, job {{ job_id }}</p>"
+        '<p><a href="{{ accept_url }}">Accept</a> &middot; '
+        '<a href="{{ decline_url }}">Decline</a></p>'
+    ),
+    "fieldworker_email_subject": "About your job: {{ service }}, {{ when }}",
+    "fieldworker_email_subject_plain": "About your jobs",
+    "customer_email_subject": (
+        "Your booking{% if service is defined %}: {{ service }}{% endif %}"
+        "{% if when is defined %}, {{ when }}{% endif %}"
+    ),
 }
 
 _env = SandboxedEnvironment(
     autoescape=False, undefined=StrictUndefined, keep_trailing_newline=False
 )
-_compiled = {name: _env.from_string(source) for name, source in TEMPLATES.items()}
+_html_env = SandboxedEnvironment(
+    autoescape=True, undefined=StrictUndefined, keep_trailing_newline=False
+)
+_compiled = {
+    name: (_html_env if name.endswith("_html") else _env).from_string(source)
+    for name, source in TEMPLATES.items()
+}
 
 
 def render(name: str, **values: Any) -> str:

@@ -31,12 +31,19 @@ PLUMB = "plumb"
 _serial = itertools.count(1)
 
 
-def transactions(*, outbox: bool = False, clock: Callable[[], datetime] = utcnow) -> Transactions:
-    """A transaction runner; with `outbox`, events become outbox rows as in production."""
+def transactions(
+    *, outbox: bool = False, clock: Callable[[], datetime] = utcnow, email: bool = False
+) -> Transactions:
+    """A transaction runner; with `outbox`, events become outbox rows as in production.
+
+    With `email` the email channel is on too (as with `SMTP_URL` set).
+    """
     if not outbox:
-        return Transactions(clock=clock)
-    renderer = OutboxRenderer(telegram_enabled=True, sms_enabled=True, company_timezone="UTC")
-    return Transactions(renderer, sms_enabled=True, clock=clock)
+        return Transactions(clock=clock, email_enabled=email)
+    renderer = OutboxRenderer(
+        telegram_enabled=True, sms_enabled=True, company_timezone="UTC", email_enabled=email
+    )
+    return Transactions(renderer, sms_enabled=True, clock=clock, email_enabled=email)
 
 
 async def save_settings(**changes: Any) -> CompanySettings:
@@ -114,6 +121,7 @@ async def create_booking(
     services: Sequence[str] = (PLUMB,),
     customer: str = "Carol Client",
     phone: str | None = "+4915112345678",
+    email: str | None = None,
     address: str = "Alexanderplatz 1",
     actor: Actor | None = None,
     channel: Channel = Channel.API,
@@ -127,7 +135,7 @@ async def create_booking(
     new = NewBooking(
         customer,
         phone,
-        None,
+        email,
         address,
         at,
         tuple(services),

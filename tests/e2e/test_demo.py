@@ -32,4 +32,8 @@ def test_demo_prints_a_dispatch_day_and_exits_zero(tmp_path: Path) -> None:
     assert "Hugo can't come for your Electrical" in out and "Reply 1 or 2" in out
     assert "SMS from customer Paul Richter: “2”" in out
     assert "done: your Electrical is now on" in out and "assigned to Hugo Petit" in out
+    # The email scene: a request by email through the SMTP sink, accepted through its link.
+    assert "job request emailed to Kai Brandt" in out
+    assert "Kai presses Accept: “Confirmed: the job is yours.”" in out
+    assert "assigned to Kai Brandt" in out
     assert not list(tmp_path.glob("data/*")), "the demo leaves no database behind"

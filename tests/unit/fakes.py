@@ -50,6 +50,7 @@ from dispatch.ports import (
     Identifier,
     JobView,
     NewBooking,
+    ReplyingCustomer,
     RequestView,
 )
 from dispatch.reachability import ChannelsOn, Contact, is_reachable
@@ -185,6 +186,7 @@ class ContactRow:
     telegram_username: str | None = None
     channels: list[str] = field(default_factory=list)
     sms_opt_out: bool = False
+    email: str | None = None
 
     def contact(self) -> Contact:
         """What the reachability rule reads (`models.uow.contact_of`)."""
@@ -194,6 +196,7 @@ class ContactRow:
             self.phone,
             self.sms_opt_out,
             self.telegram_user_id,
+            self.email,
         )
 
 
@@ -314,6 +317,7 @@ class FakeUnitOfWork:
         self.events: list[Event] = []
         self.appointment_count = 0  # appointment ids are handed out in order
         self.timers: dict[int, TimerRow] = {}
+        self.customer_messages: dict[str, datetime] = {}  # phone -> their last message
         self.offers: dict[int, OfferRow] = {}
 
     # Setting up the company (what staff do through the API before dispatching).
@@ -506,6 +510,30 @@ class FakeUnitOfWork:
             and j.appointment.end > self.now()
         ]
         return [j.id for j in sorted(mine, key=lambda j: (j.appointment.start, j.id))]
+
+    async def customer_by_phone(self, phone: str) -> ReplyingCustomer | None:
+        """The customer with this phone and the booking their message most likely concerns."""
+        mine = [b for b in self.bookings.values() if b.new.customer_phone == phone]
+        if not mine:
+            return None
+        upcoming = [
+            (interval.start, b.id)
+            for b in mine
+            if b.status is BookingStatus.OPEN
+            for interval in b.new.appointments
+            if interval.end >= self.now()
+        ]
+        booking = self.bookings[min(upcoming)[1]] if upcoming else max(mine, key=lambda b: b.id)
+        # The storage adapter creates one customer per booking: its id is the booking's here.
+        return ReplyingCustomer(
+            booking.id, booking.new.customer_name, booking.customer_sms_opt_out, booking.id
+        )
+
+    async def note_customer_message(self, phone: str, gap: timedelta) -> bool:
+        """Record a customer's message now; True when it starts a conversation."""
+        last = self.customer_messages.get(phone)
+        self.customer_messages[phone] = self.now()
+        return last is None or self.now() - last >= gap
 
     async def set_sms_opt_out(self, phone: str, opted_out: bool) -> None:
         """Every fieldworker and customer with this phone opted out of SMS (or back in)."""

@@ -17,17 +17,19 @@ from dispatch.reachability import (
 )
 
 BOTH_ON = ChannelsOn(telegram=True, sms=True)
-#: Reachable both ways: a linked chat, a phone that has not opted out, both channels accepted.
+ALL_ON = ChannelsOn(telegram=True, sms=True, email=True)
+#: Reachable both ways: a linked chat, a phone that has not opted out, Telegram preferred.
 EVERYTHING = Contact(
-    channels=("sms", "telegram"), telegram_chat_id=70, phone="+4915100000000", sms_opt_out=False
+    channels=("telegram", "sms"), telegram_chat_id=70, phone="+4915100000000", sms_opt_out=False
 )
 
 
 @pytest.mark.parametrize(
     ("contact", "on", "channel"),
     [
-        # Telegram is preferred when it works, whatever the order of `channels`.
+        # The first of their channels, in their order, that reaches them.
         (EVERYTHING, BOTH_ON, Channel.TELEGRAM),
+        (replace(EVERYTHING, channels=("sms", "telegram")), BOTH_ON, Channel.SMS),
         (EVERYTHING, ChannelsOn(telegram=True, sms=False), Channel.TELEGRAM),
         # Otherwise SMS, when the phone has not opted out and SMS is on.
         (EVERYTHING, ChannelsOn(telegram=False, sms=True), Channel.SMS),
@@ -94,11 +96,24 @@ def test_a_known_telegram_user_id_reaches_them_without_linking() -> None:
         (UNLINKED, ChannelsOn(telegram=True, sms=False), [Channel.TELEGRAM], None),
         (replace(UNLINKED, sms_opt_out=True), BOTH_ON, [Channel.TELEGRAM], None),
         (replace(UNLINKED, phone=None), BOTH_ON, [Channel.TELEGRAM], None),
-        # A channel the product cannot send by yet, or an unknown name, is skipped.
+        # A channel that is off or cannot reach them, or an unknown name, is skipped.
         (
             replace(UNLINKED, channels=("telegram", "email", "fax", "sms")),
             BOTH_ON,
             [Channel.TELEGRAM],
+            Channel.SMS,
+        ),
+        # Email, in its place in their order, when it is on and they have an address.
+        (
+            replace(UNLINKED, channels=("telegram", "email", "sms"), email="a@example.com"),
+            ALL_ON,
+            [Channel.TELEGRAM],
+            Channel.EMAIL,
+        ),
+        (
+            replace(UNLINKED, channels=("telegram", "email", "sms"), email="a@example.com"),
+            ALL_ON,
+            [Channel.TELEGRAM, Channel.EMAIL],
             Channel.SMS,
         ),
     ],
@@ -107,3 +122,26 @@ def test_the_channel_a_refused_message_goes_by_next(
     contact: Contact, on: ChannelsOn, refused: list[Channel], channel: Channel | None
 ) -> None:
     assert fallback_channel(contact, on, refused) is channel
+
+
+# Email (issue 9): needs the channel on and an address; `channels` order decides.
+
+MAILER = Contact(
+    channels=("email", "telegram"),
+    telegram_chat_id=None,
+    phone=None,
+    sms_opt_out=False,
+    telegram_user_id=73,
+    email="ann@example.com",
+)
+
+
+def test_email_reaches_a_fieldworker_who_prefers_it() -> None:
+    assert message_channel(MAILER, ALL_ON) is Channel.EMAIL
+    # Email off (no SMTP_URL) or no address: the next of their channels.
+    assert message_channel(MAILER, BOTH_ON) is Channel.TELEGRAM
+    assert message_channel(replace(MAILER, email=None), ALL_ON) is Channel.TELEGRAM
+    only_email = replace(MAILER, channels=("email",))
+    assert is_reachable(only_email, ALL_ON)
+    assert not is_reachable(only_email, BOTH_ON)
+    assert not is_reachable(replace(only_email, email=""), ALL_ON)

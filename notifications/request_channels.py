@@ -1,0 +1,93 @@
+"""A job request by email or by SMS (part of `notifications.render.OutboxRenderer`).
+
+Telegram requests are written by the renderer itself; these are the other two ways, kept here so
+the renderer stays small. Both carry the `marks` that `notifications.failures` reads when the
+message fails (the fieldworker, that it is a job request, the channels that refused it).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from models import tables as t
+from models.uow import TortoiseUnitOfWork
+from notifications.email import job_request_email, plain_email
+from notifications.templates import render
+
+if TYPE_CHECKING:
+    from notifications.render import OutboxRenderer
+
+
+async def by_email(
+    renderer: OutboxRenderer,
+    uow: TortoiseUnitOfWork,
+    fw: t.Fieldworker,
+    request_id: int,
+    ctx: dict[str, Any],
+    marks: dict[str, Any],
+) -> None:
+    """The request as an email with its signed Accept and Decline links."""
+    if renderer.links is None or not fw.email:
+        return
+    email = job_request_email(renderer.links, request_id, renderer._request_values(fw, ctx))
+    await renderer._queue(
+        uow,
+        channel="email",
+        recipient=fw.email,
+        template="job_request_email",
+        body=email.text,
+        booking_id=ctx["booking_id"],
+        request_id=request_id,
+        payload={**email.payload(), **marks},
+    )
+
+
+async def by_sms(
+    renderer: OutboxRenderer,
+    uow: TortoiseUnitOfWork,
+    fw: t.Fieldworker,
+    request: t.JobRequest,
+    ctx: dict[str, Any],
+    marks: dict[str, Any],
+) -> None:
+    """The request as an SMS ending with its reply code, when SMS reaches them."""
+    number = renderer._sms_number(fw)
+    if number is None:
+        return
+    when = renderer._request_values(fw, ctx)["when"]
+    text = render("job_request_sms", when=when, code=request.reply_code, **ctx)
+    await renderer._queue(
+        uow,
+        channel="sms",
+        recipient=number,
+        template="job_request_sms",
+        body=text,
+        booking_id=ctx["booking_id"],
+        request_id=request.id,
+        payload=marks,
+    )
+
+
+async def notice_by_email(
+    renderer: OutboxRenderer,
+    uow: TortoiseUnitOfWork,
+    fw: t.Fieldworker,
+    template: str,
+    text: str,
+    ctx: dict[str, Any],
+    request_id: int | None,
+) -> None:
+    """A notice about a job (taken, assigned, withdrawn, ...) to a fieldworker who uses email."""
+    if not fw.email:
+        return
+    email = plain_email("fieldworker_email_subject", text, **renderer._request_values(fw, ctx))
+    await renderer._queue(
+        uow,
+        channel="email",
+        recipient=fw.email,
+        template=template,
+        body=email.text,
+        booking_id=ctx["booking_id"],
+        request_id=request_id,
+        payload={**email.payload(), "fieldworker_id": fw.id},
+    )
