@@ -140,6 +140,30 @@ async def start_service(
             yield svc
 
 
+def service_env(
+    database_url: str, port: int, tg_url: str, sms_url: str, **extra_env: str
+) -> dict[str, str]:
+    """The environment of a `dispatchbot run` on `port`, pointed at the emulators."""
+    return {
+        **{k: v for k, v in os.environ.items() if not k.startswith(("TWILIO_", "TELEGRAM_"))},
+        "DATABASE_URL": database_url,
+        "HTTP_HOST": "127.0.0.1",
+        "HTTP_PORT": str(port),
+        "PUBLIC_URL": f"http://127.0.0.1:{port}",
+        "API_TOKEN": API_TOKEN,
+        "TELEGRAM_BOT_TOKEN": TOKEN,
+        "TELEGRAM_API_BASE_URL": f"{tg_url}/bot",
+        "TELEGRAM_WEBHOOK_SECRET": SECRET,
+        "TELEGRAM_ADMIN_IDS": str(ADMIN_ID),
+        "TWILIO_ACCOUNT_SID": SID,
+        "TWILIO_AUTH_TOKEN": AUTH,
+        "TWILIO_FROM_NUMBER": FROM,
+        "TWILIO_API_BASE_URL": sms_url,
+        "TIMEZONE": "UTC",
+        **extra_env,
+    }
+
+
 async def run_process(
     tmp_path: Path,
     database_url: str,
@@ -158,24 +182,7 @@ async def run_process(
     """
     port = free_port()
     base = f"http://127.0.0.1:{port}"
-    env = {
-        **{k: v for k, v in os.environ.items() if not k.startswith(("TWILIO_", "TELEGRAM_"))},
-        "DATABASE_URL": database_url,
-        "HTTP_HOST": "127.0.0.1",
-        "HTTP_PORT": str(port),
-        "PUBLIC_URL": base,
-        "API_TOKEN": API_TOKEN,
-        "TELEGRAM_BOT_TOKEN": TOKEN,
-        "TELEGRAM_API_BASE_URL": f"{tg_url}/bot",
-        "TELEGRAM_WEBHOOK_SECRET": SECRET,
-        "TELEGRAM_ADMIN_IDS": str(ADMIN_ID),
-        "TWILIO_ACCOUNT_SID": SID,
-        "TWILIO_AUTH_TOKEN": AUTH,
-        "TWILIO_FROM_NUMBER": FROM,
-        "TWILIO_API_BASE_URL": sms_url,
-        "TIMEZONE": "UTC",
-        **extra_env,
-    }
+    env = service_env(database_url, port, tg_url, sms_url, **extra_env)
     log_path = tmp_path / f"{name}.log"
     log = open(log_path, "wb")  # noqa: SIM115, ASYNC230 - closed below
     proc = subprocess.Popen(  # noqa: ASYNC220 - the service outlives this call

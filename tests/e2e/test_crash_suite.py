@@ -36,17 +36,7 @@ import pytest
 
 from emulators import TelegramEmulator, TwilioEmulator, make_callback_update, running
 from notifications.callbacks import Op, RequestPress, pack
-from tests.e2e.conftest import (
-    ADMIN_ID,
-    API_TOKEN,
-    AUTH,
-    FROM,
-    SECRET,
-    SID,
-    TOKEN,
-    Service,
-    free_port,
-)
+from tests.e2e.conftest import AUTH, SID, Service, free_port, service_env
 
 CRASH_RUNS = int(os.environ.get("CRASH_RUNS", "20"))
 #: How long after the last restart everything must have settled (messages of the killed
@@ -68,28 +58,6 @@ class Day:
     created: set[int] = field(default_factory=set)  # booking numbers known to exist
     done: set[str] = field(default_factory=set)  # actions whose call got its 200
     kills: int = 0
-
-
-def env_for(database_url: str, port: int, tg_url: str, sms_url: str) -> dict[str, str]:
-    """The service's environment (as tests/e2e/conftest.py's `run_process`)."""
-    base = f"http://127.0.0.1:{port}"
-    return {
-        **{k: v for k, v in os.environ.items() if not k.startswith(("TWILIO_", "TELEGRAM_"))},
-        "DATABASE_URL": database_url,
-        "HTTP_HOST": "127.0.0.1",
-        "HTTP_PORT": str(port),
-        "PUBLIC_URL": base,
-        "API_TOKEN": API_TOKEN,
-        "TELEGRAM_BOT_TOKEN": TOKEN,
-        "TELEGRAM_API_BASE_URL": f"{tg_url}/bot",
-        "TELEGRAM_WEBHOOK_SECRET": SECRET,
-        "TELEGRAM_ADMIN_IDS": str(ADMIN_ID),
-        "TWILIO_ACCOUNT_SID": SID,
-        "TWILIO_AUTH_TOKEN": AUTH,
-        "TWILIO_FROM_NUMBER": FROM,
-        "TWILIO_API_BASE_URL": sms_url,
-        "TIMEZONE": "UTC",
-    }
 
 
 async def started(
@@ -269,7 +237,7 @@ async def test_a_dispatch_day_survives_sigkill(
     database_url: str, tmp_path: Path, emulators: tuple[Any, ...]
 ) -> None:
     tg, sms, tg_url, sms_url = emulators
-    env = env_for(database_url, free_port(), tg_url, sms_url)
+    env = service_env(database_url, free_port(), tg_url, sms_url)
     day = Day(random.Random(4821))
     timeout = aiohttp.ClientTimeout(total=5)
     async with aiohttp.ClientSession(timeout=timeout) as http:
