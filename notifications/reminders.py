@@ -16,8 +16,9 @@ from typing import TYPE_CHECKING, Any
 from dispatch import events as ev
 from models import tables as t
 from models.uow import TortoiseUnitOfWork
+from notifications import catalogue as cat
 from notifications.keyboards import day_before_keyboard
-from notifications.templates import format_when, render
+from notifications.templates import render
 
 if TYPE_CHECKING:
     from notifications.render import OutboxRenderer
@@ -49,25 +50,30 @@ async def _to_fieldworker(
     """One new message: `template` on Telegram, `<template>_sms` by SMS, whichever reaches them."""
     fw = await t.Fieldworker.get(id=fieldworker_id)
     ctx = await r._job_context(job_id)
-    when = format_when(ctx["start"], ctx["end"], fw.timezone)
-    summary = r._summary(ctx, fw.timezone)
     # Who it is for (`failures`, if it fails) and how to render it again for another channel.
     marks = {"fieldworker_id": fw.id, REMINDER: {"template": template, "job_id": job_id, **values}}
     chat = r._telegram_chat(fw)
+    merge = {**ctx, **r._fieldworker_values(fw, ctx), "request_id": request_id, **values}
     if chat is not None:
+        message = render(template, cat.TELEGRAM, **merge)
         channel, recipient, name = "telegram", str(chat), template
-        payload = {"method": "send", **_telegram_payload(template, job_id), **marks}
+        payload = {
+            "method": "send",
+            **_telegram_payload(template, job_id),
+            **message.telegram_payload(),
+            **marks,
+        }
     elif number := r._sms_number(fw):
+        message = render(template, cat.SMS, **merge)
         channel, recipient, name, payload = "sms", number, f"{template}_sms", marks
     else:
         return
-    body = render(name, when=when, summary=summary, request_id=request_id, **ctx, **values)
     await r._queue(
         uow,
         channel=channel,
         recipient=recipient,
         template=name,
-        body=body,
+        body=message.body,
         booking_id=ctx["booking_id"],
         request_id=request_id,
         payload=payload,
