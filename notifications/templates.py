@@ -37,6 +37,7 @@ log = logging.getLogger(__name__)
 #: Merge fields that may be absent (then None): code need not pass them.
 OPTIONAL_FIELDS = frozenset(
     {"reason", "invite", "error", "fallback", "suggested_fieldworker", "notes", "distance_km"}
+    | {"accept_url", "decline_url"}
 )
 #: A job request SMS must fit this many segments (its notes are shortened to fit).
 JOB_REQUEST_SMS_SEGMENTS = 2
