@@ -27,6 +27,7 @@ from notifications.templates import (
 )
 
 TELEGRAM_MAX_CHARS = 4096
+TOAST_MAX_CHARS = 200  # answerCallbackQuery's text
 _TELEGRAM_TAGS = frozenset(
     {"b", "strong", "i", "em", "u", "ins", "s", "strike", "del", "a", "code", "pre"}
     | {"span", "tg-spoiler", "tg-emoji", "blockquote"}
@@ -72,6 +73,7 @@ _SAMPLE_BASE: dict[str, Any] = {
     "fallback": "SMS",
     "phone": "+33612345678",
     "text": "Can you come a bit earlier?",
+    "outcome": "assigned",
 }
 
 
@@ -155,6 +157,9 @@ def _rendered_problems(event: str, channel: str, source: Source, out: Rendered) 
         if parser.open:
             parser.problems.append(f"<{parser.open[-1]}> is never closed")
         problems += [Problem("body", None, p) for p in parser.problems[:1]]
+    if event == "answer" and channel == cat.TELEGRAM and len(out.body) > TOAST_MAX_CHARS:
+        toast = f"a button's answer is at most {TOAST_MAX_CHARS} characters"
+        problems.append(Problem("body", None, toast))
     if channel == cat.TELEGRAM and len(out.body) > TELEGRAM_MAX_CHARS:
         problems.append(
             Problem("body", None, f"longer than Telegram's {TELEGRAM_MAX_CHARS} characters")
@@ -178,6 +183,8 @@ def sample_kinds(event: str) -> list[dict[str, Any]]:
     base = sample_values(event)
     if event == "staff_alert":
         return [{**base, "kind": kind} for kind in cat.STAFF_ALERT_KINDS]
+    if event == "answer":
+        return [{**base, "outcome": outcome} for outcome in cat.ANSWER_OUTCOMES]
     return [base]
 
 
