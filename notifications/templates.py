@@ -211,11 +211,16 @@ def text(key: str, /, **values: Any) -> str:
 
 
 def _fit_request_sms(source: Source, merged: dict[str, Any], body: str) -> str:
-    """A job request SMS over its segment budget sends with shortened notes, never not at all."""
+    """A job request SMS over its segment budget sends with shortened notes, never not at all.
+
+    The mark of a cut is "..." in a GSM-7 text: "…" is not in the GSM alphabet and would make
+    the whole SMS UCS-2, which holds less than half as much.
+    """
     notes = merged.get("notes") or ""
+    mark = "..." if segments.is_gsm7(body) else "…"
     while notes and segments.count(body).segments > JOB_REQUEST_SMS_SEGMENTS:
         notes = notes[: max(0, len(notes) - max(8, len(notes) // 4))].rstrip()
-        shortened = {**merged, "notes": (notes + "…") if notes else None}
+        shortened = {**merged, "notes": (notes + mark) if notes else None}
         body = BOOK.compiled(source, "body").render(**shortened).strip()
     return body
 
