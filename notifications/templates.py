@@ -15,6 +15,7 @@ escaped, with its links made clickable (`html_part`).
 
 from __future__ import annotations
 
+import functools
 import html
 import logging
 import re
@@ -123,7 +124,6 @@ class TemplateBook:
     def __init__(self) -> None:
         self.defaults = _load_defaults()
         self._overrides: dict[tuple[str, str], Source] = {}
-        self._compiled: dict[tuple[Source, str], Template] = {}
         self._lock = threading.Lock()
 
     def source(self, event: str, channel: str) -> tuple[Source, bool]:
@@ -140,17 +140,27 @@ class TemplateBook:
             self._overrides = dict(overrides)
 
     def compiled(self, source: Source, part: str) -> Template:
-        """The compiled body or subject of a template (compiled once per text)."""
-        key = (source, part)
-        found = self._compiled.get(key)
-        if found is None:
-            text = source.body if part == "body" else (source.subject or "")
-            env = environment(source.parse_mode) if part == "body" else _plain_env
-            found = self._compiled[key] = env.from_string(text)
-        return found
+        """The compiled body or subject of a template (compiled once per text while in use)."""
+        if part == "body":
+            return _compile(source.body, source.parse_mode)
+        return _compile(source.subject or "", None)
 
 
 BOOK = TemplateBook()
+
+#: How many compiled texts are kept: every template in force, and room for recent previews
+#: (each checked or previewed text is compiled; keeping them all grew the process without end).
+COMPILED_TEMPLATES = 512
+
+
+@functools.lru_cache(maxsize=COMPILED_TEMPLATES)
+def _compile(text: str, parse_mode: str | None) -> Template:
+    return environment(parse_mode).from_string(text)
+
+
+def compiled_count() -> int:
+    """How many compiled template texts are held now."""
+    return _compile.cache_info().currsize
 
 
 def merge_values(event: str, channel: str, values: dict[str, Any]) -> dict[str, Any]:
