@@ -197,16 +197,23 @@ def render(event: str, channel: str, /, **values: Any) -> Rendered:
     """Render the template in force for an event and channel.
 
     A staff template that fails on real data (a field this message lacks, a filter refusing a
-    value) falls back to the default text, logged: a bad template never loses a message.
+    value) or renders nothing falls back to the default text, logged: a bad template never loses
+    a message.
     """
     source, is_default = BOOK.source(event, channel)
     if is_default:
         return render_source(source, event, channel, values)
     try:
-        return render_source(source, event, channel, values)
+        out = render_source(source, event, channel, values)
     except Exception:
         log.exception("template %s/%s failed; sent the default text instead", event, channel)
         return render_source(BOOK.defaults[(event, channel)], event, channel, values)
+    if not out.body.strip():  # nobody can send nothing (Telegram refuses an empty text)
+        log.warning(
+            "template %s/%s rendered nothing; sent the default text instead", event, channel
+        )
+        return render_source(BOOK.defaults[(event, channel)], event, channel, values)
+    return out
 
 
 def render_key(key: str, /, **values: Any) -> Rendered:
