@@ -2,8 +2,8 @@
 
 `check` refuses (each problem naming its part and line): a syntax error; a merge field the event
 does not offer; a template that fails or renders nothing with sample data (every staff alert kind
-is tried), or with its optional fields (notes, distance, ...) empty; Telegram HTML that Telegram
-would refuse; a job request SMS over two segments; a text longer than Telegram's 4,096
+is tried), or with its optional fields (notes, distance, ...) empty; Telegram HTML or MarkdownV2
+that Telegram would refuse; a job request SMS over two segments; a text longer than Telegram's 4,096
 characters. Nothing is saved unless it passes.
 """
 
@@ -18,7 +18,7 @@ from typing import Any
 from jinja2 import TemplateSyntaxError, meta, nodes
 
 from notifications import catalogue as cat
-from notifications import segments
+from notifications import markdown_v2, segments
 from notifications.templates import (
     JOB_REQUEST_SMS_SEGMENTS,
     OPTIONAL_FIELDS,
@@ -157,6 +157,10 @@ def _rendered_problems(event: str, channel: str, source: Source, out: Rendered) 
         if parser.open:
             parser.problems.append(f"<{parser.open[-1]}> is never closed")
         problems += [Problem("body", None, p) for p in parser.problems[:1]]
+    if channel == cat.TELEGRAM and source.parse_mode == "MarkdownV2":
+        refused = markdown_v2.problem(out.body)
+        if refused is not None:
+            problems.append(Problem("body", None, refused))
     if channel == cat.TELEGRAM and len(out.body) > TELEGRAM_MAX_CHARS:
         problems.append(
             Problem("body", None, f"longer than Telegram's {TELEGRAM_MAX_CHARS} characters")

@@ -7,7 +7,7 @@ import pytest
 from jinja2 import meta
 
 from notifications import catalogue as cat
-from notifications import segments
+from notifications import markdown_v2, segments
 from notifications.template_checks import check, sample_kinds, sample_values
 from notifications.templates import (
     BOOK,
@@ -76,6 +76,7 @@ def test_a_hostile_name_shows_literally_in_html() -> None:
 def test_a_hostile_name_shows_literally_in_markdown_v2() -> None:
     text = render_telegram("*{{ service }}* for {{ customer }}", "MarkdownV2", customer=HOSTILE)
     assert text == r"*Boiler service* for <b\>O'Brien\_</b\>"
+    assert markdown_v2.problem(text) is None  # Telegram parses it
     # Numbers are text too: the dot of 4.2 is reserved.
     assert render_telegram("{{ distance_km }} km", "MarkdownV2") == r"4\.2 km"
 
