@@ -21,14 +21,14 @@ from notifications.callbacks import JobPress, Op
 from notifications.catalogue import TELEGRAM
 from notifications.keyboards import attending_keyboard, day_before_keyboard
 from notifications.templates import Rendered, render, timing
+from notifications.templates import answer as answer_text
 
 log = logging.getLogger(__name__)
 
-ANSWERS = {
-    Outcome.CONFIRMED: "✅ Confirmed. Thank you!",
-    Outcome.ALREADY_CONFIRMED: "You already confirmed this job.",
-    Outcome.CLOSED: "This job is no longer assigned to you.",
-}
+
+def _attendance_outcome(outcome: Outcome) -> str:
+    """A confirmation of a job that is no longer theirs is answered as such."""
+    return "not_assigned" if outcome is Outcome.CLOSED else outcome.value
 
 
 def back_keyboard(press: JobPress) -> dict[str, Any]:
@@ -65,7 +65,7 @@ async def confirm(query: Any, tx: Transactions, fw: t.Fieldworker, job_id: int) 
     result = await tx.run(
         lambda uow: reminders.confirm_attendance(uow, job_id, fw.id, actor, Channel.TELEGRAM)
     )
-    await query.answer(ANSWERS.get(result.outcome, "Done."))
+    await query.answer(answer_text(TELEGRAM, _attendance_outcome(result.outcome)))
     if result.outcome not in (Outcome.CONFIRMED, Outcome.ALREADY_CONFIRMED):
         return
     message = await _confirmed_text(job_id, fw)

@@ -21,6 +21,22 @@ CHANNELS = (TELEGRAM, SMS, EMAIL)
 #: Telegram parse modes a template may declare (None: plain text).
 PARSE_MODES = ("HTML", "MarkdownV2")
 
+#: What a fieldworker's own reply (a button, an SMS) can do: the `outcome` of an `answer`.
+ANSWER_OUTCOMES = (
+    "assigned",
+    "accepted",
+    "already_accepted",
+    "taken",
+    "closed",
+    "job_closed",
+    "declined",
+    "not_found",
+    "cancelled",
+    "confirmed",
+    "already_confirmed",
+    "not_assigned",
+)
+
 #: Every merge field, with what it holds (`GET /templates` shows these).
 FIELDS: dict[str, str] = {
     "customer": "the customer's full name",
@@ -68,6 +84,7 @@ FIELDS: dict[str, str] = {
     "fallback": "the channel a failed message went by instead (may be empty)",
     "phone": "the customer's phone number",
     "text": "the customer's words",
+    "outcome": "what a fieldworker's reply did: " + ", ".join(ANSWER_OUTCOMES),
 }
 
 _JOB = (
@@ -172,7 +189,14 @@ _EVENTS = (
     _fw("decline_reason_prompt", "asks why they decline", channels=(TELEGRAM,)),
     _fw("booking_changed", "the address or notes of their job changed", "changed", "summaries"),
     _fw("job_completed", "their job was marked completed"),
-    _fw("nudge", "an unanswered request, once", "request_id", "code"),
+    EventSpec(
+        "nudge",
+        "fieldworker",
+        "an unanswered request, once",
+        (*_FW, "request_id", "code"),
+        CHANNELS,
+        {EMAIL: ("accept_url", "decline_url")},
+    ),
     _fw("reminder", "their job starts soon"),
     _fw("day_before_confirmation", "asks them to confirm the day before", "code"),
     _fw("attendance_confirmed", "thanks for confirming", channels=(TELEGRAM,)),
@@ -220,6 +244,15 @@ _EVENTS = (
         (SMS,),
     ),
     EventSpec(
+        "answer",
+        "fieldworker",
+        "the answer to a fieldworker's own reply: a pressed button's toast (Telegram, at most "
+        "200 characters) or the SMS answering YES / NO / CANCEL / CONFIRM",
+        ("outcome",),
+        (TELEGRAM, SMS),
+    ),
+    EventSpec("help", "fieldworker", "how the bot works (/help, HELP)", (), (TELEGRAM, SMS)),
+    EventSpec(
         "staff_alert",
         "staff",
         "an alert to staff; `kind` says which: " + ", ".join(STAFF_ALERT_KINDS),
@@ -242,6 +275,8 @@ class Message:
 def _messages() -> dict[str, Message]:
     out: dict[str, Message] = {}
     for spec in _EVENTS:
+        if spec.name in ("answer", "help"):
+            continue  # said at once, in answer: no outbox row names them
         if spec.audience == "fieldworker":
             out[spec.name] = Message(spec.name, TELEGRAM)
             out[f"{spec.name}_sms"] = Message(spec.name, SMS)

@@ -14,8 +14,11 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from dispatch import events as ev
+from dispatch.model import Channel
+from dispatch.reachability import message_channel
 from models import tables as t
 from models.uow import TortoiseUnitOfWork
+from models.views import contact_of
 from notifications import catalogue as cat
 from notifications.keyboards import day_before_keyboard
 from notifications.templates import render
@@ -47,7 +50,8 @@ async def _to_fieldworker(
     request_id: int | None = None,
     **values: Any,
 ) -> None:
-    """One new message: `template` on Telegram, `<template>_sms` by SMS, whichever reaches them."""
+    """One new message on the first channel that reaches them: `template` on Telegram,
+    `<template>_email` by email, `<template>_sms` by SMS."""
     fw = await t.Fieldworker.get(id=fieldworker_id)
     ctx = await r._job_context(job_id)
     # Who it is for (`failures`, if it fails) and how to render it again for another channel.
@@ -63,6 +67,13 @@ async def _to_fieldworker(
             **message.telegram_payload(),
             **marks,
         }
+    elif message_channel(contact_of(fw), r.channels_on) is Channel.EMAIL and fw.email:
+        if template == "nudge" and request_id is not None and r.links is not None:
+            merge["accept_url"] = r.links.url(request_id, "accept")
+            merge["decline_url"] = r.links.url(request_id, "decline")
+        message = render(template, cat.EMAIL, **merge)
+        channel, recipient, name = "email", fw.email, f"{template}_email"
+        payload = {**marks, **message.email_payload()}
     elif number := r._sms_number(fw):
         message = render(template, cat.SMS, **merge)
         channel, recipient, name, payload = "sms", number, f"{template}_sms", marks

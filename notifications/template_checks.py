@@ -29,6 +29,7 @@ from notifications.templates import (
 )
 
 TELEGRAM_MAX_CHARS = 4096
+TOAST_MAX_CHARS = 200  # answerCallbackQuery's text
 _TELEGRAM_TAGS = frozenset(
     {"b", "strong", "i", "em", "u", "ins", "s", "strike", "del", "a", "code", "pre"}
     | {"span", "tg-spoiler", "tg-emoji", "blockquote"}
@@ -74,6 +75,7 @@ _SAMPLE_BASE: dict[str, Any] = {
     "fallback": "SMS",
     "phone": "+33612345678",
     "text": "Can you come a bit earlier?",
+    "outcome": "assigned",
 }
 
 
@@ -161,6 +163,9 @@ def _rendered_problems(event: str, channel: str, source: Source, out: Rendered) 
         refused = markdown_v2.problem(out.body)
         if refused is not None:
             problems.append(Problem("body", None, refused))
+    if event == "answer" and channel == cat.TELEGRAM and len(out.body) > TOAST_MAX_CHARS:
+        toast = f"a button's answer is at most {TOAST_MAX_CHARS} characters"
+        problems.append(Problem("body", None, toast))
     if channel == cat.TELEGRAM and len(out.body) > TELEGRAM_MAX_CHARS:
         problems.append(
             Problem("body", None, f"longer than Telegram's {TELEGRAM_MAX_CHARS} characters")
@@ -184,6 +189,8 @@ def sample_kinds(event: str) -> list[dict[str, Any]]:
     base = sample_values(event)
     if event == "staff_alert":
         return [{**base, "kind": kind} for kind in cat.STAFF_ALERT_KINDS]
+    if event == "answer":
+        return [{**base, "outcome": outcome} for outcome in cat.ANSWER_OUTCOMES]
     return [base]
 
 
@@ -211,6 +218,10 @@ def check(event: str, channel: str, source: Source) -> list[Problem]:
     return _trial_problems(event, channel, source)
 
 
+#: Events tried once per value of a field (every staff alert kind, every answer outcome).
+_VARIANTS = {"staff_alert": "kind", "answer": "outcome"}
+
+
 def _trials(event: str, channel: str) -> list[tuple[str, list[dict[str, Any]]]]:
     """The data a template is tried with, and how a problem names it: the sample data (every
     staff alert kind), then the same with the optional fields (notes, distance, ...) empty."""
@@ -228,6 +239,7 @@ def _trials(event: str, channel: str) -> list[tuple[str, list[dict[str, Any]]]]:
 def _trial_problems(event: str, channel: str, source: Source) -> list[Problem]:
     """Render with every trial's data: a failure, an empty message (Telegram refuses it), or a
     rendered problem (`_rendered_problems`) refuses the template."""
+    variant = _VARIANTS.get(event)  # the field that picks the wording (`{% if kind == ... %}`)
     for label, tries in _trials(event, channel):
         empty: list[str] = []
         for values in tries:
@@ -237,12 +249,12 @@ def _trial_problems(event: str, channel: str, source: Source) -> list[Problem]:
                 line = _template_line(sys.exc_info()[2])
                 return [Problem("body", line, f"fails {label}: {exc}")]
             if not out.body.strip():
-                empty.append(str(values.get("kind")))
+                empty.append(str(values.get(variant or "", "")))
                 continue
             problems = _rendered_problems(event, channel, source, out)
             if problems:
                 return problems
         if empty:
-            kinds = f" for the alert kinds {', '.join(empty)}" if event == "staff_alert" else ""
-            return [Problem("body", None, f"renders an empty message {label}{kinds}")]
+            which = f" for {variant} {', '.join(empty)}" if variant else ""
+            return [Problem("body", None, f"renders an empty message {label}{which}")]
     return []

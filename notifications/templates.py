@@ -38,6 +38,7 @@ log = logging.getLogger(__name__)
 #: Merge fields that may be absent (then None): code need not pass them.
 OPTIONAL_FIELDS = frozenset(
     {"reason", "invite", "error", "fallback", "suggested_fieldworker", "notes", "distance_km"}
+    | {"accept_url", "decline_url"}
 )
 #: A job request SMS must fit this many segments (its notes are shortened to fit).
 JOB_REQUEST_SMS_SEGMENTS = 2
@@ -104,7 +105,7 @@ def _load_defaults() -> dict[tuple[str, str], Source]:
     """The shipped templates, and the emails derived from SMS texts where none is written."""
     folder = resources.files("notifications").joinpath("default_templates")
     out: dict[tuple[str, str], Source] = {}
-    for name in ("fieldworker.toml", "customer.toml", "staff.toml"):
+    for name in ("fieldworker.toml", "customer.toml", "staff.toml", "answers.toml"):
         data = tomllib.loads(folder.joinpath(name).read_text(encoding="utf-8"))
         for event, channels in data.items():
             for channel, t in channels.items():
@@ -220,6 +221,16 @@ def render_key(key: str, /, **values: Any) -> Rendered:
     """Render a message named by its key (`notifications.catalogue.MESSAGES`)."""
     m = cat.message(key)
     return render(m.event, m.channel, **{**values, **m.fixed})
+
+
+def answer(channel: str, outcome: str) -> str:
+    """The answer to a fieldworker's reply on a channel (`answer` template), by its outcome."""
+    return render("answer", channel, outcome=str(outcome)).body or "Done."
+
+
+def help_text(channel: str) -> str:
+    """How the bot works, for a channel (`help` template)."""
+    return render("help", channel).body
 
 
 def text(key: str, /, **values: Any) -> str:
