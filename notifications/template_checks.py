@@ -1,9 +1,10 @@
 """Checking a template before it is saved, and sample data to render it with.
 
 `check` refuses (each problem naming its part and line): a syntax error; a merge field the event
-does not offer; a template that fails when rendered with sample data (every staff alert kind is
-tried); Telegram HTML that Telegram would refuse; a job request SMS over two segments; a text
-longer than Telegram's 4,096 characters. Nothing is saved unless it passes.
+does not offer; a template that fails or renders nothing with sample data (every staff alert kind
+is tried), or with its optional fields (notes, distance, ...) empty; Telegram HTML or MarkdownV2
+that Telegram would refuse; a job request SMS over two segments; a text longer than Telegram's 4,096
+characters. Nothing is saved unless it passes.
 """
 
 from __future__ import annotations
@@ -17,9 +18,10 @@ from typing import Any
 from jinja2 import TemplateSyntaxError, meta, nodes
 
 from notifications import catalogue as cat
-from notifications import segments
+from notifications import markdown_v2, segments
 from notifications.templates import (
     JOB_REQUEST_SMS_SEGMENTS,
+    OPTIONAL_FIELDS,
     Rendered,
     Source,
     environment,
@@ -157,6 +159,10 @@ def _rendered_problems(event: str, channel: str, source: Source, out: Rendered) 
         if parser.open:
             parser.problems.append(f"<{parser.open[-1]}> is never closed")
         problems += [Problem("body", None, p) for p in parser.problems[:1]]
+    if channel == cat.TELEGRAM and source.parse_mode == "MarkdownV2":
+        refused = markdown_v2.problem(out.body)
+        if refused is not None:
+            problems.append(Problem("body", None, refused))
     if event == "answer" and channel == cat.TELEGRAM and len(out.body) > TOAST_MAX_CHARS:
         toast = f"a button's answer is at most {TOAST_MAX_CHARS} characters"
         problems.append(Problem("body", None, toast))
@@ -209,13 +215,46 @@ def check(event: str, channel: str, source: Source) -> list[Problem]:
         problems += _names(source.subject, None, allowed, "subject")
     if problems:
         return problems
-    for values in sample_kinds(event):
-        try:
-            out = render_source(source, event, channel, values)
-        except Exception as exc:
-            line = _template_line(sys.exc_info()[2])
-            return [Problem("body", line, f"fails with sample data: {exc}")]
-        problems += _rendered_problems(event, channel, source, out)
-        if problems:
-            return problems
+    return _trial_problems(event, channel, source)
+
+
+#: Events tried once per value of a field (every staff alert kind, every answer outcome).
+_VARIANTS = {"staff_alert": "kind", "answer": "outcome"}
+
+
+def _trials(event: str, channel: str) -> list[tuple[str, list[dict[str, Any]]]]:
+    """The data a template is tried with, and how a problem names it: the sample data (every
+    staff alert kind), then the same with the optional fields (notes, distance, ...) empty."""
+    kinds = sample_kinds(event)
+    optional = sorted(OPTIONAL_FIELDS & set(cat.EVENTS[event].fields_for(channel)))
+    trials = [("with sample data", kinds)]
+    if optional:
+        bare = [{k: v for k, v in values.items() if k not in optional} for values in kinds]
+        trials.append(
+            (f"when {', '.join(optional)} {'is' if len(optional) == 1 else 'are'} empty", bare)
+        )
+    return trials
+
+
+def _trial_problems(event: str, channel: str, source: Source) -> list[Problem]:
+    """Render with every trial's data: a failure, an empty message (Telegram refuses it), or a
+    rendered problem (`_rendered_problems`) refuses the template."""
+    variant = _VARIANTS.get(event)  # the field that picks the wording (`{% if kind == ... %}`)
+    for label, tries in _trials(event, channel):
+        empty: list[str] = []
+        for values in tries:
+            try:
+                out = render_source(source, event, channel, values)
+            except Exception as exc:
+                line = _template_line(sys.exc_info()[2])
+                return [Problem("body", line, f"fails {label}: {exc}")]
+            if not out.body.strip():
+                empty.append(str(values.get(variant or "", "")))
+                continue
+            problems = _rendered_problems(event, channel, source, out)
+            if problems:
+                return problems
+        if empty:
+            which = f" for {variant} {', '.join(empty)}" if variant else ""
+            return [Problem("body", None, f"renders an empty message {label}{which}")]
     return []

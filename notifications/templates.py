@@ -15,6 +15,7 @@ escaped, with its links made clickable (`html_part`).
 
 from __future__ import annotations
 
+import functools
 import html
 import logging
 import re
@@ -124,7 +125,6 @@ class TemplateBook:
     def __init__(self) -> None:
         self.defaults = _load_defaults()
         self._overrides: dict[tuple[str, str], Source] = {}
-        self._compiled: dict[tuple[Source, str], Template] = {}
         self._lock = threading.Lock()
 
     def source(self, event: str, channel: str) -> tuple[Source, bool]:
@@ -141,17 +141,27 @@ class TemplateBook:
             self._overrides = dict(overrides)
 
     def compiled(self, source: Source, part: str) -> Template:
-        """The compiled body or subject of a template (compiled once per text)."""
-        key = (source, part)
-        found = self._compiled.get(key)
-        if found is None:
-            text = source.body if part == "body" else (source.subject or "")
-            env = environment(source.parse_mode) if part == "body" else _plain_env
-            found = self._compiled[key] = env.from_string(text)
-        return found
+        """The compiled body or subject of a template (compiled once per text while in use)."""
+        if part == "body":
+            return _compile(source.body, source.parse_mode)
+        return _compile(source.subject or "", None)
 
 
 BOOK = TemplateBook()
+
+#: How many compiled texts are kept: every template in force, and room for recent previews
+#: (each checked or previewed text is compiled; keeping them all grew the process without end).
+COMPILED_TEMPLATES = 512
+
+
+@functools.lru_cache(maxsize=COMPILED_TEMPLATES)
+def _compile(text: str, parse_mode: str | None) -> Template:
+    return environment(parse_mode).from_string(text)
+
+
+def compiled_count() -> int:
+    """How many compiled template texts are held now."""
+    return _compile.cache_info().currsize
 
 
 def merge_values(event: str, channel: str, values: dict[str, Any]) -> dict[str, Any]:
@@ -188,16 +198,23 @@ def render(event: str, channel: str, /, **values: Any) -> Rendered:
     """Render the template in force for an event and channel.
 
     A staff template that fails on real data (a field this message lacks, a filter refusing a
-    value) falls back to the default text, logged: a bad template never loses a message.
+    value) or renders nothing falls back to the default text, logged: a bad template never loses
+    a message.
     """
     source, is_default = BOOK.source(event, channel)
     if is_default:
         return render_source(source, event, channel, values)
     try:
-        return render_source(source, event, channel, values)
+        out = render_source(source, event, channel, values)
     except Exception:
         log.exception("template %s/%s failed; sent the default text instead", event, channel)
         return render_source(BOOK.defaults[(event, channel)], event, channel, values)
+    if not out.body.strip():  # nobody can send nothing (Telegram refuses an empty text)
+        log.warning(
+            "template %s/%s rendered nothing; sent the default text instead", event, channel
+        )
+        return render_source(BOOK.defaults[(event, channel)], event, channel, values)
+    return out
 
 
 def render_key(key: str, /, **values: Any) -> Rendered:
@@ -222,11 +239,16 @@ def text(key: str, /, **values: Any) -> str:
 
 
 def _fit_request_sms(source: Source, merged: dict[str, Any], body: str) -> str:
-    """A job request SMS over its segment budget sends with shortened notes, never not at all."""
+    """A job request SMS over its segment budget sends with shortened notes, never not at all.
+
+    The mark of a cut is "..." in a GSM-7 text: "…" is not in the GSM alphabet and would make
+    the whole SMS UCS-2, which holds less than half as much.
+    """
     notes = merged.get("notes") or ""
+    mark = "..." if segments.is_gsm7(body) else "…"
     while notes and segments.count(body).segments > JOB_REQUEST_SMS_SEGMENTS:
         notes = notes[: max(0, len(notes) - max(8, len(notes) // 4))].rstrip()
-        shortened = {**merged, "notes": (notes + "…") if notes else None}
+        shortened = {**merged, "notes": (notes + mark) if notes else None}
         body = BOOK.compiled(source, "body").render(**shortened).strip()
     return body
 
