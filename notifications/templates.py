@@ -28,6 +28,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from jinja2 import StrictUndefined, Template
+from jinja2.exceptions import SecurityError
 from jinja2.sandbox import SandboxedEnvironment
 
 from notifications import catalogue as cat
@@ -54,9 +55,32 @@ def escape_markdown_v2(value: Any) -> Any:
     return _MARKDOWN_SPECIAL.sub(r"\\\1", str(value))
 
 
-_plain_env = SandboxedEnvironment(autoescape=False, undefined=StrictUndefined)
-_html_env = SandboxedEnvironment(autoescape=True, undefined=StrictUndefined)
-_markdown_env = SandboxedEnvironment(
+#: The longest text or list a template may build with `*` (a message is far shorter).
+MAX_BUILT = 10_000
+
+
+class BoundedSandbox(SandboxedEnvironment):
+    """The sandbox, with the arithmetic that could build a huge value bounded: `'x' * 10**9`
+    and `9 ** 99999` are refused (a `SecurityError`, so the check names the line), as Jinja's
+    sandbox refuses a `range` of more than 100,000 items."""
+
+    intercepted_binops = frozenset({"*", "**"})
+
+    def call_binop(self, context: Any, operator: str, left: Any, right: Any) -> Any:
+        """`*` and `**`, bounded."""
+        if operator == "**" and isinstance(right, int) and abs(right) > 64:
+            raise SecurityError("the exponent is too large")
+        if operator == "*":
+            for seq, times in ((left, right), (right, left)):
+                sized = isinstance(seq, str | list | tuple) and isinstance(times, int)
+                if sized and len(seq) * times > MAX_BUILT:
+                    raise SecurityError(f"that builds more than {MAX_BUILT} items")
+        return super().call_binop(context, operator, left, right)
+
+
+_plain_env = BoundedSandbox(autoescape=False, undefined=StrictUndefined)
+_html_env = BoundedSandbox(autoescape=True, undefined=StrictUndefined)
+_markdown_env = BoundedSandbox(
     autoescape=False, undefined=StrictUndefined, finalize=escape_markdown_v2
 )
 
