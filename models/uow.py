@@ -62,6 +62,10 @@ class TortoiseUnitOfWork(FieldworkerStore, CandidateStore, TimerStoreMixin, Offe
         self.armed_due: datetime | None = None
         #: Run once the transaction has committed (metrics: a rolled-back command counts nothing).
         self.after_commit: list[Callable[[], None]] = []
+        # History rows to insert together before commit: one statement, not one per row.
+        self._history: list[t.History] = []
+        #: Ids of the requests this transaction created.
+        self.fresh_subjects: set[int] = set()
 
     def now(self) -> datetime:
         """The transaction's notion of now."""
@@ -273,6 +277,7 @@ class TortoiseUnitOfWork(FieldworkerStore, CandidateStore, TimerStoreMixin, Offe
             reply_code=code,
             expires_at=expires_at,
         )
+        self.fresh_subjects.add(r.id)  # no timer can name it yet (`arm_timer`)
         return _request_view(r)
 
     async def move_request(
@@ -332,19 +337,29 @@ class TortoiseUnitOfWork(FieldworkerStore, CandidateStore, TimerStoreMixin, Offe
         channel: Channel | None = None,
         details: Mapping[str, Any] | None = None,
     ) -> None:
-        """Append one history row."""
-        await t.History.create(
-            booking_id=booking_id,
-            job_id=job_id,
-            request_id=request_id,
-            at=self._now,
-            actor_kind=actor.kind.value,
-            actor_id=actor.id,
-            actor_name=actor.name,
-            action=action.value,
-            on_behalf_of=on_behalf_of,
-            from_status=str(from_status) if from_status is not None else None,
-            to_status=str(to_status) if to_status is not None else None,
-            channel=channel.value if channel else None,
-            details=dict(details or {}),
+        """Append one history row (inserted with the transaction's others: `flush_history`)."""
+        self._history.append(
+            t.History(
+                booking_id=booking_id,
+                job_id=job_id,
+                request_id=request_id,
+                at=self._now,
+                actor_kind=actor.kind.value,
+                actor_id=actor.id,
+                actor_name=actor.name,
+                action=action.value,
+                on_behalf_of=on_behalf_of,
+                from_status=str(from_status) if from_status is not None else None,
+                to_status=str(to_status) if to_status is not None else None,
+                channel=channel.value if channel else None,
+                details=dict(details or {}),
+            )
         )
+
+    async def flush_history(self) -> None:
+        """Insert the history rows appended so far (before commit, or before history is read)."""
+        rows, self._history = self._history, []
+        if len(rows) == 1:
+            await rows[0].save()
+        elif rows:
+            await t.History.bulk_create(rows)

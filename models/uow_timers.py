@@ -34,6 +34,7 @@ class TimerStoreMixin:
 
     _now: datetime
     armed_due: datetime | None
+    fresh_subjects: set[int]
 
     async def arm_timer(
         self,
@@ -51,7 +52,11 @@ class TimerStoreMixin:
             "status": PENDING,
             "fired_at": None,
         }
-        if not await t.Timer.filter(kind=kind.value, subject_id=subject_id).update(**changes):
+        # A request created in this transaction has no timer yet: nothing to re-arm.
+        fresh = kind is TimerKind.NUDGE and subject_id in self.fresh_subjects
+        if fresh or not await t.Timer.filter(kind=kind.value, subject_id=subject_id).update(
+            **changes
+        ):
             await t.Timer.create(kind=kind.value, subject_id=subject_id, **changes)
         if due_at is not None and (self.armed_due is None or due_at < self.armed_due):
             self.armed_due = due_at
