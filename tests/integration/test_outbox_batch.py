@@ -26,7 +26,7 @@ async def test_a_broadcast_and_its_first_accept_tell_everyone_in_order(db: str) 
     assert [n.recipient for n in sent] == [str(300 + i) for i in range(4)]
     assert [n.request_id for n in sent] == [r.id for r in requests]
     assert all(n.payload.get(LIVE) == {"request": n.request_id} for n in sent)
-    assert all(n.body for n in sent)
+    assert all(n.body and n.created_at and n.status == "queued" for n in sent)
 
     winner = requests[2]
     await tx.run(
