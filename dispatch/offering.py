@@ -210,8 +210,10 @@ async def _send(
 ) -> list[int]:
     expires_at = await request_deadline(uow)
     sent: list[int] = []
-    for fw in fieldworker_ids:
-        request = await uow.create_request(job.id, job.booking_id, fw, expires_at)
+    asked = list(fieldworker_ids)
+    # All of them in one go: a broadcast to hundreds is a few statements, not a few each.
+    created = await uow.create_requests(job.id, job.booking_id, asked, expires_at)
+    for fw, request in zip(asked, created, strict=True):
         await timers.arm(uow, TimerKind.NUDGE, request.id, job.booking_id, uow.now())
         await uow.add_history(
             job.booking_id,

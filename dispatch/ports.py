@@ -291,6 +291,11 @@ class UnitOfWork(TimerStore, OfferStore, Protocol):
         """Insert a pending request."""
         ...
 
+    async def create_requests(
+        self, job_id: int, booking_id: int, fws: Sequence[int], expires_at: datetime | None
+    ) -> list[RequestView]:
+        """`create_request` for each fieldworker (a broadcast), in their order."""
+
     async def move_request(
         self,
         request_id: int,

@@ -84,6 +84,7 @@ class Transactions:
                     result = await fn(uow)
                     if self.outbox is not None and uow.events:
                         await self.outbox.write(uow)
+                    await uow.flush()
                 for done in uow.after_commit:
                     done()
                 if self.on_commit is not None and uow.events:

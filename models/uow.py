@@ -7,7 +7,6 @@ whether this call changed the row; the job row is always locked first.
 from __future__ import annotations
 
 import logging
-import secrets
 from collections.abc import Callable, Collection, Mapping
 from datetime import datetime
 from typing import Any, cast
@@ -39,6 +38,7 @@ from models import tables as t
 from models.uow_assist import OfferStoreMixin
 from models.uow_candidates import CandidateStore
 from models.uow_fieldworkers import FieldworkerStore
+from models.uow_requests import RequestStoreMixin, reply_code
 from models.uow_timers import TimerStoreMixin
 from models.views import (
     _booking_view,
@@ -50,7 +50,9 @@ from models.views import (
 log = logging.getLogger(__name__)
 
 
-class TortoiseUnitOfWork(FieldworkerStore, CandidateStore, TimerStoreMixin, OfferStoreMixin):
+class TortoiseUnitOfWork(
+    FieldworkerStore, CandidateStore, TimerStoreMixin, OfferStoreMixin, RequestStoreMixin
+):
     """One transaction's reads and writes; see `dispatch.ports.UnitOfWork`."""
 
     def __init__(self, now: datetime, channels_on: ChannelsOn) -> None:
@@ -62,6 +64,11 @@ class TortoiseUnitOfWork(FieldworkerStore, CandidateStore, TimerStoreMixin, Offe
         self.armed_due: datetime | None = None
         #: Run once the transaction has committed (metrics: a rolled-back command counts nothing).
         self.after_commit: list[Callable[[], None]] = []
+        # History rows to insert together before commit: one statement, not one per row.
+        self._history: list[t.History] = []
+        #: Ids of the requests this transaction created.
+        self.fresh_subjects: set[int] = set()
+        self._new_timers: list[t.Timer] = []
 
     def now(self) -> datetime:
         """The transaction's notion of now."""
@@ -263,9 +270,7 @@ class TortoiseUnitOfWork(FieldworkerStore, CandidateStore, TimerStoreMixin, Offe
                 ).values_list("reply_code", flat=True),
             )
         )
-        code = 1000 + secrets.randbelow(9000)
-        while code in taken:
-            code = 1000 + secrets.randbelow(9000)
+        code = reply_code(taken)
         r = await t.JobRequest.create(
             job_id=job_id,
             booking_id=booking_id,
@@ -273,6 +278,7 @@ class TortoiseUnitOfWork(FieldworkerStore, CandidateStore, TimerStoreMixin, Offe
             reply_code=code,
             expires_at=expires_at,
         )
+        self.fresh_subjects.add(r.id)  # no timer can name it yet (`arm_timer`)
         return _request_view(r)
 
     async def move_request(
@@ -332,19 +338,34 @@ class TortoiseUnitOfWork(FieldworkerStore, CandidateStore, TimerStoreMixin, Offe
         channel: Channel | None = None,
         details: Mapping[str, Any] | None = None,
     ) -> None:
-        """Append one history row."""
-        await t.History.create(
-            booking_id=booking_id,
-            job_id=job_id,
-            request_id=request_id,
-            at=self._now,
-            actor_kind=actor.kind.value,
-            actor_id=actor.id,
-            actor_name=actor.name,
-            action=action.value,
-            on_behalf_of=on_behalf_of,
-            from_status=str(from_status) if from_status is not None else None,
-            to_status=str(to_status) if to_status is not None else None,
-            channel=channel.value if channel else None,
-            details=dict(details or {}),
+        """Append one history row (inserted with the transaction's others: `flush_history`)."""
+        self._history.append(
+            t.History(
+                booking_id=booking_id,
+                job_id=job_id,
+                request_id=request_id,
+                at=self._now,
+                actor_kind=actor.kind.value,
+                actor_id=actor.id,
+                actor_name=actor.name,
+                action=action.value,
+                on_behalf_of=on_behalf_of,
+                from_status=str(from_status) if from_status is not None else None,
+                to_status=str(to_status) if to_status is not None else None,
+                channel=channel.value if channel else None,
+                details=dict(details or {}),
+            )
         )
+
+    async def flush(self) -> None:
+        """Insert the rows kept for the end of the transaction (before it commits)."""
+        await self.flush_timers()
+        await self.flush_history()
+
+    async def flush_history(self) -> None:
+        """Insert the history rows appended so far (before commit, or before history is read)."""
+        rows, self._history = self._history, []
+        if len(rows) == 1:
+            await rows[0].save()
+        elif rows:
+            await t.History.bulk_create(rows)

@@ -37,6 +37,9 @@ class OfferStoreMixin:
 
     _now: datetime
 
+    async def flush_history(self) -> None:
+        """Insert the transaction's pending history rows (`TortoiseUnitOfWork` does)."""
+
     async def create_offer(
         self,
         booking_id: int,
@@ -113,6 +116,7 @@ class OfferStoreMixin:
 
     async def dropped_out(self, booking_id: int, job_id: int, fieldworker_id: int) -> bool:
         """True when history records the job `missed` while it was this fieldworker's."""
+        await self.flush_history()  # this transaction's own rows count too
         rows = await t.History.filter(
             booking_id=booking_id, job_id=job_id, action=HistoryAction.JOB_MISSED.value
         ).values_list("details", flat=True)

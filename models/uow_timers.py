@@ -34,6 +34,17 @@ class TimerStoreMixin:
 
     _now: datetime
     armed_due: datetime | None
+    fresh_subjects: set[int]
+    #: Timers of requests created in this transaction, inserted together (`flush_timers`).
+    _new_timers: list[t.Timer]
+
+    async def flush_timers(self) -> None:
+        """Insert the timers kept for later; every other timer query does this first."""
+        rows, self._new_timers = self._new_timers, []
+        if len(rows) == 1:
+            await rows[0].save()
+        elif rows:
+            await t.Timer.bulk_create(rows)
 
     async def arm_timer(
         self,
@@ -51,17 +62,25 @@ class TimerStoreMixin:
             "status": PENDING,
             "fired_at": None,
         }
-        if not await t.Timer.filter(kind=kind.value, subject_id=subject_id).update(**changes):
-            await t.Timer.create(kind=kind.value, subject_id=subject_id, **changes)
+        if kind is TimerKind.NUDGE and subject_id in self.fresh_subjects:
+            # A request created in this transaction has no timer yet: inserted with the others.
+            self.fresh_subjects.discard(subject_id)  # a second arm finds this row
+            self._new_timers.append(t.Timer(kind=kind.value, subject_id=subject_id, **changes))
+        else:
+            await self.flush_timers()
+            if not await t.Timer.filter(kind=kind.value, subject_id=subject_id).update(**changes):
+                await t.Timer.create(kind=kind.value, subject_id=subject_id, **changes)
         if due_at is not None and (self.armed_due is None or due_at < self.armed_due):
             self.armed_due = due_at
 
     async def disarm_timer(self, kind: TimerKind, subject_id: int) -> None:
         """Forget the (kind, subject) timer if it has not fired (a no-op otherwise)."""
+        await self.flush_timers()
         await t.Timer.filter(kind=kind.value, subject_id=subject_id, status=PENDING).delete()
 
     async def due_timer_ids(self, limit: int) -> list[int]:
         """Ids of pending timers due by now, soonest first, at most `limit`."""
+        await self.flush_timers()
         return cast(
             "list[int]",
             await t.Timer.filter(status=PENDING, due_at__lte=self._now)
@@ -73,6 +92,7 @@ class TimerStoreMixin:
     async def claim_timer(self, timer_id: int) -> TimerView | None:
         """Mark a due pending timer done and return it; None when it is not (any more) pending and
         due, or another transaction holds it."""
+        await self.flush_timers()
         due = t.Timer.filter(id=timer_id, status=PENDING, due_at__lte=self._now)
         if _postgres():
             row = await due.select_for_update(skip_locked=True).first()
@@ -85,15 +105,18 @@ class TimerStoreMixin:
 
     async def drop_timer(self, timer_id: int) -> None:
         """Record that a claimed timer came due too late, or for nothing, and did not act."""
+        await self.flush_timers()
         await t.Timer.filter(id=timer_id).update(status=TimerStatus.DROPPED.value)
 
     async def pending_timers(self, kind: TimerKind) -> list[TimerView]:
         """Every pending timer of a kind."""
+        await self.flush_timers()
         rows = await t.Timer.filter(kind=kind.value, status=PENDING).order_by("id")
         return [_view(r) for r in rows]
 
     async def set_timer_due(self, timer_id: int, due_at: datetime | None) -> None:
         """Move a pending timer's deadline (None: off)."""
+        await self.flush_timers()
         await t.Timer.filter(id=timer_id, status=PENDING).update(due_at=due_at)
         if due_at is not None and (self.armed_due is None or due_at < self.armed_due):
             self.armed_due = due_at

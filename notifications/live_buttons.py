@@ -21,6 +21,7 @@ from typing import Any
 
 from dispatch import events as ev
 from models import tables as t
+from notifications import outbox_batch
 from notifications.callbacks import JobPress, ProposePress, RequestPress, unpack
 
 #: Payload key of a row whose message shows live buttons, and what they act on.
@@ -46,6 +47,7 @@ def live(payload: dict[str, Any]) -> dict[str, Any]:
 
 async def _live_rows(booking_id: int, request_id: int | None = None) -> list[t.Notification]:
     """The booking's live rows, oldest first (only the request's, when given: a cheap query)."""
+    await outbox_batch.flush()  # the rows this write has queued so far are read too
     query = t.Notification.filter(booking_id=booking_id, channel="telegram")
     if request_id is not None:
         query = query.filter(request_id=request_id)
@@ -59,9 +61,26 @@ async def _not_live(rows: list[t.Notification]) -> None:
         await t.Notification.filter(id=row.id).update(payload=payload)
 
 
+async def _booking_live_rows(booking_id: int) -> list[t.Notification]:
+    rows = t.Notification.filter(booking_id=booking_id, channel="telegram").exclude(status="failed")
+    return [r for r in await rows.order_by("id") if r.payload.get(LIVE)]
+
+
 async def replaced(booking_id: int, request_id: int) -> None:
     """An edit of the request's message is queued: its older rows are live no more."""
-    await _not_live(await _live_rows(booking_id, request_id))
+    for row in outbox_batch.queued():  # queued earlier in this write, not inserted yet
+        if (
+            row.booking_id == booking_id
+            and row.request_id == request_id
+            and row.channel == "telegram"
+        ):
+            row.payload = {k: v for k, v in row.payload.items() if k != LIVE}
+    # The booking's live rows are read once per write (one edit per withdrawn request).
+    rows = await outbox_batch.live_rows(booking_id, _booking_live_rows)
+    stale = [r for r in rows if r.request_id == request_id]
+    await _not_live(stale)
+    for row in stale:
+        rows.remove(row)
 
 
 async def retire(

@@ -24,6 +24,7 @@ from notifications import (
     job_changes,
     live_buttons,
     metrics,
+    outbox_batch,
     reminders,
     request_channels,
     rescheduling,
@@ -100,15 +101,19 @@ class OutboxRenderer:
     async def write(self, uow: TortoiseUnitOfWork) -> None:
         """Render and store the messages every event of `uow` causes."""
         notices = self._customer_notices[id(uow)] = {}
-        try:
-            for event in uow.events:
-                # First the older buttons the event makes stale: none of its new ones is retired.
-                await live_buttons.retire_stale(uow.now(), event)
-                handler = getattr(self, f"_on_{type(event).__name__}", None)
-                if handler is not None:
-                    await handler(uow, event)
-            for notice in notices.values():
-                await send_customer_notice(uow, notice, self.sms_enabled, self.customer_email)
+        try:  # rows read once, outbox rows inserted together (`outbox_batch`)
+            with outbox_batch.batching(uow.events):
+                for event in uow.events:
+                    # First the older buttons the event makes stale: none of its new ones is
+                    # retired.
+                    await live_buttons.retire_stale(uow.now(), event)
+                    handler = getattr(self, f"_on_{type(event).__name__}", None)
+                    if handler is not None:
+                        await handler(uow, event)
+                await outbox_batch.flush()  # before the customer notices' rows: ids in order
+                for notice in notices.values():
+                    await send_customer_notice(uow, notice, self.sms_enabled, self.customer_email)
+                await outbox_batch.flush()
             await metrics.count_on_commit(uow)
         finally:
             del self._customer_notices[id(uow)]
@@ -116,6 +121,9 @@ class OutboxRenderer:
     # -- helpers ---------------------------------------------------------------------------------
 
     async def _job_context(self, job_id: int) -> dict[str, Any]:
+        return await outbox_batch.job_context(job_id, self._load_job_context)
+
+    async def _load_job_context(self, job_id: int) -> dict[str, Any]:
         job = await t.Job.get(id=job_id).select_related(
             "appointment", "booking", "booking__customer"
         )
@@ -164,7 +172,7 @@ class OutboxRenderer:
     ) -> None:
         if payload and "reply_markup" in payload:
             payload = live_buttons.live(payload)  # the newest message with these buttons
-        await t.Notification.create(
+        row = t.Notification(
             booking_id=booking_id,
             channel=channel,
             recipient=str(recipient),
@@ -174,6 +182,8 @@ class OutboxRenderer:
             request_id=request_id,
             next_attempt_at=uow.now(),
         )
+        if not outbox_batch.add(row):  # inserted with the write's other rows
+            await row.save()
 
     # A message to a fieldworker about a job, on the channel that reaches them.
     _tell_fieldworker = fieldworker_messages.tell_fieldworker
@@ -207,9 +217,8 @@ class OutboxRenderer:
     async def _send_request(
         self, uow: TortoiseUnitOfWork, request_id: int, fieldworker_id: int, job_id: int
     ) -> None:
-        fw = await t.Fieldworker.get(id=fieldworker_id)
+        fw = await outbox_batch.get_fieldworker(fieldworker_id)
         ctx = await self._job_context(job_id)
-        request = await t.JobRequest.get(id=request_id)
         marks: dict[str, Any] = {
             "fieldworker_id": fw.id,
             "job_request": True,
@@ -236,12 +245,14 @@ class OutboxRenderer:
             if (await uow.settings()).sms_backup_for_requests:
                 # The same request by SMS too; if this copy fails, it is not sent on by Telegram.
                 marks["refused"] = [Channel.TELEGRAM.value]
+                request = await t.JobRequest.get(id=request_id)
                 await request_channels.by_sms(self, uow, fw, request, ctx, marks)
         else:
+            request = await t.JobRequest.get(id=request_id)
             await request_channels.by_sms(self, uow, fw, request, ctx, marks)
 
     async def _on_RequestAccepted(self, uow: TortoiseUnitOfWork, e: ev.RequestAccepted) -> None:
-        fw = await t.Fieldworker.get(id=e.fieldworker_id)
+        fw = await outbox_batch.get_fieldworker(e.fieldworker_id)
         ctx = await self._job_context(e.job_id)
         template = "request_accepted" if e.assigned else "request_accepted_manual"
         markup = attending_keyboard(e.job_id) if e.assigned else None
@@ -259,7 +270,7 @@ class OutboxRenderer:
             await self._tell_fieldworker(uow, fw, "on_behalf", ctx, verb="accepted", sms=False)
 
     async def _on_RequestDeclined(self, uow: TortoiseUnitOfWork, e: ev.RequestDeclined) -> None:
-        fw = await t.Fieldworker.get(id=e.fieldworker_id)
+        fw = await outbox_batch.get_fieldworker(e.fieldworker_id)
         ctx = await self._job_context(e.job_id)
         by_staff = e.actor.kind is not ActorKind.FIELDWORKER
         await self._tell_fieldworker(
@@ -276,7 +287,7 @@ class OutboxRenderer:
             await self._tell_fieldworker(uow, fw, "on_behalf", ctx, verb="declined", sms=False)
 
     async def _on_RequestWithdrawn(self, uow: TortoiseUnitOfWork, e: ev.RequestWithdrawn) -> None:
-        fw = await t.Fieldworker.get(id=e.fieldworker_id)
+        fw = await outbox_batch.get_fieldworker(e.fieldworker_id)
         ctx = await self._job_context(e.job_id)
         await self._tell_fieldworker(
             uow,
@@ -290,7 +301,7 @@ class OutboxRenderer:
 
     async def _on_JobAssigned(self, uow: TortoiseUnitOfWork, e: ev.JobAssigned) -> None:
         ctx = await self._job_context(e.job_id)
-        fw = await t.Fieldworker.get(id=e.fieldworker_id)
+        fw = await outbox_batch.get_fieldworker(e.fieldworker_id)
         if not e.via_accept and assist.chosen_in(uow, e.job_id) is None:
             # Staff assigned or confirmed. An edit alerts nobody, so a new message carries the
             # news (and the No longer attending button); their old request message, if any,
@@ -309,7 +320,7 @@ class OutboxRenderer:
                 uow, fw, "job_assigned_to_you", ctx, markup=attending_keyboard(e.job_id)
             )
         if e.previous_fieldworker_id is not None:
-            previous = await t.Fieldworker.get_or_none(id=e.previous_fieldworker_id)
+            previous = await outbox_batch.fieldworker(e.previous_fieldworker_id)
             if previous is not None:
                 await self._tell_fieldworker(uow, previous, "job_taken_from_you", ctx)
         notify = (await uow.settings()).customer_notify

@@ -565,6 +565,16 @@ class FakeUnitOfWork:
         self.requests[request_id] = row
         return row.view()
 
+    async def create_requests(
+        self,
+        job_id: int,
+        booking_id: int,
+        fws: Sequence[int],
+        expires_at: datetime | None,
+    ) -> list[RequestView]:
+        """`create_request` for each fieldworker, in their order."""
+        return [await self.create_request(job_id, booking_id, fw, expires_at) for fw in fws]
+
     async def move_request(
         self,
         request_id: int,
