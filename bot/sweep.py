@@ -121,9 +121,12 @@ async def _sweep(app_ctx: AppContext, stopping: asyncio.Event) -> None:
 class Waker:
     """Wakes the sweep at the soonest known deadline, between the regular sweeps."""
 
-    def __init__(self, scheduler: Any, job: Callable[[], Awaitable[None]]) -> None:
+    def __init__(
+        self, scheduler: Any, job: Callable[[], Awaitable[None]], interval: float | None = None
+    ) -> None:
         self.scheduler = scheduler
         self.job = job  # a sweep followed by `after_sweep`
+        self.interval = interval  # of the regular sweeps (`SWEEP_SECONDS` unless given)
         self.at: datetime | None = None
 
     def wake_at(self, when: datetime) -> None:
@@ -151,7 +154,7 @@ class Waker:
             .order_by("due_at")
             .first()
         )
-        soon = datetime.now(UTC) + timedelta(seconds=SWEEP_SECONDS)
+        soon = datetime.now(UTC) + timedelta(seconds=self.interval or SWEEP_SECONDS)
         if row is not None and row.due_at is not None and row.due_at < soon:
             self.wake_at(row.due_at)
 
@@ -160,13 +163,15 @@ class Sweeper:
     """APScheduler (in memory only: DESIGN) running the sweep now, every `SWEEP_SECONDS`, and at
     each deadline a transaction arms; `stop()` ends it without cutting a sweep off."""
 
-    def __init__(self, app_ctx: AppContext) -> None:
+    def __init__(self, app_ctx: AppContext, interval: float | None = None) -> None:
         from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
         self.app_ctx = app_ctx
+        #: Seconds between regular sweeps: SWEEP_INTERVAL_S (`SWEEP_SECONDS` unless given).
+        self.interval = interval or SWEEP_SECONDS
         self.stopping = asyncio.Event()
         self.scheduler = AsyncIOScheduler(timezone="UTC")
-        self.waker = Waker(self.scheduler, self.sweep_and_rearm)
+        self.waker = Waker(self.scheduler, self.sweep_and_rearm, self.interval)
         self._running: set[asyncio.Task[Any]] = set()
 
     async def sweep_and_rearm(self) -> None:
@@ -190,7 +195,7 @@ class Sweeper:
         self.scheduler.add_job(
             self.sweep_and_rearm,
             "interval",
-            seconds=SWEEP_SECONDS,
+            seconds=self.interval,
             max_instances=1,
             coalesce=True,
             id="sweep",
@@ -218,6 +223,6 @@ class Sweeper:
 
 def start_scheduler(app_ctx: AppContext) -> Sweeper:
     """The sweep, started: now, every `SWEEP_SECONDS`, and at each deadline a transaction arms."""
-    sweeper = Sweeper(app_ctx)
+    sweeper = Sweeper(app_ctx, app_ctx.config.sweep_interval_s)
     sweeper.start()
     return sweeper
