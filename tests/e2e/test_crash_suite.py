@@ -36,7 +36,7 @@ import pytest
 
 from emulators import TelegramEmulator, TwilioEmulator, make_callback_update, running
 from notifications.callbacks import Op, RequestPress, pack
-from tests.e2e.conftest import AUTH, SID, Service, free_port, service_env
+from tests.e2e.conftest import AUTH, SID, Service, free_port, service_env, until_healthy
 
 CRASH_RUNS = int(os.environ.get("CRASH_RUNS", "20"))
 #: How long after the last restart everything must have settled (messages of the killed
@@ -69,16 +69,9 @@ async def started(
             [sys.executable, "-m", "bot", "run"], env=env, cwd=tmp_path, stdout=log, stderr=log
         )
     base = env["PUBLIC_URL"]
-    for _ in range(300):
-        assert proc.poll() is None, (tmp_path / f"run-{n}.log").read_text()
-        try:
-            async with http.get(f"{base}/healthz") as resp:
-                if resp.status == 200:
-                    return Service(base, tg, sms, http, proc, env)
-        except aiohttp.ClientError:
-            pass
-        await asyncio.sleep(0.05)
-    raise AssertionError("service did not become healthy")
+    await until_healthy(http, base, proc)
+    assert proc.poll() is None, (tmp_path / f"run-{n}.log").read_text()
+    return Service(base, tg, sms, http, proc, env)
 
 
 def booking_body(n: int) -> dict[str, Any]:
