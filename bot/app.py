@@ -25,6 +25,7 @@ from models.access import bootstrap_owners, ensure_default_roles
 from models.db import check_writable, close_db, init_db
 from models.inbound import unstorable
 from models.transactions import Transactions
+from notifications import template_store
 from notifications.email_transport import SmtpSettings
 from notifications.links import LinkSigner, derive_key
 from notifications.metrics import refresh_outbox_gauges
@@ -227,6 +228,7 @@ def build_app(config: Config) -> web.Application:
         await init_db(config.database_url)
         await ensure_default_roles()
         await bootstrap_owners(config.telegram_admin_ids)
+        await template_store.refresh()  # staff's templates, before the first message renders
         background: list[asyncio.Task[Any]] = []
         stop = asyncio.Event()
         bot = application = twilio = None

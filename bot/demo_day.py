@@ -200,11 +200,11 @@ async def dispatch_day(demo: Demo) -> None:
 
 
 async def email_scene(demo: Demo) -> None:
-    """Booking 4: a roofer who works by email gets the request by email and accepts by link."""
+    """Booking 5: a roofer who works by email gets the request by email and accepts by link."""
     say = demo.say
     assert demo.mail is not None
     say()
-    say("== 11:30 Booking 4: roof repair, the roofer works by email ==")
+    say("== 13:30 Booking 5: roof repair, the roofer works by email ==")
     await demo.api("POST", "/services", {"code": "roof", "name": "Roof repair"})
     kai = await demo.api(
         "POST",

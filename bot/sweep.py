@@ -23,6 +23,7 @@ from dispatch.deadlines import TimerStatus
 from models import tables as t
 from models.transactions import is_transient
 from models.views import utcnow
+from notifications import template_store
 from notifications.metrics import TIMER_LAG
 
 log = logging.getLogger(__name__)
@@ -94,6 +95,8 @@ async def fire_due_timers(app_ctx: AppContext, stopping: asyncio.Event = _NEVER_
 
 
 async def _sweep(app_ctx: AppContext, stopping: asyncio.Event) -> None:
+    # Templates another instance saved are in force here from this sweep on.
+    await template_store.refresh()
     await fire_due_timers(app_ctx, stopping)
     due = cast(
         "list[int]",

@@ -18,16 +18,17 @@ from dispatch.model import Actor, ActorKind, Channel
 from models import tables as t
 from models.transactions import Transactions
 from notifications.callbacks import JobPress, Op
+from notifications.catalogue import TELEGRAM
 from notifications.keyboards import attending_keyboard, day_before_keyboard
-from notifications.templates import format_when, render
+from notifications.templates import Rendered, render, timing
+from notifications.templates import answer as answer_text
 
 log = logging.getLogger(__name__)
 
-ANSWERS = {
-    Outcome.CONFIRMED: "✅ Confirmed. Thank you!",
-    Outcome.ALREADY_CONFIRMED: "You already confirmed this job.",
-    Outcome.CLOSED: "This job is no longer assigned to you.",
-}
+
+def _attendance_outcome(outcome: Outcome) -> str:
+    """A confirmation of a job that is no longer theirs is answered as such."""
+    return "not_assigned" if outcome is Outcome.CLOSED else outcome.value
 
 
 def back_keyboard(press: JobPress) -> dict[str, Any]:
@@ -37,11 +38,24 @@ def back_keyboard(press: JobPress) -> dict[str, Any]:
     return attending_keyboard(press.job_id)
 
 
-async def _summary(job_id: int, timezone: str) -> str:
-    job = await t.Job.get(id=job_id).select_related("appointment", "booking")
+async def _confirmed_text(job_id: int, fw: t.Fieldworker) -> Rendered:
+    """The `attendance_confirmed` message for this job, in the fieldworker's zone."""
+    job = await t.Job.get(id=job_id).select_related("appointment", "booking", "booking__customer")
     service = await t.Service.get_or_none(code=job.service_code)
-    when = format_when(job.appointment.start, job.appointment.end, timezone)
-    return f"{service.name if service else job.service_code} · {when} · {job.booking.address}"
+    customer = job.booking.customer.name
+    return render(
+        "attendance_confirmed",
+        TELEGRAM,
+        **timing(job.appointment.start, job.appointment.end, fw.timezone),
+        service=service.name if service else job.service_code,
+        address=job.booking.address,
+        notes=job.booking.notes,
+        customer=customer,
+        customer_first_name=(customer.split() or [customer])[0],
+        booking_id=job.booking_id,
+        job_id=job.id,
+        fieldworker=(fw.name.split() or [fw.name])[0],
+    )
 
 
 async def confirm(query: Any, tx: Transactions, fw: t.Fieldworker, job_id: int) -> None:
@@ -51,12 +65,14 @@ async def confirm(query: Any, tx: Transactions, fw: t.Fieldworker, job_id: int) 
     result = await tx.run(
         lambda uow: reminders.confirm_attendance(uow, job_id, fw.id, actor, Channel.TELEGRAM)
     )
-    await query.answer(ANSWERS.get(result.outcome, "Done."))
+    await query.answer(answer_text(TELEGRAM, _attendance_outcome(result.outcome)))
     if result.outcome not in (Outcome.CONFIRMED, Outcome.ALREADY_CONFIRMED):
         return
-    text = render("attendance_confirmed", summary=await _summary(job_id, fw.timezone))
+    message = await _confirmed_text(job_id, fw)
     markup = InlineKeyboardMarkup.de_json(attending_keyboard(job_id), query.get_bot())
     try:
-        await query.edit_message_text(text, reply_markup=markup)
+        await query.edit_message_text(
+            message.body, reply_markup=markup, parse_mode=message.parse_mode
+        )
     except BadRequest as exc:  # not modified (a second press), or the message is gone
         log.info("could not edit the confirmation: %s", exc)

@@ -14,12 +14,8 @@ from dispatch import linking
 from dispatch.errors import DispatchError
 from handlers.context import chat_context as _ctx
 from models import tables as t
-
-HELP_TEXT = (
-    "I send you job requests with Accept and Decline buttons. The first to accept gets the job.\n"
-    "/jobs - your assigned jobs\n/requests - requests waiting for your answer\n"
-    "/start - link your account (share your phone number or use your invite code)"
-)
+from notifications.catalogue import TELEGRAM
+from notifications.templates import help_text
 
 
 async def _fieldworker_for(user_id: int) -> t.Fieldworker | None:
@@ -48,7 +44,7 @@ async def on_start(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         )
         return
     if fw is not None:
-        await message.reply_text(f"You are linked as {fw.name}. " + HELP_TEXT)
+        await message.reply_text(f"You are linked as {fw.name}. " + help_text(TELEGRAM))
         return
     if await t.Staff.filter(telegram_user_id=user.id).exists():
         await message.reply_text("You are registered as staff. Send /help for commands.")

@@ -27,6 +27,9 @@ from handlers.context import CHAT, ChatContext
 from models import tables as t
 from models.inbound import claim, finish, record, unstorable
 from models.views import load_settings
+from notifications.catalogue import SMS
+from notifications.templates import answer as answer_text
+from notifications.templates import help_text
 
 log = logging.getLogger(__name__)
 
@@ -43,37 +46,14 @@ STATE_CANCEL_REASON = "cancel_reason"
 #: The width of the outbox's `provider_id` column: a longer sid names no row.
 PROVIDER_ID_MAX = 64
 
-HELP_SMS = (
-    "Reply YES 1234 to accept a job request, NO 1234 reason to decline (1234 = the request's "
-    "code), CANCEL 1234 reason if you can no longer attend an assigned job, CONFIRM 1234 to "
-    "confirm you will, PROPOSE 1234 to offer the customer other times for a job you declined. "
-    "STOP to stop all messages, START to resume."
-)
-ANSWERS = {
-    Outcome.ASSIGNED: "Confirmed: the job is yours.",
-    Outcome.ACCEPTED: "Accepted. Staff will confirm.",
-    Outcome.ALREADY_ACCEPTED: "You already accepted this job.",
-    Outcome.TAKEN: "Sorry, another fieldworker already took this job.",
-    Outcome.CLOSED: "This request is no longer open.",
-    Outcome.JOB_CLOSED: "This job was cancelled.",
-    Outcome.DECLINED: "Declined. Thanks for letting us know.",
-    Outcome.NOT_FOUND: "That request no longer exists.",
-    Outcome.CANCELLED: "Noted: you are no longer attending. Staff have been told.",
-}
-
 
 #: What each refusal adds so the fieldworker knows how to answer again.
 REQUEST_HINTS = {
-    "no_such_code": " " + HELP_SMS,
+    "no_such_code": " " + help_text(SMS),
     "several_open_requests": " Reply YES or NO with the code.",
 }
 CANCEL_HINTS = {"several_assigned_jobs": " Reply CANCEL with the job's code and a reason."}
 CONFIRM_HINTS = {"several_assigned_jobs": " Reply CONFIRM with the job's code."}
-CONFIRM_ANSWERS = {
-    Outcome.CONFIRMED: "Confirmed, thank you. See you there.",
-    Outcome.ALREADY_CONFIRMED: "You already confirmed this job.",
-    Outcome.CLOSED: "This job is no longer assigned to you.",
-}
 
 
 def _code(text: str | None) -> int | None:
@@ -162,10 +142,10 @@ async def handle_sms(app_ctx: ChatContext, sender: str, body: str) -> str | None
         return None  # Twilio answers STOP itself; a second message would be refused anyway
     if word in OPT_IN_WORDS:
         await app_ctx.tx.run(lambda uow: replies.set_sms_opt_out(uow, sender, False))
-        return "You will receive messages again. " + HELP_SMS
+        return "You will receive messages again. " + help_text(SMS)
     # HELP alone is the keyword; a customer's "Help, the pipe burst" is words for staff.
     if word in HELP_WORDS and (fw is not None or (body or "").strip().upper() in HELP_WORDS):
-        return HELP_SMS
+        return help_text(SMS)
     if fw is None:  # a customer: an answer to a reschedule offer, else forwarded to staff
         return await sms_assist.customer_reply(app_ctx, sender, body)
     return await _fieldworker_sms(app_ctx, fw, word, word_match, body)
@@ -180,7 +160,7 @@ async def _confirm(app_ctx: ChatContext, fw: t.Fieldworker, code: int | None, ac
     result = await app_ctx.tx.run(
         lambda uow: reminders.confirm_attendance(uow, job_id, fw.id, actor, Channel.SMS)
     )
-    return CONFIRM_ANSWERS.get(result.outcome, "Done.")
+    return answer_text(SMS, "not_assigned" if result.outcome is Outcome.CLOSED else result.outcome)
 
 
 async def _fieldworker_sms(
@@ -200,7 +180,7 @@ async def _fieldworker_sms(
             result = await app_ctx.tx.run(
                 lambda uow: responding.respond(uow, request.id, Action.ACCEPT, actor, Channel.SMS)
             )
-            return ANSWERS.get(result.outcome, "Done.")
+            return answer_text(SMS, result.outcome)
         text = (word_match["rest"] or "").strip()
         return await _with_reason(app_ctx, fw, text, _decline_step(request.id, actor))
     if word == "CANCEL":
@@ -221,7 +201,7 @@ async def _fieldworker_sms(
         return await sms_assist.propose(app_ctx, fw, _code(word_match["code"]), rest, state)
     if state is not None:
         return await _continue(app_ctx, fw, body, state, actor)
-    return HELP_SMS
+    return help_text(SMS)
 
 
 async def _continue(
@@ -236,7 +216,7 @@ async def _continue(
     if state.state == STATE_CANCEL_REASON:
         step = _cancel_step(int(state.data["job_id"]), fw.id, actor)
         return await _with_reason(app_ctx, fw, body.strip(), step, from_prompt=True)
-    return HELP_SMS
+    return help_text(SMS)
 
 
 @dataclass(frozen=True)
@@ -295,7 +275,7 @@ async def _with_reason(
     result = await app_ctx.tx.run(act)
     if result.outcome is Outcome.REASON_REQUIRED:
         return _reason_prompt(settings.decline_reasons, step.question)
-    text = ANSWERS.get(result.outcome, "Done.")
+    text = answer_text(SMS, result.outcome)
     if result.outcome in (Outcome.DECLINED, Outcome.CANCELLED):
         text += await sms_assist.hint(app_ctx, fw, result)
     return text

@@ -25,7 +25,7 @@ from handlers.times import EXAMPLES, UnreadableTime, read_times
 from models import tables as t
 from models.views import utcnow
 from notifications.assist import numbered
-from notifications.templates import render
+from notifications.templates import text as text_of
 
 #: The chat remembers the job its fieldworker just declined or dropped (for a bare `PROPOSE`).
 STATE_JOB = "assist_job"
@@ -144,5 +144,5 @@ async def customer_reply(app_ctx: ChatContext, sender: str, body: str) -> str | 
         lambda uow: customer_replies.customer_replied(uow, sender, text)
     )
     if answer is None and forwarded is not None and forwarded.acknowledge:
-        return render("customer_reply_ack")
+        return text_of("customer_reply_ack")
     return answer

@@ -38,16 +38,18 @@ from dispatch.reasons import Pick, ReasonAnswer
 from handlers import assist_chat, attendance, listing, onboarding
 from handlers.context import ChatContext, chat_context
 from handlers.listing import fieldworker_for
-from handlers.onboarding import HELP_TEXT
 from models import tables as t
 from models.inbound import done_with
 from models.views import load_settings
 from notifications.callbacks import NOT_STAFF_DATA, JobPress, Op, RequestPress, unpack
+from notifications.catalogue import TELEGRAM
 from notifications.keyboards import (
     attending_reason_keyboard,
     reason_keyboard,
     request_keyboard,
 )
+from notifications.templates import answer as answer_text
+from notifications.templates import help_text
 
 log = logging.getLogger(__name__)
 
@@ -61,19 +63,6 @@ FIELDWORKER_COMMANDS = [
     ("help", "How this bot works"),
     ("start", "Link your Telegram account"),
 ]
-
-
-ANSWERS = {
-    Outcome.ASSIGNED: "✅ The job is yours!",
-    Outcome.ACCEPTED: "👍 Accepted. Staff will confirm.",
-    Outcome.ALREADY_ACCEPTED: "You already accepted this job.",
-    Outcome.TAKEN: "Sorry, another fieldworker already took this job.",
-    Outcome.CLOSED: "This request is no longer open.",
-    Outcome.JOB_CLOSED: "This job was cancelled.",
-    Outcome.DECLINED: "Declined. Thanks for letting us know.",
-    Outcome.NOT_FOUND: "This request no longer exists.",
-    Outcome.CANCELLED: "Noted: you are no longer attending. Staff have been told.",
-}
 
 
 _ctx = chat_context
@@ -135,10 +124,10 @@ async def _on_press(query: Any, context: ContextTypes.DEFAULT_TYPE) -> None:
     app = _ctx(context)
     if press.op is Op.ACCEPT:
         result = await app.tx.run(_answering(rid, Action.ACCEPT, fw))
-        await query.answer(ANSWERS.get(result.outcome, "Done."))
+        await query.answer(answer_text(TELEGRAM, result.outcome))
         return
     if request.status != RequestStatus.PENDING.value:
-        await query.answer(ANSWERS[Outcome.CLOSED])
+        await query.answer(answer_text(TELEGRAM, Outcome.CLOSED))
         return
     await _on_decline_button(query, context, fw, press)
 
@@ -174,7 +163,7 @@ async def _on_decline_button(
         )
         return
     result = await app.tx.run(_answering(rid, Action.DECLINE, fw, answer.reason))
-    await query.answer(ANSWERS.get(result.outcome, "Done."))
+    await query.answer(answer_text(TELEGRAM, result.outcome))
 
 
 async def _asked_again(query: Any, answer: ReasonAnswer, keyboard: dict[str, Any]) -> bool:
@@ -249,7 +238,7 @@ async def _on_attendance_button(
             )
         )
     )
-    await query.answer(ANSWERS.get(result.outcome, "Done."))
+    await query.answer(answer_text(TELEGRAM, result.outcome))
 
 
 async def _edit_markup(query: Any, markup: dict[str, Any]) -> None:
@@ -297,15 +286,15 @@ async def on_text(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
             )
 
         result = await app.tx.run(answer)
-        await message.reply_text(ANSWERS.get(result.outcome, "Done."))
+        await message.reply_text(answer_text(TELEGRAM, result.outcome))
         return
-    await message.reply_text("I did not understand that. " + HELP_TEXT)
+    await message.reply_text("I did not understand that. " + help_text(TELEGRAM))
 
 
 async def on_help(update: Update, _context: ContextTypes.DEFAULT_TYPE) -> None:
     """How the bot works."""
     if update.effective_message is not None:
-        await update.effective_message.reply_text(HELP_TEXT)
+        await update.effective_message.reply_text(help_text(TELEGRAM))
 
 
 def register(application: Application, chat: ChatContext) -> None:  # type: ignore[type-arg]

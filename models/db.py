@@ -39,7 +39,7 @@ def tortoise_config(url: str) -> dict[str, Any]:
         "connections": {"default": db},
         "apps": {
             APP: {
-                "models": ["models.tables"],
+                "models": ["models.tables", "models.message_templates"],
                 "migrations": "models.migrations",
                 "default_connection": "default",
             }

@@ -18,6 +18,7 @@ from dispatch import events as ev
 from dispatch.model import Channel, Interval
 from models import tables as t
 from models.uow import TortoiseUnitOfWork
+from notifications import catalogue as cat
 from notifications.keyboards import attending_keyboard, propose_keyboard
 from notifications.templates import format_when, render
 
@@ -63,16 +64,20 @@ async def proposal_invited(
     if r._telegram_chat(fw) is None:
         return  # by SMS, the answer to their NO or CANCEL says how to propose
     settings = await uow.settings()
+    ctx = await r._job_context(e.job_id)
     invite = render(
         "assist_invite",
+        cat.TELEGRAM,
+        **ctx,
+        **r._fieldworker_values(fw, ctx),
         suggested=bool(e.suggested),
         max_slots=settings.reschedule_assist.max_slots,
-    )
+    ).body
     await r._tell_fieldworker(
         uow,
         fw,
         "request_no_longer_attending" if e.no_longer_attending else "request_declined",
-        await r._job_context(e.job_id),
+        ctx,
         request_id=e.request_id,
         edit=e.request_id is not None,
         markup=propose_keyboard(e.job_id, e.suggested, (), fw.timezone),

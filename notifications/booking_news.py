@@ -38,15 +38,20 @@ async def on_booking_changed(
             request_id = holder.pending_request_id
             chat = self._telegram_chat(fw)
             if request_id is not None and chat is not None:
+                message = self._request_text(fw, request_id, ctx)
                 await self._queue(
                     uow,
                     channel="telegram",
                     recipient=chat,
                     template="job_request",
-                    body=self._request_text(fw, request_id, ctx),
+                    body=message.body,
                     booking_id=e.booking_id,
                     request_id=request_id,
-                    payload={"method": "edit", "reply_markup": request_keyboard(request_id)},
+                    payload={
+                        "method": "edit",
+                        "reply_markup": request_keyboard(request_id),
+                        **message.telegram_payload(),
+                    },
                 )
         summaries = [self._summary(ctx, fw.timezone) for ctx in contexts]
         await self._tell_fieldworker(

@@ -14,8 +14,8 @@ from typing import Any
 from dispatch.model import Actor, Channel, HistoryAction
 from models import tables as t
 from models.uow import TortoiseUnitOfWork
-from notifications.email import plain_email
-from notifications.templates import render
+from notifications import catalogue as cat
+from notifications.templates import render, render_key
 
 
 def first_name(name: str) -> str:
@@ -62,27 +62,32 @@ async def send_customer_notice(
     booking = await t.Booking.get(id=notice.booking_id).select_related("customer")
     customer = booking.customer
     values = {name: listed(seen) for name, seen in notice.values.items()}
-    text = render(notice.template, customer=first_name(customer.name), **values)
+    values.update(
+        customer=customer.name,
+        customer_first_name=first_name(customer.name),
+        booking_id=notice.booking_id,
+    )
+    message = cat.message(notice.template)
     if sms_enabled and customer.phone and not customer.sms_opt_out:
         await t.Notification.create(
             booking_id=notice.booking_id,
             channel="sms",
             recipient=customer.phone,
             template=notice.template,
-            body=text,
+            body=render_key(notice.template, **values).body,
             payload={},
             next_attempt_at=uow.now(),
         )
         await _record(uow, notice, Channel.SMS)
-    if email_enabled and customer.email:
-        email = plain_email("customer_email_subject", text, **values)
+    if email_enabled and customer.email and cat.EMAIL in cat.EVENTS[message.event].channels:
+        email = render(message.event, cat.EMAIL, **values)
         await t.Notification.create(
             booking_id=notice.booking_id,
             channel="email",
             recipient=customer.email,
             template=notice.template,
-            body=email.text,
-            payload=email.payload(),
+            body=email.body,
+            payload=email.email_payload(),
             next_attempt_at=uow.now(),
         )
         await _record(uow, notice, Channel.EMAIL)

@@ -3,7 +3,10 @@
 `smtp://user:pass@host:port` sends in the clear unless the server offers STARTTLS (then it is
 used); `smtps://` is TLS from the first byte. A 5xx answer (a refused sender, recipient or
 message) is permanent: the notification fails and the core sends it on by the next channel and
-alerts staff. A 4xx answer, a dropped connection or a timeout is a failed attempt, retried.
+alerts staff. A 4xx answer, a dropped connection or a timeout is a failed attempt, retried. A
+session that never got as far as the message (refused, dropped before it, a TLS handshake that
+failed: an untrusted certificate) is `MailServerUnreachable`: nothing was sent, so the retry simply
+sends; only a failure once the message is under way may have delivered it.
 """
 
 from __future__ import annotations
@@ -16,6 +19,15 @@ from urllib.parse import unquote, urlparse
 
 from models import tables as t
 from notifications.providers import PermanentError
+
+
+class MailServerUnreachable(ConnectionRefusedError):
+    """No session fit to carry the message: nothing of it was sent.
+
+    A `ConnectionRefusedError` because that is what the sender knows as "the provider was never
+    reached" (`notifications.attempts.outcome_unknown`); aiosmtplib's own connection errors are
+    plain `OSError`s, which read as "the answer was lost after sending".
+    """
 
 
 @dataclass(frozen=True)
@@ -73,8 +85,19 @@ async def send_email(smtp: SmtpSettings, row: t.Notification, seconds: float) ->
     }
     if smtp.implicit_tls:
         kwargs["start_tls"] = False
+    client = aiosmtplib.SMTP(**kwargs)
     try:
-        await aiosmtplib.send(message, **kwargs)
+        try:
+            # Connect, TLS (implicit or STARTTLS when offered), EHLO and login: no message yet.
+            await client.connect()
+        except OSError as exc:  # refused, dropped, timed out, or a TLS handshake that failed
+            if isinstance(exc, aiosmtplib.SMTPResponseException) and exc.code >= 500:
+                raise  # a 5xx greeting refuses the message like any other 5xx (below)
+            raise MailServerUnreachable(
+                f"mail server {smtp.host}:{smtp.port} not reached: {exc}"
+            ) from exc
+        async with client:
+            await client.send_message(message)
     except aiosmtplib.SMTPRecipientsRefused as exc:
         codes = [r.code for r in exc.recipients]
         if all(code >= 500 for code in codes):

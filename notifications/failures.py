@@ -9,17 +9,17 @@ reply code, by Telegram its buttons), and one alert to the staff who receive ale
 from __future__ import annotations
 
 import copy
+import html
+import re
 from typing import TYPE_CHECKING, Any
 
 from dispatch import events as ev
 from dispatch.model import Channel
 from dispatch.reachability import ChannelsOn
 from models import tables as t
-from models.access import alert_chats
 from models.uow import TortoiseUnitOfWork
-from notifications import reminders
-from notifications.email import plain_email
-from notifications.templates import render
+from notifications import reminders, staff_alerts
+from notifications.templates import html_part
 
 if TYPE_CHECKING:
     from notifications.render import OutboxRenderer
@@ -71,16 +71,39 @@ async def _send_on(
     if failed.payload.get("job_request") and e.request_id is not None and e.job_id is not None:
         await again._send_request(uow, e.request_id, fw.id, e.job_id)
         return
-    payload: dict[str, Any] = {"method": "send", "fieldworker_id": fw.id}
     if reminders.REMINDER in failed.payload:  # worded for the channel (the code, the buttons)
         await reminders.send_again(again, uow, failed, fw.id)
         return
+    message = failed.payload.get("message")
+    if message is not None and e.fallback is not None:  # worded anew for the fallback channel
+        ctx = await again._job_context(int(message["job_id"]))
+        values = dict(message.get("values") or {})
+        await again._tell_fieldworker(
+            uow, fw, str(message["key"]), ctx, request_id=e.request_id, **values
+        )
+        return
+    await _send_as_written(again, uow, failed, fw, e)
+
+
+async def _send_as_written(
+    again: OutboxRenderer,
+    uow: TortoiseUnitOfWork,
+    failed: t.Notification,
+    fw: t.Fieldworker,
+    e: ev.DeliveryFailed,
+) -> None:
+    """A message that cannot be worded anew goes on by the fallback channel as plain text."""
+    payload: dict[str, Any] = {"method": "send", "fieldworker_id": fw.id}
+    body = failed.body
+    if failed.payload.get("parse_mode") == "HTML":
+        body = html.unescape(re.sub(r"<[^>]+>", "", body))
     if e.fallback is Channel.SMS:
         recipient: str | int | None = again._sms_number(fw)
         template = "request_update_sms"
     elif e.fallback is Channel.EMAIL:
         recipient, template = fw.email, failed.template
-        payload.update(plain_email("fieldworker_email_subject_plain", failed.body).payload())
+        subject = "About your jobs"
+        payload.update({"subject": subject, "html": html_part(body)})
     else:
         recipient, template = again._telegram_chat(fw), failed.template
     if recipient is None or e.fallback is None:
@@ -90,7 +113,7 @@ async def _send_on(
         channel=e.fallback.value,
         recipient=recipient,
         template=template,
-        body=failed.body,
+        body=body,
         booking_id=e.booking_id,
         request_id=e.request_id,
         payload=payload,
@@ -110,8 +133,11 @@ async def _alert_staff(
     else:
         booking = await t.Booking.get(id=e.booking_id).select_related("customer")
         recipient = f"the customer {booking.customer.name}"
-    text = render(
+    await staff_alerts.to_staff(
+        renderer,
+        uow,
         "staff_delivery_failed",
+        e.booking_id,
         recipient=recipient,
         booking_id=e.booking_id,
         job_id=e.job_id,
@@ -119,13 +145,3 @@ async def _alert_staff(
         error=failed.error,
         fallback=CHANNEL_NAMES.get(e.fallback, e.fallback.value) if e.fallback else None,
     )
-    for chat in await alert_chats():
-        await renderer._queue(
-            uow,
-            channel=Channel.TELEGRAM.value,
-            recipient=chat,
-            template="staff_delivery_failed",
-            body=text,
-            booking_id=e.booking_id,
-            payload={"method": "send"},
-        )

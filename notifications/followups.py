@@ -37,7 +37,7 @@ async def unassigned_soon(
             "staff_unassigned_soon",
             unassigned_soon_keyboard(e.booking_id, job_id, choice),
             status=job.status,
-            suggested=fw.name if fw is not None else None,
+            suggested_fieldworker=fw.name if fw is not None else None,
         )
         if e.tell_customer:
             ctx = await self._job_context(job_id)

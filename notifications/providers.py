@@ -85,6 +85,8 @@ class ProviderCalls:
         markup_json = row.payload.get("reply_markup")
         markup = InlineKeyboardMarkup.de_json(markup_json, self.bot) if markup_json else None
         chat_id = int(row.recipient)
+        # The parse mode the template declared; its merge values were escaped for it.
+        parse_mode = row.payload.get("parse_mode")
         target = None
         if row.payload.get("method") == "edit" and row.request_id is not None:
             target = await self._edit_target(row)
@@ -107,6 +109,7 @@ class ProviderCalls:
                                 chat_id=chat_id,
                                 message_id=message_id,
                                 reply_markup=markup,
+                                parse_mode=parse_mode,
                             ),
                         )
                     except BadRequest as exc:
@@ -117,7 +120,12 @@ class ProviderCalls:
                 message = await self._call(
                     "Telegram",
                     self.bot.send_message(
-                        chat_id, row.body, reply_markup=markup, reply_parameters=reply, **extra
+                        chat_id,
+                        row.body,
+                        reply_markup=markup,
+                        reply_parameters=reply,
+                        parse_mode=parse_mode,
+                        **extra,
                     ),
                 )
         except RetryAfter as exc:

@@ -14,10 +14,14 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from dispatch import events as ev
+from dispatch.model import Channel
+from dispatch.reachability import message_channel
 from models import tables as t
 from models.uow import TortoiseUnitOfWork
+from models.views import contact_of
+from notifications import catalogue as cat
 from notifications.keyboards import day_before_keyboard
-from notifications.templates import format_when, render
+from notifications.templates import render
 
 if TYPE_CHECKING:
     from notifications.render import OutboxRenderer
@@ -46,28 +50,41 @@ async def _to_fieldworker(
     request_id: int | None = None,
     **values: Any,
 ) -> None:
-    """One new message: `template` on Telegram, `<template>_sms` by SMS, whichever reaches them."""
+    """One new message on the first channel that reaches them: `template` on Telegram,
+    `<template>_email` by email, `<template>_sms` by SMS."""
     fw = await t.Fieldworker.get(id=fieldworker_id)
     ctx = await r._job_context(job_id)
-    when = format_when(ctx["start"], ctx["end"], fw.timezone)
-    summary = r._summary(ctx, fw.timezone)
     # Who it is for (`failures`, if it fails) and how to render it again for another channel.
     marks = {"fieldworker_id": fw.id, REMINDER: {"template": template, "job_id": job_id, **values}}
     chat = r._telegram_chat(fw)
+    merge = {**ctx, **r._fieldworker_values(fw, ctx), "request_id": request_id, **values}
     if chat is not None:
+        message = render(template, cat.TELEGRAM, **merge)
         channel, recipient, name = "telegram", str(chat), template
-        payload = {"method": "send", **_telegram_payload(template, job_id), **marks}
+        payload = {
+            "method": "send",
+            **_telegram_payload(template, job_id),
+            **message.telegram_payload(),
+            **marks,
+        }
+    elif message_channel(contact_of(fw), r.channels_on) is Channel.EMAIL and fw.email:
+        if template == "nudge" and request_id is not None and r.links is not None:
+            merge["accept_url"] = r.links.url(request_id, "accept")
+            merge["decline_url"] = r.links.url(request_id, "decline")
+        message = render(template, cat.EMAIL, **merge)
+        channel, recipient, name = "email", fw.email, f"{template}_email"
+        payload = {**marks, **message.email_payload()}
     elif number := r._sms_number(fw):
+        message = render(template, cat.SMS, **merge)
         channel, recipient, name, payload = "sms", number, f"{template}_sms", marks
     else:
         return
-    body = render(name, when=when, summary=summary, request_id=request_id, **ctx, **values)
     await r._queue(
         uow,
         channel=channel,
         recipient=recipient,
         template=name,
-        body=body,
+        body=message.body,
         booking_id=ctx["booking_id"],
         request_id=request_id,
         payload=payload,

@@ -19,6 +19,7 @@ from notifications import (
     assist,
     booking_news,
     failures,
+    fieldworker_messages,
     followups,
     job_changes,
     live_buttons,
@@ -28,10 +29,11 @@ from notifications import (
     rescheduling,
     staff_alerts,
 )
+from notifications import catalogue as cat
 from notifications.customers import CustomerNotice, first_name, send_customer_notice
 from notifications.keyboards import attending_keyboard, request_keyboard
 from notifications.links import LinkSigner
-from notifications.templates import format_when, render
+from notifications.templates import Rendered, format_when, render, timing
 
 WITHDRAWN_TEMPLATES = {
     ev.WithdrawnBecause.TAKEN: "request_taken",
@@ -114,10 +116,15 @@ class OutboxRenderer:
     # -- helpers ---------------------------------------------------------------------------------
 
     async def _job_context(self, job_id: int) -> dict[str, Any]:
-        job = await t.Job.get(id=job_id).select_related("appointment", "booking")
+        job = await t.Job.get(id=job_id).select_related(
+            "appointment", "booking", "booking__customer"
+        )
         service = await t.Service.get_or_none(code=job.service_code)
+        customer = job.booking.customer
         return {
             "job": job,
+            "customer": customer.name,
+            "customer_first_name": first_name(customer.name),
             "booking_id": job.booking_id,
             "job_id": job.id,
             "service": service.name if service else job.service_code,
@@ -128,6 +135,7 @@ class OutboxRenderer:
         }
 
     def _summary(self, ctx: dict[str, Any], tz: str) -> str:
+        """One line about a job: service · when (in `tz`) · address."""
         return f"{ctx['service']} · {format_when(ctx['start'], ctx['end'], tz)} · {ctx['address']}"
 
     def _telegram_chat(self, fw: t.Fieldworker) -> int | None:
@@ -167,52 +175,12 @@ class OutboxRenderer:
             next_attempt_at=uow.now(),
         )
 
-    async def _tell_fieldworker(
-        self,
-        uow: TortoiseUnitOfWork,
-        fw: t.Fieldworker,
-        template: str,
-        ctx: dict[str, Any],
-        *,
-        request_id: int | None = None,
-        edit: bool = False,
-        markup: dict[str, Any] | None = None,
-        sms: bool = True,
-        **values: Any,
-    ) -> None:
-        """Edit the request's Telegram message (or send a new one), or send an SMS."""
-        text = render(template, summary=self._summary(ctx, fw.timezone), **ctx, **values)
-        chat = self._telegram_chat(fw)
-        who = {"fieldworker_id": fw.id}  # for `failures`, if it fails
-        if chat is not None:
-            payload: dict[str, Any] = {"method": "edit" if edit else "send", **who}
-            if edit and request_id is not None:  # the edit replaces that message's buttons
-                await live_buttons.replaced(ctx["booking_id"], request_id)
-            if markup is not None:
-                payload["reply_markup"] = markup
-            await self._queue(
-                uow,
-                channel="telegram",
-                recipient=chat,
-                template=template,
-                body=text,
-                booking_id=ctx["booking_id"],
-                request_id=request_id,
-                payload=payload,
-            )
-        elif sms and message_channel(contact_of(fw), self.channels_on) is Channel.EMAIL:
-            await request_channels.notice_by_email(self, uow, fw, template, text, ctx, request_id)
-        elif sms and (number := self._sms_number(fw)):
-            await self._queue(
-                uow,
-                channel="sms",
-                recipient=number,
-                template="request_update_sms",
-                body=text,
-                booking_id=ctx["booking_id"],
-                request_id=request_id,
-                payload=who,
-            )
+    # A message to a fieldworker about a job, on the channel that reaches them.
+    _tell_fieldworker = fieldworker_messages.tell_fieldworker
+
+    def _fieldworker_values(self, fw: t.Fieldworker, ctx: dict[str, Any]) -> dict[str, Any]:
+        """Merge values of a message to this fieldworker: the time in their zone, their name."""
+        return {**timing(ctx["start"], ctx["end"], fw.timezone), "fieldworker": first_name(fw.name)}
 
     # -- events ----------------------------------------------------------------------------------
 
@@ -229,12 +197,12 @@ class OutboxRenderer:
             job = ctx["job"]
             here, there = Point(fw.base_lat, fw.base_lon), Point(job.booking.lat, job.booking.lon)
             distance = round(haversine_km(here, there), 1)
-        when = format_when(ctx["start"], ctx["end"], fw.timezone)
-        return {**ctx, "when": when, "distance_km": distance}
+        return {**ctx, **self._fieldworker_values(fw, ctx), "distance_km": distance}
 
-    def _request_text(self, fw: t.Fieldworker, request_id: int, ctx: dict[str, Any]) -> str:
-        """A job request's Telegram text for this fieldworker (the job's details, distance)."""
-        return render("job_request", request_id=request_id, **self._request_values(fw, ctx))
+    def _request_text(self, fw: t.Fieldworker, request_id: int, ctx: dict[str, Any]) -> Rendered:
+        """A job request's Telegram message for this fieldworker (the job's details, distance)."""
+        values = self._request_values(fw, ctx)
+        return render("job_request", cat.TELEGRAM, request_id=request_id, **values)
 
     async def _send_request(
         self, uow: TortoiseUnitOfWork, request_id: int, fieldworker_id: int, job_id: int
@@ -249,16 +217,21 @@ class OutboxRenderer:
         if message_channel(contact_of(fw), self.channels_on) is Channel.EMAIL:
             await request_channels.by_email(self, uow, fw, request_id, ctx, marks)
         elif chat := self._telegram_chat(fw):
-            text = self._request_text(fw, request_id, ctx)
+            message = self._request_text(fw, request_id, ctx)
             await self._queue(
                 uow,
                 channel="telegram",
                 recipient=chat,
                 template="job_request",
-                body=text,
+                body=message.body,
                 booking_id=ctx["booking_id"],
                 request_id=request_id,
-                payload={"method": "send", "reply_markup": request_keyboard(request_id), **marks},
+                payload={
+                    "method": "send",
+                    "reply_markup": request_keyboard(request_id),
+                    **message.telegram_payload(),
+                    **marks,
+                },
             )
             if (await uow.settings()).sms_backup_for_requests:
                 # The same request by SMS too; if this copy fails, it is not sent on by Telegram.
@@ -374,7 +347,7 @@ class OutboxRenderer:
         if "service" in ctx:
             values["service"] = ctx["service"]
         if "start" in ctx and "end" in ctx:
-            values["when"] = format_when(ctx["start"], ctx["end"], self.company_timezone)
+            values.update(timing(ctx["start"], ctx["end"], self.company_timezone))
         notice.add(ctx.get("job_id"), fw.id if fw is not None else None, **values)
 
     # When a job leaves its fieldworker or the booking is cancelled (`notifications.job_changes`).

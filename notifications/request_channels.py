@@ -11,8 +11,8 @@ from typing import TYPE_CHECKING, Any
 
 from models import tables as t
 from models.uow import TortoiseUnitOfWork
-from notifications.email import job_request_email, plain_email
-from notifications.templates import render
+from notifications import catalogue as cat
+from notifications.templates import Rendered, render
 
 if TYPE_CHECKING:
     from notifications.render import OutboxRenderer
@@ -29,16 +29,23 @@ async def by_email(
     """The request as an email with its signed Accept and Decline links."""
     if renderer.links is None or not fw.email:
         return
-    email = job_request_email(renderer.links, request_id, renderer._request_values(fw, ctx))
+    email = render(
+        "job_request",
+        cat.EMAIL,
+        **renderer._request_values(fw, ctx),
+        request_id=request_id,
+        accept_url=renderer.links.url(request_id, "accept"),
+        decline_url=renderer.links.url(request_id, "decline"),
+    )
     await renderer._queue(
         uow,
         channel="email",
         recipient=fw.email,
         template="job_request_email",
-        body=email.text,
+        body=email.body,
         booking_id=ctx["booking_id"],
         request_id=request_id,
-        payload={**email.payload(), **marks},
+        payload={**email.email_payload(), **marks},
     )
 
 
@@ -54,14 +61,14 @@ async def by_sms(
     number = renderer._sms_number(fw)
     if number is None:
         return
-    when = renderer._request_values(fw, ctx)["when"]
-    text = render("job_request_sms", when=when, code=request.reply_code, **ctx)
+    values = renderer._request_values(fw, ctx)
+    text = render("job_request", cat.SMS, **values, request_id=request.id, code=request.reply_code)
     await renderer._queue(
         uow,
         channel="sms",
         recipient=number,
         template="job_request_sms",
-        body=text,
+        body=text.body,
         booking_id=ctx["booking_id"],
         request_id=request.id,
         payload=marks,
@@ -73,21 +80,20 @@ async def notice_by_email(
     uow: TortoiseUnitOfWork,
     fw: t.Fieldworker,
     template: str,
-    text: str,
+    email: Rendered,
     ctx: dict[str, Any],
     request_id: int | None,
 ) -> None:
     """A notice about a job (taken, assigned, withdrawn, ...) to a fieldworker who uses email."""
     if not fw.email:
         return
-    email = plain_email("fieldworker_email_subject", text, **renderer._request_values(fw, ctx))
     await renderer._queue(
         uow,
         channel="email",
         recipient=fw.email,
         template=template,
-        body=email.text,
+        body=email.body,
         booking_id=ctx["booking_id"],
         request_id=request_id,
-        payload={**email.payload(), "fieldworker_id": fw.id},
+        payload={**email.email_payload(), "fieldworker_id": fw.id},
     )

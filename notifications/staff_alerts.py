@@ -13,10 +13,37 @@ from models import tables as t
 from models.access import alert_chats
 from models.uow import TortoiseUnitOfWork
 from notifications.keyboards import timeout_alert_keyboard
-from notifications.templates import format_when, render
+from notifications.templates import format_when, render_key, timing
 
 if TYPE_CHECKING:
     from notifications.render import OutboxRenderer
+
+
+async def to_staff(
+    renderer: OutboxRenderer,
+    uow: TortoiseUnitOfWork,
+    key: str,
+    booking_id: int,
+    markup: Any = None,
+    /,
+    **values: Any,
+) -> None:
+    """One alert (the `staff_alert` template, its `kind` set by `key`) to every staff member
+    who receives alerts, by Telegram."""
+    message = render_key(key, **values)
+    payload = {"method": "send", **message.telegram_payload()}
+    if markup:
+        payload["reply_markup"] = markup
+    for chat in await alert_chats():
+        await renderer._queue(
+            uow,
+            channel="telegram",
+            recipient=chat,
+            template=key,
+            body=message.body,
+            booking_id=booking_id,
+            payload=payload,
+        )
 
 
 async def alert_staff(
@@ -29,18 +56,8 @@ async def alert_staff(
 ) -> None:
     """A Telegram alert about a job (with buttons, if any) to every staff member on alerts."""
     ctx = await renderer._job_context(job_id)
-    when = format_when(ctx["start"], ctx["end"], renderer.company_timezone)
-    text = render(template, when=when, **ctx, **values)
-    for chat in await alert_chats():
-        await renderer._queue(
-            uow,
-            channel="telegram",
-            recipient=chat,
-            template=template,
-            body=text,
-            booking_id=ctx["booking_id"],
-            payload={"method": "send", **({"reply_markup": markup} if markup else {})},
-        )
+    timed = timing(ctx["start"], ctx["end"], renderer.company_timezone)
+    await to_staff(renderer, uow, template, ctx["booking_id"], markup, **ctx, **timed, **values)
 
 
 async def acceptance_waiting(
@@ -85,21 +102,14 @@ async def customer_replied(
         service = await t.Service.get_or_none(code=job.service_code)
         when = format_when(job.appointment.start, job.appointment.end, renderer.company_timezone)
         summary = f"{service.name if service else job.service_code}, {when}, {booking.address}"
-    text = render(
+    await to_staff(
+        renderer,
+        uow,
         "staff_customer_replied",
+        e.booking_id,
         customer=booking.customer.name,
         phone=e.phone,
         booking_id=e.booking_id,
         summary=summary,
         text=e.text,
     )
-    for chat in await alert_chats():
-        await renderer._queue(
-            uow,
-            channel="telegram",
-            recipient=chat,
-            template="staff_customer_replied",
-            body=text,
-            booking_id=e.booking_id,
-            payload={"method": "send"},
-        )

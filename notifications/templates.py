@@ -1,257 +1,299 @@
-"""Message texts: Jinja2 in a sandbox (templates are data, never code)."""
+"""Message texts: Jinja2 templates per event and channel, rendered in a sandbox.
+
+Templates are data, never code: a `SandboxedEnvironment` with `StrictUndefined` (a merge field
+missing at render time is an error, never an empty gap), and a template only ever sees the merge
+fields its event declares (`notifications.catalogue`). The defaults are package data
+(`default_templates/*.toml`); staff overrides live in the database (`message_template`) and are
+held here (`BOOK`), refreshed at start, after every `PUT`/`DELETE`, and by each instance's sweep
+(so another instance follows within seconds).
+
+Telegram texts are rendered for the parse mode their template declares: with `HTML` every merge
+value is HTML-escaped, with `MarkdownV2` it is Markdown-escaped, so a customer called
+`<b>O'Brien_</b>` shows literally. An email's body is plain text; its HTML part is that text,
+escaped, with its links made clickable (`html_part`).
+"""
 
 from __future__ import annotations
 
+import functools
+import html
+import logging
+import re
+import threading
+import tomllib
+from dataclasses import dataclass
 from datetime import datetime, timedelta
+from importlib import resources
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from jinja2 import StrictUndefined
+from jinja2 import StrictUndefined, Template
+from jinja2.exceptions import SecurityError
 from jinja2.sandbox import SandboxedEnvironment
 
-TEMPLATES: dict[str, str] = {
-    # Telegram: plain text, no parse mode, so nothing a customer typed can break the markup.
-    "job_request": (
-        "📋 New job request #{{ request_id }}\n"
-        "{{ service }} · {{ when }}\n"
-        "📍 {{ address }}{% if distance_km is not none %} ({{ distance_km }} km away){% endif %}\n"
-        "{% if notes %}📝 {{ notes }}\n{% endif %}"
-        "Booking {{ booking_id }}, job {{ job_id }}"
-    ),
-    "request_accepted": "✅ You got this job.\n{{ summary }}",
-    "request_accepted_manual": "👍 Accepted. Staff will confirm who gets it.\n{{ summary }}",
-    "request_declined": (
-        "❌ Declined{% if reason %}: {{ reason }}{% endif %}.\n{{ summary }}"
-        "{% if invite is defined and invite %}\n\n{{ invite }}{% endif %}"
-    ),
-    "request_no_longer_attending": (
-        "🚫 No longer attending{% if reason %}: {{ reason }}{% endif %}.\n{{ summary }}"
-        "{% if invite is defined and invite %}\n\n{{ invite }}{% endif %}"
-    ),
-    # Reschedule Assist (CONTRACT §5): the fieldworker proposes, the customer chooses.
-    "assist_invite": (
-        "📅 Could the customer have another time? "
-        "{% if suggested %}Pick up to {{ max_slots }} of your free times below and press "
-        "“Send to customer”, or type your own.{% else %}You have no free time in your working "
-        "hours this week: type the times you could come.{% endif %}"
-    ),
-    "assist_sent": (
-        "📨 Sent to the customer: {{ options }}. They answer by SMS; you will hear what they "
-        "choose.\n{{ summary }}"
-    ),
-    "assist_chosen": (
-        "✅ The customer chose {{ chosen }} from the times you proposed: the job is yours."
-        "\n{{ summary }}"
-    ),
-    "assist_chosen_not_free": (
-        "🔁 The customer chose {{ chosen }} from the times you proposed, but you are no longer "
-        "free then, so the job was offered again.\n{{ summary }}"
-    ),
-    "assist_expired": (
-        "⌛ The customer did not choose any of the times you proposed for job {{ job_id }}."
-        "\n{{ summary }}"
-    ),
-    "request_taken": "This job was taken by another fieldworker.\n{{ summary }}",
-    "request_not_selected": "Another fieldworker was selected for this job.\n{{ summary }}",
-    "request_assigned_elsewhere": "This job was given to another fieldworker.\n{{ summary }}",
-    "request_cancelled": "This job was cancelled.\n{{ summary }}",
-    "request_expired": "This request expired without an answer.\n{{ summary }}",
-    "request_rescheduled": (
-        "🔁 This request is closed: the job was moved to a new time. If you are asked for the "
-        "new time, a new request follows.\n{{ summary }}"
-    ),
-    "on_behalf": "🔔 Staff {{ verb }} job {{ job_id }} on your behalf.\n{{ summary }}",
-    "job_assigned_to_you": "📌 You have been assigned a job.\n{{ summary }}",
-    "job_taken_from_you": "🔔 Job {{ job_id }} is no longer yours (reassigned).\n{{ summary }}",
-    "job_unassigned": "🔔 You are no longer assigned to job {{ job_id }}.\n{{ summary }}",
-    "job_rescheduled": (
-        "🔁 Job {{ job_id }} was moved to a new time (it was {{ previous }}). It is still yours."
-        "\n{{ summary }}"
-    ),
-    "job_unassigned_rescheduled": (
-        "🔁 Job {{ job_id }} was moved to a new time you are not available for, so it is no "
-        "longer yours.\n{{ summary }}"
-    ),
-    "decline_reason_prompt": "Why are you declining?\n{{ summary }}",
-    "booking_changed": (
-        "✏️ Booking {{ booking_id }} was changed.\n"
-        "{% if 'address' in changed %}📍 Address: {{ address }}\n{% endif %}"
-        "{% if 'location' in changed and 'address' not in changed %}"
-        "📍 The map location was corrected.\n{% endif %}"
-        "{% if 'notes' in changed %}📝 Notes: {{ notes or '(none)' }}\n{% endif %}"
-        "{% for line in summaries %}{{ line }}\n{% endfor %}"
-    ),
-    "job_completed": "✅ Job {{ job_id }} is marked completed.\n{{ summary }}",
-    "staff_nobody_to_ask": (
-        "⚠️ Booking {{ booking_id }}, job {{ job_id }} ({{ service }}, {{ when }}): "
-        "no eligible fieldworker left to ask."
-    ),
-    "staff_assignment_timeout": (
-        "⏰ Booking {{ booking_id }}, job {{ job_id }} ({{ service }}, {{ when }}): nobody "
-        "accepted in time ({{ asked }} asked). Ask them all again with the button or "
-        "/rebroadcast {{ booking_id }} all; or /request, /assign."
-    ),
-    "staff_fieldworker_cancelled": (
-        "⚠️ {{ fieldworker }} is no longer attending job {{ job_id }} (booking {{ booking_id }}, "
-        "{{ service }}, {{ when }}){% if reason %}: {{ reason }}{% endif %}. "
-        "{% if rebroadcast %}Other fieldworkers were asked.{% else %}Nobody else was asked yet: "
-        "the job is missed until staff act (/rebroadcast {{ booking_id }}, /request or /assign)."
-        "{% endif %}"
-    ),
-    "staff_delivery_failed": (
-        "⚠️ A message to {{ recipient }} about booking {{ booking_id }}"
-        "{% if job_id %}, job {{ job_id }}{% endif %} could not be delivered by {{ channel }}"
-        "{% if error %} ({{ error }}){% endif %}. "
-        "{% if fallback %}It was sent by {{ fallback }} instead."
-        "{% else %}No other channel reaches them.{% endif %}"
-    ),
-    "staff_unassigned_soon": (
-        "⏰ Booking {{ booking_id }}, job {{ job_id }} ({{ service }}, {{ when }}) starts soon "
-        "and is still {{ status }}. Re-broadcast, see who is available"
-        "{% if suggested %}, or assign {{ suggested }}{% endif %} with the buttons "
-        "(or /rebroadcast, /available, /assign {{ booking_id }} ...)."
-    ),
-    "staff_job_rescheduled": (
-        "🔁 Booking {{ booking_id }}, job {{ job_id }} ({{ service }}) was moved to {{ when }} "
-        "and needs a fieldworker: see who is available with the button (or /available "
-        "{{ booking_id }}), then /request or /assign."
-    ),
-    "staff_acceptance_waiting": (
-        "⚠️ Waiting for staff: {{ fieldworker }} accepted job {{ job_id }} (booking "
-        "{{ booking_id }}, {{ service }}, {{ when }}). Confirm with /assign {{ booking_id }} "
-        "{{ fieldworker_id }}."
-    ),
-    # Reminders (CONTRACT §5): the nudge is a reply to the request's own message (its buttons).
-    "nudge": (
-        "⏳ Reminder: job request #{{ request_id }} is still waiting for your answer "
-        "(Accept or Decline above).\n{{ summary }}"
-    ),
-    "reminder": (
-        "⏰ Reminder: your job starts soon.\n"
-        "{{ service }} · {{ when }}\n"
-        "📍 {{ address }}\n"
-        "{% if notes %}📝 {{ notes }}\n{% endif %}"
-        "Booking {{ booking_id }}, job {{ job_id }}"
-    ),
-    "day_before_confirmation": (
-        "📅 Please confirm you will attend this job.\n"
-        "{{ service }} · {{ when }}\n"
-        "📍 {{ address }}\n"
-        "Booking {{ booking_id }}, job {{ job_id }}"
-    ),
-    "attendance_confirmed": "✅ Confirmed, thank you: see you there.\n{{ summary }}",
-    # SMS: short, and every request ends with how to answer (CONTRACT §6).
-    "job_request_sms": (
-        "Job request: {{ service }}, {{ when }}, {{ address }}."
-        "{% if notes %} {{ notes }}.{% endif %}"
-        " Reply YES {{ code }} to accept or NO {{ code }} reason to decline."
-    ),
-    "request_update_sms": "{{ text }}",
-    "nudge_sms": (
-        "Reminder: job request {{ service }}, {{ when }}, {{ address }} is waiting for your answer."
-        " Reply YES {{ code }} / NO {{ code }} reason."
-    ),
-    "reminder_sms": (
-        "Reminder: your job {{ service }}, {{ when }}, {{ address }}."
-        "{% if notes %} {{ notes }}.{% endif %}"
-    ),
-    "day_before_confirmation_sms": (
-        "Please confirm your job {{ service }}, {{ when }}, {{ address }}. "
-        "{% if code %}Reply CONFIRM {{ code }} or CANCEL {{ code }} reason."
-        "{% else %}Reply CONFIRM, or tell staff if you can't attend.{% endif %}"
-    ),
-    "customer_fieldworker_cancelled_sms": (
-        "Hi {{ customer }}, {{ fieldworker }} can no longer come for your {{ service }} on "
-        "{{ when }}. We are finding someone else and will confirm by SMS."
-    ),
-    "customer_assigned_sms": (
-        "Hi {{ customer }}, {{ fieldworker }} will do your {{ service }} on {{ when }}."
-    ),
-    "customer_fieldworker_changed_sms": (
-        "Hi {{ customer }}, a change for your {{ service }} on {{ when }}: {{ fieldworker }} "
-        "will come instead."
-    ),
-    "customer_rescheduled_sms": (
-        "Hi {{ customer }}, your {{ service }} has been moved to {{ when }}."
-    ),
-    "reschedule_offer": (
-        "Hi {{ customer }}, {{ fieldworker }} can't come for your {{ service }} on {{ when }} "
-        "but could come {{ options }}. Reply {{ choices }} to move your booking to that time."
-    ),
-    "reschedule_chosen_sms": (
-        "Hi {{ customer }}, done: your {{ service }} is now on {{ when }}"
-        "{% if assigned %} with {{ fieldworker }}.{% else %}. We are finding your technician "
-        "and will confirm by SMS.{% endif %}"
-    ),
-    "customer_cancelled_sms": (
-        "Hi {{ customer }}, your {{ service }} booking on {{ when }} has been cancelled."
-    ),
-    "customer_no_acceptance_sms": (
-        "Hi {{ customer }}, we're still finding your technician for your {{ service }} on "
-        "{{ when }}. We will confirm by SMS as soon as someone is booked."
-    ),
-    "customer_unassigned_soon_sms": (
-        "Hi {{ customer }}, your {{ service }} on {{ when }} is not confirmed yet. We are "
-        "working on it and will SMS you as soon as a technician is booked."
-    ),
-    "staff_customer_replied": (
-        "💬 SMS from customer {{ customer }} ({{ phone }}) about booking {{ booking_id }} "
-        "({{ summary }}):\n“{{ text }}”"
-    ),
-    "customer_reply_ack": (
-        "Thanks, we got your message and passed it to our team. They will get back to you."
-    ),
-    # Email (`notifications.email`): a subject, a plain part and an HTML part (`*_html`, where
-    # every merge value is HTML-escaped).
-    "job_request_email_subject": "Job request: {{ service }}, {{ when }}",
-    "job_request_email": (
-        "New job request #{{ request_id }}\n\n"
-        "{{ service }}\n{{ when }}\n{{ address }}"
-        "{% if distance_km is not none %} ({{ distance_km }} km away){% endif %}\n"
-        "{% if notes %}Notes: {{ notes }}\n{% endif %}"
-        "Booking {{ booking_id }}, job {{ job_id }}\n\n"
-        "Accept: {{ accept_url }}\nDecline: {{ decline_url }}\n"
-    ),
-    "job_request_email_html": (
-        "<p><strong>New job request #{{ request_id }}</strong></p>"
-        "<p>{{ service }}<br>{{ when }}<br>{{ address }}"
-        "{% if distance_km is not none %} ({{ distance_km }} km away){% endif %}"
-        "{% if notes %}<br>Notes: {{ notes }}{% endif %}</p>"
-        "<p>Booking {{ booking_id }}, job {{ job_id }}</p>"
-        '<p><a href="{{ accept_url }}">Accept</a> &middot; '
-        '<a href="{{ decline_url }}">Decline</a></p>'
-    ),
-    "fieldworker_email_subject": "About your job: {{ service }}, {{ when }}",
-    "fieldworker_email_subject_plain": "About your jobs",
-    "customer_email_subject": (
-        "Your booking{% if service is defined %}: {{ service }}{% endif %}"
-        "{% if when is defined %}, {{ when }}{% endif %}"
-    ),
-}
+from notifications import catalogue as cat
+from notifications import segments
 
-_env = SandboxedEnvironment(
-    autoescape=False, undefined=StrictUndefined, keep_trailing_newline=False
+log = logging.getLogger(__name__)
+
+#: Merge fields that may be absent (then None): code need not pass them.
+OPTIONAL_FIELDS = frozenset(
+    {"reason", "invite", "error", "fallback", "suggested_fieldworker", "notes", "distance_km"}
+    | {"accept_url", "decline_url"}
 )
-_html_env = SandboxedEnvironment(
-    autoescape=True, undefined=StrictUndefined, keep_trailing_newline=False
+#: A job request SMS must fit this many segments (its notes are shortened to fit).
+JOB_REQUEST_SMS_SEGMENTS = 2
+
+_MARKDOWN_SPECIAL = re.compile(r"([_*\[\]()~`>#+\-=|{}.!\\])")
+_URL = re.compile(r"https?://[^\s<>\"']+")
+
+
+def escape_markdown_v2(value: Any) -> Any:
+    """Telegram MarkdownV2: every reserved character of a merge value backslash-escaped."""
+    if value is None or isinstance(value, bool):
+        return value
+    return _MARKDOWN_SPECIAL.sub(r"\\\1", str(value))
+
+
+#: The longest text or list a template may build with `*` (a message is far shorter).
+MAX_BUILT = 10_000
+
+
+class BoundedSandbox(SandboxedEnvironment):
+    """The sandbox, with the arithmetic that could build a huge value bounded: `'x' * 10**9`
+    and `9 ** 99999` are refused (a `SecurityError`, so the check names the line), as Jinja's
+    sandbox refuses a `range` of more than 100,000 items."""
+
+    intercepted_binops = frozenset({"*", "**"})
+
+    def call_binop(self, context: Any, operator: str, left: Any, right: Any) -> Any:
+        """`*` and `**`, bounded."""
+        if operator == "**" and isinstance(right, int) and abs(right) > 64:
+            raise SecurityError("the exponent is too large")
+        if operator == "*":
+            for seq, times in ((left, right), (right, left)):
+                sized = isinstance(seq, str | list | tuple) and isinstance(times, int)
+                if sized and len(seq) * times > MAX_BUILT:
+                    raise SecurityError(f"that builds more than {MAX_BUILT} items")
+        return super().call_binop(context, operator, left, right)
+
+
+_plain_env = BoundedSandbox(autoescape=False, undefined=StrictUndefined)
+_html_env = BoundedSandbox(autoescape=True, undefined=StrictUndefined)
+_markdown_env = BoundedSandbox(
+    autoescape=False, undefined=StrictUndefined, finalize=escape_markdown_v2
 )
-_compiled = {
-    name: (_html_env if name.endswith("_html") else _env).from_string(source)
-    for name, source in TEMPLATES.items()
-}
 
 
-def render(name: str, **values: Any) -> str:
-    """Render a named template; a missing value is an error, never an empty gap."""
-    return _compiled[name].render(**values).strip()
+def environment(parse_mode: str | None) -> SandboxedEnvironment:
+    """The sandbox that renders (and escapes) for a Telegram parse mode; plain otherwise."""
+    if parse_mode == "HTML":
+        return _html_env
+    if parse_mode == "MarkdownV2":
+        return _markdown_env
+    return _plain_env
+
+
+@dataclass(frozen=True)
+class Source:
+    """One template as written: body, an email's subject, a Telegram parse mode."""
+
+    body: str
+    subject: str | None = None
+    parse_mode: str | None = None
+
+
+@dataclass(frozen=True)
+class Rendered:
+    """One rendered message: its text, and an email's subject and HTML part."""
+
+    body: str
+    subject: str | None = None
+    parse_mode: str | None = None
+    html: str | None = None
+
+    def telegram_payload(self) -> dict[str, Any]:
+        """What an outbox row's payload carries for the Telegram transport."""
+        return {"parse_mode": self.parse_mode} if self.parse_mode else {}
+
+    def email_payload(self) -> dict[str, Any]:
+        """What an outbox row's payload carries for `notifications.email_transport`."""
+        return {"subject": self.subject, "html": self.html}
+
+
+_FIELDWORKER_SUBJECT = "About your job: {{ service }}, {{ when }}"
+_CUSTOMER_SUBJECT = "Your booking: {{ service }}, {{ when }}"
+
+
+def _load_defaults() -> dict[tuple[str, str], Source]:
+    """The shipped templates, and the emails derived from SMS texts where none is written."""
+    folder = resources.files("notifications").joinpath("default_templates")
+    out: dict[tuple[str, str], Source] = {}
+    for name in ("fieldworker.toml", "customer.toml", "staff.toml", "answers.toml"):
+        data = tomllib.loads(folder.joinpath(name).read_text(encoding="utf-8"))
+        for event, channels in data.items():
+            for channel, t in channels.items():
+                body = t["body"].strip("\n")
+                out[(event, channel)] = Source(body, t.get("subject"), t.get("parse_mode"))
+    for spec in cat.EVENTS.values():
+        sms = out.get((spec.name, cat.SMS))
+        if cat.EMAIL in spec.channels and (spec.name, cat.EMAIL) not in out and sms:
+            subject = _CUSTOMER_SUBJECT if spec.audience == "customer" else _FIELDWORKER_SUBJECT
+            out[(spec.name, cat.EMAIL)] = Source(sms.body, subject)
+    return out
+
+
+class TemplateBook:
+    """The defaults and staff's overrides; the overrides are replaced whole by a refresh."""
+
+    def __init__(self) -> None:
+        self.defaults = _load_defaults()
+        self._overrides: dict[tuple[str, str], Source] = {}
+        self._lock = threading.Lock()
+
+    def source(self, event: str, channel: str) -> tuple[Source, bool]:
+        """The template in force for an event and channel, and whether it is the default."""
+        key = (event, channel)
+        override = self._overrides.get(key)
+        if override is not None:
+            return override, False
+        return self.defaults[key], True
+
+    def replace_overrides(self, overrides: dict[tuple[str, str], Source]) -> None:
+        """Staff's templates as the database holds them now (a refresh)."""
+        with self._lock:
+            self._overrides = dict(overrides)
+
+    def compiled(self, source: Source, part: str) -> Template:
+        """The compiled body or subject of a template (compiled once per text while in use)."""
+        if part == "body":
+            return _compile(source.body, source.parse_mode)
+        return _compile(source.subject or "", None)
+
+
+BOOK = TemplateBook()
+
+#: How many compiled texts are kept: every template in force, and room for recent previews
+#: (each checked or previewed text is compiled; keeping them all grew the process without end).
+COMPILED_TEMPLATES = 512
+
+
+@functools.lru_cache(maxsize=COMPILED_TEMPLATES)
+def _compile(text: str, parse_mode: str | None) -> Template:
+    return environment(parse_mode).from_string(text)
+
+
+def compiled_count() -> int:
+    """How many compiled template texts are held now."""
+    return _compile.cache_info().currsize
+
+
+def merge_values(event: str, channel: str, values: dict[str, Any]) -> dict[str, Any]:
+    """The values a template sees: only its event's fields, optional ones defaulted to None, and
+    `summary` made from service, when and address when not given."""
+    spec = cat.EVENTS[event]
+    allowed = spec.fields_for(channel)
+    merged = {name: values[name] for name in allowed if name in values}
+    for name in allowed:
+        if name not in merged and name in OPTIONAL_FIELDS:
+            merged[name] = None
+    if "summary" in allowed and "summary" not in merged:
+        parts = [values.get(k) for k in ("service", "when", "address")]
+        if all(isinstance(p, str) for p in parts):
+            merged["summary"] = (" · " if channel == cat.TELEGRAM else ", ").join(parts)  # type: ignore[arg-type]
+    return merged
+
+
+def render_source(source: Source, event: str, channel: str, values: dict[str, Any]) -> Rendered:
+    """Render one template (in force or proposed) with the given merge values."""
+    merged = merge_values(event, channel, values)
+    body = BOOK.compiled(source, "body").render(**merged).strip()
+    if event == "job_request" and channel == cat.SMS:
+        body = _fit_request_sms(source, merged, body)
+    if channel == cat.EMAIL:
+        subject = BOOK.compiled(source, "subject").render(**merged).strip()
+        return Rendered(body, " ".join(subject.split()), None, html_part(body))
+    if channel == cat.TELEGRAM:
+        return Rendered(body, None, source.parse_mode)
+    return Rendered(body)
+
+
+def render(event: str, channel: str, /, **values: Any) -> Rendered:
+    """Render the template in force for an event and channel.
+
+    A staff template that fails on real data (a field this message lacks, a filter refusing a
+    value) or renders nothing falls back to the default text, logged: a bad template never loses
+    a message.
+    """
+    source, is_default = BOOK.source(event, channel)
+    if is_default:
+        return render_source(source, event, channel, values)
+    try:
+        out = render_source(source, event, channel, values)
+    except Exception:
+        log.exception("template %s/%s failed; sent the default text instead", event, channel)
+        return render_source(BOOK.defaults[(event, channel)], event, channel, values)
+    if not out.body.strip():  # nobody can send nothing (Telegram refuses an empty text)
+        log.warning(
+            "template %s/%s rendered nothing; sent the default text instead", event, channel
+        )
+        return render_source(BOOK.defaults[(event, channel)], event, channel, values)
+    return out
+
+
+def render_key(key: str, /, **values: Any) -> Rendered:
+    """Render a message named by its key (`notifications.catalogue.MESSAGES`)."""
+    m = cat.message(key)
+    return render(m.event, m.channel, **{**values, **m.fixed})
+
+
+def answer(channel: str, outcome: str) -> str:
+    """The answer to a fieldworker's reply on a channel (`answer` template), by its outcome."""
+    return render("answer", channel, outcome=str(outcome)).body or "Done."
+
+
+def help_text(channel: str) -> str:
+    """How the bot works, for a channel (`help` template)."""
+    return render("help", channel).body
+
+
+def text(key: str, /, **values: Any) -> str:
+    """The rendered text of a message key (for callers that need only the body)."""
+    return render_key(key, **values).body
+
+
+def _fit_request_sms(source: Source, merged: dict[str, Any], body: str) -> str:
+    """A job request SMS over its segment budget sends with shortened notes, never not at all.
+
+    The mark of a cut is "..." in a GSM-7 text: "…" is not in the GSM alphabet and would make
+    the whole SMS UCS-2, which holds less than half as much.
+    """
+    notes = merged.get("notes") or ""
+    mark = "..." if segments.is_gsm7(body) else "…"
+    while notes and segments.count(body).segments > JOB_REQUEST_SMS_SEGMENTS:
+        notes = notes[: max(0, len(notes) - max(8, len(notes) // 4))].rstrip()
+        shortened = {**merged, "notes": (notes + mark) if notes else None}
+        body = BOOK.compiled(source, "body").render(**shortened).strip()
+    return body
+
+
+def html_part(text_body: str) -> str:
+    """An email's HTML part: its plain text escaped, line breaks kept, links clickable."""
+    escaped = html.escape(text_body)
+
+    def link(match: re.Match[str]) -> str:
+        url = match.group(0)
+        return f'<a href="{url}">{url}</a>'
+
+    paragraphs = [
+        _URL.sub(link, p).replace("\n", "<br>") for p in escaped.split("\n\n") if p.strip()
+    ]
+    return "".join(f"<p>{p}</p>" for p in paragraphs)
 
 
 def format_when(start: datetime, end: datetime, tz: str) -> str:
     """`Tue 1 Dec 10:00-12:00` in the given zone (falls back to UTC for an unknown zone)."""
-    try:
-        zone = ZoneInfo(tz)
-    except (KeyError, ValueError):
-        zone = ZoneInfo("UTC")
+    zone = zone_of(tz)
     s, e = start.astimezone(zone), end.astimezone(zone)
     end_text = (
         e.strftime("%H:%M")
@@ -259,3 +301,21 @@ def format_when(start: datetime, end: datetime, tz: str) -> str:
         else (e.strftime("%a %-d %b %H:%M"))
     )
     return f"{s.strftime('%a %-d %b %H:%M')}-{end_text} {s.tzname()}"
+
+
+def zone_of(tz: str) -> ZoneInfo:
+    """A time zone by name; UTC for an unknown one."""
+    try:
+        return ZoneInfo(tz)
+    except (KeyError, ValueError):
+        return ZoneInfo("UTC")
+
+
+def timing(start: datetime, end: datetime, tz: str) -> dict[str, str]:
+    """The `when`, `date` and `time` merge fields of an appointment in the recipient's zone."""
+    local = start.astimezone(zone_of(tz))
+    return {
+        "when": format_when(start, end, tz),
+        "date": local.strftime("%a %-d %b"),
+        "time": local.strftime("%H:%M"),
+    }

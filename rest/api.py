@@ -12,9 +12,9 @@ Every request goes through:
    `/bookings/{id}` path, and the route's permission (roles are read from the database on every
    call);
 4. the view (one module per resource: `rest.settings`, `rest.services`, `rest.fieldworkers`,
-   `rest.staff`, `rest.bookings`, `rest.booking_actions`): every write happens inside one
-   `ctx.tx.run(...)` (one transaction, retried on a transient conflict, with the outbox rows of the
-   core's events).
+   `rest.staff`, `rest.bookings`, `rest.booking_actions`, `rest.templates`): every write happens
+   inside one `ctx.tx.run(...)` (one transaction, retried on a transient conflict, with the outbox
+   rows of the core's events).
 
 A refused permission on a booking is recorded as a `permission_refused` history row, in its own
 transaction, and nothing else changes.
@@ -26,7 +26,7 @@ from aiohttp import web
 
 from dispatch.model import Permission
 from dispatch.settings import CompanySettings
-from rest import booking_actions, bookings, fieldworkers, services, settings, staff
+from rest import booking_actions, bookings, fieldworkers, services, settings, staff, templates
 from rest import schemas as s
 from rest.errors import error_middleware
 from rest.openapi import openapi_document
@@ -278,6 +278,47 @@ ROUTES: tuple[Route, ...] = (
         "A booking's history, oldest first",
         response=s.HistoryOut,
         many=True,
+    ),
+    Route(
+        "GET",
+        "/templates",
+        templates.list_templates,
+        "List every message template (a JSON list, one per event and channel)",
+        response=s.TemplateOut,
+        many=True,
+    ),
+    Route(
+        "GET",
+        "/templates/{event}/{channel}",
+        templates.get_template,
+        "Get the template in force for an event and channel",
+        response=s.TemplateOut,
+    ),
+    Route(
+        "PUT",
+        "/templates/{event}/{channel}",
+        templates.put_template,
+        "Replace a template (checked first; 422 names each problem's line)",
+        request=s.TemplateIn,
+        response=s.TemplateOut,
+        permission=_SETTINGS,
+    ),
+    Route(
+        "DELETE",
+        "/templates/{event}/{channel}",
+        templates.delete_template,
+        "Restore the default template",
+        response=s.TemplateOut,
+        permission=_SETTINGS,
+    ),
+    Route(
+        "POST",
+        "/templates/{event}/{channel}/preview",
+        templates.preview_template,
+        "Render a template with a booking's data or sample data",
+        request=s.PreviewIn,
+        body_optional=True,
+        response=s.PreviewOut,
     ),
     Route(
         "GET",

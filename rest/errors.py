@@ -10,6 +10,7 @@ import asyncio
 import logging
 import re
 from collections.abc import Awaitable, Callable, Mapping
+from typing import Any
 
 from aiohttp import web
 from pydantic import ValidationError
@@ -31,6 +32,8 @@ class ApiError(Exception):
         message: str,
         field: str | None = None,
         headers: Mapping[str, str] | None = None,
+        *,
+        extra: Mapping[str, Any] | None = None,
     ) -> None:
         super().__init__(message)
         self.status = status
@@ -38,6 +41,8 @@ class ApiError(Exception):
         self.message = message
         self.field = field
         self.headers = dict(headers or {})
+        #: More members of the error object, documented in `ErrorDetail` (`problems`).
+        self.extra = dict(extra or {})
 
 
 def error_response(
@@ -46,9 +51,10 @@ def error_response(
     message: str,
     field: str | None = None,
     headers: Mapping[str, str] | None = None,
+    extra: Mapping[str, Any] | None = None,
 ) -> web.Response:
-    """The one error shape of CONTRACT §4."""
-    body = {"error": {"code": code, "message": message, "field": field}}
+    """The one error shape of CONTRACT §4 (`extra`: members `ErrorDetail` documents)."""
+    body = {"error": {"code": code, "message": message, "field": field, **(extra or {})}}
     return web.json_response(body, status=status, headers=headers)
 
 
@@ -102,7 +108,7 @@ async def error_middleware(
     try:
         return await handler(request)
     except ApiError as exc:
-        return error_response(exc.status, exc.code, exc.message, exc.field, exc.headers)
+        return error_response(exc.status, exc.code, exc.message, exc.field, exc.headers, exc.extra)
     except DispatchError as exc:
         return error_response(http_status(exc), exc.code, exc.message, exc.field)
     except web.HTTPException as exc:

@@ -189,6 +189,9 @@ PATH_PARAMS: dict[str, tuple[str, dict[str, Any]]] = {
     # `[0-9]`, not `\d`, which matches every Unicode digit: an Arabic-Indic one was booking 1.
     "id": (r"[0-9]+", {"type": "integer", "minimum": 1}),
     "name": (r"[A-Za-z0-9_-]{1,64}", {"type": "string", "pattern": "^[A-Za-z0-9_-]{1,64}$"}),
+    # Any name reaches the view, which answers an unknown event or channel naming the known ones.
+    "event": (r"[A-Za-z0-9_-]{1,64}", {"type": "string", "pattern": "^[A-Za-z0-9_-]{1,64}$"}),
+    "channel": (r"[A-Za-z0-9_-]{1,64}", {"type": "string", "pattern": "^[A-Za-z0-9_-]{1,64}$"}),
 }
 
 

@@ -55,8 +55,6 @@ from rest.schemas.common import (
     ApiModel,
     ChannelName,
     Email,
-    ErrorDetail,
-    ErrorResponse,
     GeoMultiPolygon,
     GeoPolygon,
     Id,
@@ -88,6 +86,7 @@ from rest.schemas.common import (
     patch_model,
     unique,
 )
+from rest.schemas.errors import ErrorDetail, ErrorResponse, TemplateProblem
 from rest.schemas.fieldworkers import (
     FieldworkerIn,
     FieldworkerOut,
@@ -117,6 +116,13 @@ from rest.schemas.staff import (
     StaffIn,
     StaffOut,
     StaffPatch,
+)
+from rest.schemas.templates import (
+    PreviewIn,
+    PreviewOut,
+    SegmentsOut,
+    TemplateIn,
+    TemplateOut,
 )
 
 __all__ = [
@@ -167,6 +173,8 @@ __all__ = [
     "PageQuery",
     "Phone",
     "Position",
+    "PreviewIn",
+    "PreviewOut",
     "QueryModel",
     "ReassignIn",
     "ReassignOut",
@@ -181,6 +189,7 @@ __all__ = [
     "RespondedBy",
     "RoleIn",
     "RoleOut",
+    "SegmentsOut",
     "SendOut",
     "ServiceCode",
     "ServiceIn",
@@ -195,6 +204,9 @@ __all__ = [
     "StaffPatch",
     "Tag",
     "TelegramUserId",
+    "TemplateIn",
+    "TemplateOut",
+    "TemplateProblem",
     "Territory",
     "Text",
     "TimeSpan",

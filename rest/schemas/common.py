@@ -381,17 +381,3 @@ class LatLonOut(OutModel):
 
     lat: float
     lon: float
-
-
-class ErrorDetail(OutModel):
-    """What went wrong."""
-
-    code: str = Field(description="snake_case error code")
-    message: str
-    field: str | None = Field(description="dotted path of the offending input, if any")
-
-
-class ErrorResponse(OutModel):
-    """Every error answer."""
-
-    error: ErrorDetail

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -37,3 +38,9 @@ def test_demo_prints_a_dispatch_day_and_exits_zero(tmp_path: Path) -> None:
     assert "Kai presses Accept: “Confirmed: the job is yours.”" in out
     assert "assigned to Kai Brandt" in out
     assert not list(tmp_path.glob("data/*")), "the demo leaves no database behind"
+    # Each scene names its own booking, in the order of the day (the email scene was once
+    # "11:30 Booking 4", after "12:10 Booking 4").
+    scenes = re.findall(r"^== (\d\d:\d\d) Booking (\d+)", out, re.MULTILINE)
+    numbers = [int(n) for _, n in scenes]
+    assert numbers == sorted(set(numbers)), scenes
+    assert [t for t, _ in scenes] == sorted(t for t, _ in scenes), scenes

@@ -254,7 +254,7 @@ async def test_changed_details_reach_whoever_holds_a_request_or_the_job(
     rows = await t.Notification.filter(id__gt=before).order_by("id")
     by = {(r.recipient, r.template): r for r in rows}
     assert sorted(by) == [
-        ("+351912345678", "request_update_sms"),
+        ("+351912345678", "booking_changed_sms"),
         ("101", "booking_changed"),
         ("101", "job_request"),
     ], "Cy declined: not told"
@@ -271,7 +271,9 @@ async def test_changed_details_reach_whoever_holds_a_request_or_the_job(
         "📝 Notes: Cat",
     ]
     assert "Rua Nova 9, Lisboa" in news.body.splitlines()[3], "the job, as it is now"
-    assert by["+351912345678", "request_update_sms"].body == news.body
+    by_sms = by["+351912345678", "booking_changed_sms"].body
+    assert by_sms.startswith(f"Booking {bid} was changed. Address: Rua Nova 9, Lisboa. Notes: Cat.")
+    assert "✏" not in by_sms, "worded for SMS: no emoji (one would make it UCS-2)"
 
     # Once Ann has the job, she alone hears of the next change.
     accept = {"action": "accept", "fieldworker_id": ann.id}

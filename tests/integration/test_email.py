@@ -305,5 +305,40 @@ async def test_a_refused_telegram_notice_goes_on_by_email_when_that_is_next(db: 
     await tx.run(lambda uow: delivery.notification_failed(uow, notice.id, "Forbidden: blocked"))
 
     [by_email] = await t.Notification.filter(template="job_assigned_to_you", channel="email")
-    assert by_email.recipient == ANN and by_email.body == notice.body
+    assert by_email.recipient == ANN
+    assert by_email.body.startswith(f"You have been assigned job {job.id}: Plumbing, ")
+    assert notice.body.startswith("📌 You have been assigned a job."), "worded per channel"
     assert by_email.payload["subject"] and by_email.payload["refused"] == ["telegram"]
+
+
+async def test_an_email_first_fieldworker_gets_nudge_and_reminder_by_email(
+    db: str, sink: SmtpSink
+) -> None:
+    """Nudges and reminders go by the first channel that reaches them: email, with the nudge's
+    Accept / Decline links (not a `YES code` they could not answer by mail)."""
+    from dispatch import events as ev
+
+    await add_service()
+    ann = await add_fieldworker("Ann Mail", email=ANN, channels=["email", "sms"])
+    tx = email_tx()
+    booking_id = await create_booking(tx, phone=None)
+    request = await t.JobRequest.get(booking_id=booking_id, fieldworker_id=ann.id)
+
+    async def happens(uow: Any, event: ev.Event) -> None:
+        uow.emit(event)
+
+    await tx.run(
+        lambda uow: happens(uow, ev.RequestNudged(booking_id, request.id, request.job_id, ann.id))
+    )
+    await tx.run(lambda uow: happens(uow, ev.JobReminder(booking_id, request.job_id, ann.id)))
+
+    rows = await t.Notification.filter(recipient=ANN).order_by("id")
+    assert [r.template for r in rows] == ["job_request_email", "nudge_email", "reminder_email"]
+    assert await t.Notification.filter(channel="sms").count() == 0, "email reaches her first"
+    nudged, reminded = rows[1], rows[2]
+    assert "still waiting for your answer" in nudged.body
+    assert f"Accept: {LINKS.url(request.id, 'accept')}" in nudged.body
+    assert "YES" not in nudged.body
+    assert nudged.payload["subject"].startswith("Waiting for your answer: Plumbing")
+    assert "Your job starts soon." in reminded.body and "Plumbing" in reminded.body
+    assert '<a href="https://dispatch.example.com/r/' in nudged.payload["html"]
