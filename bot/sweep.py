@@ -1,11 +1,12 @@
 """The scheduler's work: fire due timers, expire unanswered requests, recover updates.
 
 Deadlines live in the database (`dispatch.timers`); APScheduler only wakes the process: every
-`SWEEP_SECONDS`, at start (work that came due while the process was down runs once then), and at
-the soonest deadline a transaction just armed or a sweep left pending (`Waker`). Each timer fires
-in a transaction of its own that claims it, so a second instance or a restart never fires it
-again. Stopping (`Sweeper.stop`) lets the sweep under way finish the timer in hand before the
-database closes: a stop never cuts a sweep off in the middle of a transaction.
+`SWEEP_INTERVAL_S` (default `SWEEP_SECONDS`), at start (work that came due while the process was
+down runs once then), and at the soonest deadline a transaction just armed or a sweep left
+pending (`Waker`). Each timer fires in a transaction of its own that claims it, so a second
+instance or a restart never fires it again. Stopping (`Sweeper.stop`) lets the sweep under way
+finish the timer in hand before the database closes: a stop never cuts a sweep off in the middle
+of a transaction.
 """
 
 from __future__ import annotations
@@ -163,7 +164,7 @@ class Waker:
 
 
 class Sweeper:
-    """APScheduler (in memory only: DESIGN) running the sweep now, every `SWEEP_SECONDS`, and at
+    """APScheduler (in memory only: DESIGN) running the sweep now, every `interval` seconds, and at
     each deadline a transaction arms; `stop()` ends it without cutting a sweep off."""
 
     def __init__(self, app_ctx: AppContext, interval: float | None = None) -> None:
@@ -193,7 +194,7 @@ class Sweeper:
             self._running.discard(cast("asyncio.Task[Any]", task))
 
     def start(self) -> None:
-        """Sweep now (what came due while the process was down), then every `SWEEP_SECONDS`."""
+        """Sweep now (what came due while the process was down), then every `interval` seconds."""
         self.app_ctx.tx.on_armed = self.waker.wake_at
         self.scheduler.add_job(
             self.sweep_and_rearm,
@@ -225,7 +226,7 @@ class Sweeper:
 
 
 def start_scheduler(app_ctx: AppContext) -> Sweeper:
-    """The sweep, started: now, every `SWEEP_SECONDS`, and at each deadline a transaction arms."""
+    """The sweep, started: now, every `SWEEP_INTERVAL_S` and at each deadline a transaction arms."""
     sweeper = Sweeper(app_ctx, app_ctx.config.sweep_interval_s)
     sweeper.start()
     return sweeper
