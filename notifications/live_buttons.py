@@ -138,8 +138,9 @@ async def retire_stale(now: datetime, event: ev.Event) -> None:
         await retire(now, event.booking_id, request_id=event.request_id)
     elif isinstance(event, ev.BookingCancelled):
         await retire(now, event.booking_id)
-    elif isinstance(event, ev.AttendanceAsked):
-        # The day-before question carries the job's buttons now (Confirm / Can't attend).
+    elif isinstance(event, ev.AttendanceAsked | ev.JobReminder):
+        # The day-before question (Confirm / Can't attend) or the reminder before the start
+        # (No longer attending) carries the job's buttons now.
         await retire(now, event.booking_id, job_id=event.job_id)
     elif (job_id := moved_job(event)) is not None:
         await retire(now, event.booking_id, job_id=job_id)

@@ -20,7 +20,7 @@ from models import tables as t
 from models.uow import TortoiseUnitOfWork
 from models.views import contact_of
 from notifications import catalogue as cat
-from notifications.keyboards import day_before_keyboard
+from notifications.keyboards import attending_keyboard, day_before_keyboard
 from notifications.templates import render
 
 if TYPE_CHECKING:
@@ -37,6 +37,8 @@ def _telegram_payload(template: str, job_id: int) -> dict[str, Any]:
         return {REPLY_TO_REQUEST: True}
     if template == "day_before_confirmation":
         return {"reply_markup": day_before_keyboard(job_id)}
+    if template == "reminder":  # the newest message about the job: its button moves here
+        return {"reply_markup": attending_keyboard(job_id)}
     return {}
 
 

@@ -14,6 +14,7 @@ import pytest
 
 from emulators.smtp import SmtpSink
 from tests.e2e.conftest import Service, start_service
+from tests.e2e.test_reaching_fieldworkers import add
 
 ANN_MAIL = "ann@example.com"
 BEN = 7101  # Telegram user id
@@ -38,20 +39,6 @@ async def svc(database_url: str, tmp_path: Path, mail: SmtpSink) -> AsyncIterato
         SMTP_FROM="dispatch@example.com",
     ):
         yield s
-
-
-async def add(s: Service, name: str, **fields: Any) -> dict[str, Any]:
-    body = {
-        "name": name,
-        "services": ["plumb"],
-        "base_location": {"lat": 52.52, "lon": 13.40},
-        "timezone": "Europe/Berlin",
-        "working_hours": None,
-        **fields,
-    }
-    status, fw = await s.api("POST", "/fieldworkers", body)
-    assert status == 201, fw
-    return dict(fw)
 
 
 async def book(s: Service) -> int:

@@ -105,6 +105,9 @@ async def test_nudge_replies_to_the_request_and_the_assignee_is_reminded(service
     reminder = await wait_sent(s, CHAT, "your job starts soon", within=20)
     assert "Alexanderplatz 1, Berlin" in reminder.params["text"]
     assert "CET" in reminder.params["text"]
+    # The reminder is the newest message about her job: it alone offers No longer attending.
+    reminded = reminder.result["message_id"]
+    await s.tg.wait_for(lambda _: live(s, CHAT) == [(reminded, ["No longer attending"])])
     await asyncio.sleep(1)
     assert len(texts_to(s, CHAT, nudge)) == 1  # one nudge per request, never again
     assert not texts_to(s, CHAT + 1, "starts soon") and not texts_to(s, CHAT + 2, "starts soon")

@@ -4,26 +4,12 @@ escaped for it; and a non-ASCII customer name reaches an SMS fieldworker intact.
 
 from __future__ import annotations
 
-from typing import Any
-
 from emulators import Call
 from tests.e2e.conftest import Service
+from tests.e2e.test_reaching_fieldworkers import add
 
 ANN = 7301  # a fieldworker on Telegram (user id given by staff)
 BEN_PHONE = "+4915110000731"  # a fieldworker by SMS
-
-
-async def add(s: Service, name: str, **fields: Any) -> None:
-    body = {
-        "name": name,
-        "services": ["plumb"],
-        "base_location": {"lat": 52.52, "lon": 13.40},
-        "timezone": "Europe/Berlin",
-        "working_hours": None,
-        **fields,
-    }
-    status, fw = await s.api("POST", "/fieldworkers", body)
-    assert status == 201, fw
 
 
 async def book(s: Service, customer: str, day: str) -> None:
