@@ -22,7 +22,13 @@ JUST_TOO_DEEP = '{"a":' * 65 + "1" + "}" * 65
 def write_paths() -> list[tuple[str, str]]:
     """Every route with a body, path ids filled in."""
     return [
-        (r.method, r.path.replace("{id}", "1").replace("{name}", "crew"))
+        (
+            r.method,
+            r.path.replace("{id}", "1")
+            .replace("{name}", "crew")
+            .replace("{event}", "job_request")
+            .replace("{channel}", "telegram"),
+        )
         for r in ROUTES
         if r.request is not None
     ]
