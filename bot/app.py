@@ -261,6 +261,7 @@ def build_app(config: Config) -> web.Application:
             smtp=smtp,
             status_callback_url=_public(config, "/sms/status"),
             telegram_paid_broadcast=config.telegram_paid_broadcast,
+            telegram_chat_interval=config.telegram_chat_interval_s,
             tx=tx,
         )
         tx.on_commit = sender.wake

@@ -49,6 +49,11 @@ class Config(BaseSettings):
     smtp_from: str | None = Field(None, alias="SMTP_FROM")
     link_secret: str | None = Field(None, alias="LINK_SECRET")
     timezone: str = Field("UTC", alias="TIMEZONE")
+    # Test tuning (README "Configuration"): the defaults are Telegram's limit of one message a
+    # second per chat and the regular sweep every 5 s. Test harnesses against the Bot API emulator
+    # shorten them; against api.telegram.org a shorter chat interval only earns 429s.
+    telegram_chat_interval_s: float = Field(1.0, alias="TELEGRAM_CHAT_INTERVAL_S", ge=0, le=60)
+    sweep_interval_s: float = Field(5.0, alias="SWEEP_INTERVAL_S", ge=0.1, le=3600)
 
     @field_validator(
         "public_url",

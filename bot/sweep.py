@@ -1,11 +1,12 @@
 """The scheduler's work: fire due timers, expire unanswered requests, recover updates.
 
 Deadlines live in the database (`dispatch.timers`); APScheduler only wakes the process: every
-`SWEEP_SECONDS`, at start (work that came due while the process was down runs once then), and at
-the soonest deadline a transaction just armed or a sweep left pending (`Waker`). Each timer fires
-in a transaction of its own that claims it, so a second instance or a restart never fires it
-again. Stopping (`Sweeper.stop`) lets the sweep under way finish the timer in hand before the
-database closes: a stop never cuts a sweep off in the middle of a transaction.
+`SWEEP_INTERVAL_S` (default `SWEEP_SECONDS`), at start (work that came due while the process was
+down runs once then), and at the soonest deadline a transaction just armed or a sweep left
+pending (`Waker`). Each timer fires in a transaction of its own that claims it, so a second
+instance or a restart never fires it again. Stopping (`Sweeper.stop`) lets the sweep under way
+finish the timer in hand before the database closes: a stop never cuts a sweep off in the middle
+of a transaction.
 """
 
 from __future__ import annotations
@@ -124,9 +125,12 @@ async def _sweep(app_ctx: AppContext, stopping: asyncio.Event) -> None:
 class Waker:
     """Wakes the sweep at the soonest known deadline, between the regular sweeps."""
 
-    def __init__(self, scheduler: Any, job: Callable[[], Awaitable[None]]) -> None:
+    def __init__(
+        self, scheduler: Any, job: Callable[[], Awaitable[None]], interval: float | None = None
+    ) -> None:
         self.scheduler = scheduler
         self.job = job  # a sweep followed by `after_sweep`
+        self.interval = interval  # of the regular sweeps (`SWEEP_SECONDS` unless given)
         self.at: datetime | None = None
 
     def wake_at(self, when: datetime) -> None:
@@ -154,22 +158,24 @@ class Waker:
             .order_by("due_at")
             .first()
         )
-        soon = datetime.now(UTC) + timedelta(seconds=SWEEP_SECONDS)
+        soon = datetime.now(UTC) + timedelta(seconds=self.interval or SWEEP_SECONDS)
         if row is not None and row.due_at is not None and row.due_at < soon:
             self.wake_at(row.due_at)
 
 
 class Sweeper:
-    """APScheduler (in memory only: DESIGN) running the sweep now, every `SWEEP_SECONDS`, and at
+    """APScheduler (in memory only: DESIGN) running the sweep now, every `interval` seconds, and at
     each deadline a transaction arms; `stop()` ends it without cutting a sweep off."""
 
-    def __init__(self, app_ctx: AppContext) -> None:
+    def __init__(self, app_ctx: AppContext, interval: float | None = None) -> None:
         from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
         self.app_ctx = app_ctx
+        #: Seconds between regular sweeps: SWEEP_INTERVAL_S (`SWEEP_SECONDS` unless given).
+        self.interval = interval or SWEEP_SECONDS
         self.stopping = asyncio.Event()
         self.scheduler = AsyncIOScheduler(timezone="UTC")
-        self.waker = Waker(self.scheduler, self.sweep_and_rearm)
+        self.waker = Waker(self.scheduler, self.sweep_and_rearm, self.interval)
         self._running: set[asyncio.Task[Any]] = set()
 
     async def sweep_and_rearm(self) -> None:
@@ -188,12 +194,12 @@ class Sweeper:
             self._running.discard(cast("asyncio.Task[Any]", task))
 
     def start(self) -> None:
-        """Sweep now (what came due while the process was down), then every `SWEEP_SECONDS`."""
+        """Sweep now (what came due while the process was down), then every `interval` seconds."""
         self.app_ctx.tx.on_armed = self.waker.wake_at
         self.scheduler.add_job(
             self.sweep_and_rearm,
             "interval",
-            seconds=SWEEP_SECONDS,
+            seconds=self.interval,
             max_instances=1,
             coalesce=True,
             id="sweep",
@@ -220,7 +226,7 @@ class Sweeper:
 
 
 def start_scheduler(app_ctx: AppContext) -> Sweeper:
-    """The sweep, started: now, every `SWEEP_SECONDS`, and at each deadline a transaction arms."""
-    sweeper = Sweeper(app_ctx)
+    """The sweep, started: now, every `SWEEP_INTERVAL_S` and at each deadline a transaction arms."""
+    sweeper = Sweeper(app_ctx, app_ctx.config.sweep_interval_s)
     sweeper.start()
     return sweeper

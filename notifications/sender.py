@@ -38,7 +38,7 @@ from models.transactions import Transactions, is_transient
 from models.views import utcnow
 from notifications import attempts as att
 from notifications import metrics
-from notifications.pacing import FREE_PER_SECOND, TelegramPacer
+from notifications.pacing import CHAT_INTERVAL, FREE_PER_SECOND, TelegramPacer
 from notifications.providers import (  # noqa: F401 - the errors are part of the sender's API
     PermanentError,
     ProviderCalls,
@@ -73,6 +73,7 @@ class OutboxSender(ProviderCalls):
         concurrency: int = 8,
         telegram_per_second: float = FREE_PER_SECOND,
         telegram_paid_broadcast: bool = False,
+        telegram_chat_interval: float = CHAT_INTERVAL,
         tx: Transactions | None = None,
         provider_timeout: float = PROVIDER_TIMEOUT,
         holder: str = HOLDER,
@@ -91,7 +92,11 @@ class OutboxSender(ProviderCalls):
         self._stopping = False
         self._concurrency = concurrency
         # Telegram's limits: per bot, per chat, and what Telegram says in a 429 (pacing.py).
-        self.pacer = TelegramPacer(telegram_per_second, paid_broadcast=telegram_paid_broadcast)
+        self.pacer = TelegramPacer(
+            telegram_per_second,
+            paid_broadcast=telegram_paid_broadcast,
+            chat_interval=telegram_chat_interval,
+        )
         # Enough Telegram chats at once to fill the rate while each waits out its own second.
         self._limits = {"telegram": max(concurrency, self.pacer.concurrency)}
         # Reports a message given up on to the core (fallback channel, history, staff alert).

@@ -1,6 +1,11 @@
 """Shared fixtures: a real database per test, SQLite always and PostgreSQL when reachable.
 
 Under CI=true an unreachable PostgreSQL fails the PostgreSQL tests instead of skipping them.
+
+The suite runs on `TEST_WORKERS` processes (pytest-xdist) unless `-n` says otherwise: `-n 0` or
+`-p no:xdist` runs it in this one process. Each worker is a process of its own, so it has its own
+PostgreSQL database (`pg_url`, named after its pid), its own temporary directory (SQLite files,
+logs) and its own free ports.
 """
 
 from __future__ import annotations
@@ -18,6 +23,23 @@ import pytest
 os.environ.setdefault("PTB_TIMEDELTA", "true")
 for _name in ("TWILIO_EDGE", "TWILIO_REGION"):
     os.environ.pop(_name, None)
+
+#: Worker processes by default. The end-to-end tests mostly wait on deadlines and subprocesses
+#: (the serial run keeps a 2-core machine's load under 1), so more workers than cores pay off.
+TEST_WORKERS = int(os.environ.get("TEST_WORKERS", "4"))
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_cmdline_main(config: pytest.Config) -> None:
+    """`-n TEST_WORKERS --dist worksteal` when xdist is on and no `-n` was given."""
+    if not config.pluginmanager.hasplugin("xdist") or hasattr(config, "workerinput"):
+        return  # xdist is off (`-p no:xdist`), or this is one of its workers
+    option = config.option
+    if option.numprocesses is None and not option.usepdb and not option.collectonly:
+        option.numprocesses = TEST_WORKERS
+        if option.dist == "no":
+            option.dist = "worksteal"  # the e2e tests' lengths vary from 0.1 s to a minute
+
 
 PG_URL = os.environ.get("TEST_POSTGRES_URL", "postgres://postgres@127.0.0.1:5432/test")
 # Each test session works in its own database, so two runs on one server never collide.

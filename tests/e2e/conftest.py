@@ -37,6 +37,12 @@ SID = "AC" + "0" * 32
 AUTH = "twilio-auth-token"
 FROM = "+15550000000"
 ADMIN_ID = 900001
+#: TELEGRAM_CHAT_INTERVAL_S for the service under test: the Bot API emulator enforces no limits,
+#: and several messages to one chat (staff alerts, a request then its result) would otherwise
+#: take a second each. Telegram's own pacing is proven in tests/unit/test_pacing.py and
+#: tests/integration/test_telegram_limits.py at the real limits; a test that needs them here
+#: passes TELEGRAM_CHAT_INTERVAL_S="1" in `extra_env`.
+CHAT_INTERVAL_S = "0.02"
 
 
 def free_port() -> int:
@@ -160,8 +166,32 @@ def service_env(
         "TWILIO_FROM_NUMBER": FROM,
         "TWILIO_API_BASE_URL": sms_url,
         "TIMEZONE": "UTC",
+        "TELEGRAM_CHAT_INTERVAL_S": CHAT_INTERVAL_S,
         **extra_env,
     }
+
+
+#: Seconds a starting `dispatchbot run` may take to answer /healthz: about one on an idle machine,
+#: many more on a busy one (the suite's workers start services at the same time).
+START_TIMEOUT_S = 60.0
+
+
+async def until_healthy(
+    http: aiohttp.ClientSession, base: str, proc: subprocess.Popen[bytes]
+) -> None:
+    """Poll /healthz every 50 ms until it answers 200 or the process exits."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + START_TIMEOUT_S
+    while proc.poll() is None:
+        try:
+            async with http.get(f"{base}/healthz") as resp:
+                if resp.status == 200:
+                    return
+        except aiohttp.ClientError:
+            pass
+        if loop.time() >= deadline:
+            raise AssertionError(f"service did not become healthy within {START_TIMEOUT_S:.0f}s")
+        await asyncio.sleep(0.05)
 
 
 async def run_process(
@@ -194,18 +224,7 @@ async def run_process(
     )
     async with aiohttp.ClientSession() as http:
         try:
-            for _ in range(200):
-                if proc.poll() is not None:
-                    break
-                try:
-                    async with http.get(f"{base}/healthz") as resp:
-                        if resp.status == 200:
-                            break
-                except aiohttp.ClientError:
-                    pass
-                await asyncio.sleep(0.1)
-            else:
-                raise AssertionError("service did not become healthy")
+            await until_healthy(http, base, proc)
             if proc.poll() is not None:
                 log.flush()
                 raise AssertionError("service exited:\n" + log_path.read_text())

@@ -3,10 +3,11 @@
 The day: bookings come in through the API and are broadcast; Telegram fieldworkers accept, or
 decline with a reason; an SMS fieldworker answers `YES`/`NO`; some requests are left to time out;
 "still finding your technician" deadlines come due. The service is killed `CRASH_RUNS` times
-(default 20; more with `CRASH_RUNS=200`) at random points, and restarted. The outside behaves as
-the real one: Telegram redelivers an update whose webhook call got no 200 (same `update_id`), Twilio
-an SMS whose post got no answer (same `MessageSid`), and an integrator whose POST got no answer
-looks the booking up before posting it again.
+(default 20, 10 under `CI=true` to keep CI's run short; more with `CRASH_RUNS=200`) at random
+points, and restarted. The outside behaves as the real one: Telegram redelivers an update whose
+webhook call got no 200 (same `update_id`), Twilio an SMS whose post got no answer (same
+`MessageSid`), and an integrator whose POST got no answer looks the booking up before posting it
+again.
 
 After the last restart, when everything has settled: every booking exists once, no job has two
 assignees or two accepts, every request reached its fieldworker, every accepted job's customer got
@@ -36,9 +37,9 @@ import pytest
 
 from emulators import TelegramEmulator, TwilioEmulator, make_callback_update, running
 from notifications.callbacks import Op, RequestPress, pack
-from tests.e2e.conftest import AUTH, SID, Service, free_port, service_env
+from tests.e2e.conftest import AUTH, SID, Service, free_port, service_env, until_healthy
 
-CRASH_RUNS = int(os.environ.get("CRASH_RUNS", "20"))
+CRASH_RUNS = int(os.environ.get("CRASH_RUNS", "10" if os.environ.get("CI") == "true" else "20"))
 #: How long after the last restart everything must have settled (messages of the killed
 #: processes picked up, deadlines acted on).
 SETTLE_S = float(os.environ.get("CRASH_SETTLE_S", "20"))
@@ -69,16 +70,9 @@ async def started(
             [sys.executable, "-m", "bot", "run"], env=env, cwd=tmp_path, stdout=log, stderr=log
         )
     base = env["PUBLIC_URL"]
-    for _ in range(300):
-        assert proc.poll() is None, (tmp_path / f"run-{n}.log").read_text()
-        try:
-            async with http.get(f"{base}/healthz") as resp:
-                if resp.status == 200:
-                    return Service(base, tg, sms, http, proc, env)
-        except aiohttp.ClientError:
-            pass
-        await asyncio.sleep(0.05)
-    raise AssertionError("service did not become healthy")
+    await until_healthy(http, base, proc)
+    assert proc.poll() is None, (tmp_path / f"run-{n}.log").read_text()
+    return Service(base, tg, sms, http, proc, env)
 
 
 def booking_body(n: int) -> dict[str, Any]:

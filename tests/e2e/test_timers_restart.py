@@ -27,7 +27,9 @@ from tests.e2e.test_timers import (
     start_in,
 )
 
-SWEEP_S = 5  # bot.sweep.SWEEP_SECONDS: a duplicate would come from a later sweep
+#: SWEEP_INTERVAL_S of the services here (the default is 5): a duplicate would come from a later
+#: sweep, so the tests wait a sweep or two for one; a shorter interval makes that wait shorter.
+SWEEP_S = 1
 
 
 class Emulators:
@@ -42,7 +44,13 @@ class Emulators:
     def run(self, name: str) -> AsyncGenerator[Service, None]:
         """One run of `dispatchbot run` against these emulators (checked at its SIGTERM)."""
         return run_process(
-            self.tmp_path, self.database_url, self.tg, self.sms, *self.urls, name=name
+            self.tmp_path,
+            self.database_url,
+            self.tg,
+            self.sms,
+            *self.urls,
+            name=name,
+            SWEEP_INTERVAL_S=str(SWEEP_S),
         )
 
     async def start(self, name: str) -> tuple[Service, AsyncGenerator[Service, None]]:
@@ -163,8 +171,33 @@ async def test_killed_during_the_sweep_that_fires_many_timers_nothing_twice_noth
                 lambda calls: sum(bool(alert_of(calls, bid)) for bid in bids) >= n - 3,
                 timeout=n + 20,
             )
-            await asyncio.sleep(SWEEP_S + 1)  # a sweep or two: time for any duplicate, any late one
+            await every_follow_up_recorded(c, bids, timeout=20)
+            await asyncio.sleep(SWEEP_S + 1)  # a sweep or two: time for any duplicate
             await check_each_once(c, bids, killed_at)
+
+
+def follow_ups(notes: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """A booking's outbox rows of its three follow-ups, by template (the owner's alert only)."""
+    return {
+        n["template"]: n
+        for n in notes
+        if n["template"] in ("customer_no_acceptance_sms", "customer_unassigned_soon_sms")
+        or (n["template"] == "staff_unassigned_soon" and n["recipient"] == str(ADMIN_ID))
+    }
+
+
+async def every_follow_up_recorded(s: Service, bids: list[int], timeout: float) -> None:  # noqa: ASYNC109
+    """Wait until each booking's three follow-ups are in the outbox (sent or not)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    waiting = list(bids)
+    while waiting:
+        status, notes = await s.api("GET", f"/notifications?booking_id={waiting[0]}")
+        if status == 200 and len(follow_ups(notes)) == 3:
+            waiting.pop(0)
+            continue
+        assert loop.time() < deadline, f"booking {waiting[0]}: follow-ups missing: {notes}"
+        await asyncio.sleep(0.1)
 
 
 async def check_each_once(s: Service, bids: list[int], killed_at: datetime) -> None:
@@ -177,12 +210,7 @@ async def check_each_once(s: Service, bids: list[int], killed_at: datetime) -> N
     for i, bid in enumerate(bids, 1):
         status, notes = await s.api("GET", f"/notifications?booking_id={bid}")
         assert status == 200, notes
-        mine = {
-            n["template"]: n
-            for n in notes
-            if n["template"] in ("customer_no_acceptance_sms", "customer_unassigned_soon_sms")
-            or (n["template"] == "staff_unassigned_soon" and n["recipient"] == str(ADMIN_ID))
-        }
+        mine = follow_ups(notes)
         assert len(mine) == 3 and len(notes) == len({n["id"] for n in notes}), notes
         kinds = [n["template"] for n in notes]
         assert all(kinds.count(k) == 1 for k in mine), kinds

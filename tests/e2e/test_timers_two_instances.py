@@ -34,9 +34,10 @@ async def test_two_instances_fire_each_timer_once(
     await reset_postgres(url)
     n, lead = 24, 30
     tg, sms = TelegramEmulator(), TwilioEmulator(account_sid=SID, auth_token=AUTH)
+    sweep = {"SWEEP_INTERVAL_S": str(SWEEP_S)}
     async with running(tg.app) as tg_url, running(sms.app) as sms_url:
-        async for a in run_process(tmp_path, url, tg, sms, tg_url, sms_url, name="a"):
-            async for b in run_process(tmp_path, url, tg, sms, tg_url, sms_url, name="b"):
+        async for a in run_process(tmp_path, url, tg, sms, tg_url, sms_url, name="a", **sweep):
+            async for b in run_process(tmp_path, url, tg, sms, tg_url, sms_url, name="b", **sweep):
                 await seed(a)
                 await put_settings(
                     b, customer_notify={"no_acceptance_after_s": 4}, unassigned_alert_lead_s=lead

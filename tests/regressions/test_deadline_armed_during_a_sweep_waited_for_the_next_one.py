@@ -13,8 +13,6 @@ from __future__ import annotations
 import asyncio
 from datetime import timedelta
 
-import pytest
-
 from bot import sweep as sweep_module
 from bot.config import load_config
 from bot.context import AppContext
@@ -37,13 +35,10 @@ class SlowIntake:
         await self.gate.wait()
 
 
-async def test_a_deadline_armed_during_a_sweep_fires_when_that_sweep_ends(
-    db: str, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setattr(sweep_module, "SWEEP_SECONDS", 3600)  # the regular sweep: start only
+async def test_a_deadline_armed_during_a_sweep_fires_when_that_sweep_ends(db: str) -> None:
     intake = SlowIntake()
     app_ctx = AppContext(
-        config=load_config(_env_file=None),
+        config=load_config(SWEEP_INTERVAL_S=3600, _env_file=None),  # regular sweep: start only
         tx=Transactions(),
         intake=intake,  # type: ignore[arg-type]
     )

@@ -12,8 +12,6 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-import pytest
-
 from bot import sweep as sweep_module
 from bot.config import load_config
 from bot.context import AppContext
@@ -24,11 +22,9 @@ from models.views import utcnow
 from tests.regressions.conftest import until
 
 
-async def test_each_of_two_close_deadlines_fires_without_the_regular_sweep(
-    db: str, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setattr(sweep_module, "SWEEP_SECONDS", 3600)  # the regular sweep: start only
-    app_ctx = AppContext(config=load_config(_env_file=None), tx=Transactions())
+async def test_each_of_two_close_deadlines_fires_without_the_regular_sweep(db: str) -> None:
+    config = load_config(SWEEP_INTERVAL_S=3600, _env_file=None)  # the regular sweep: start only
+    app_ctx = AppContext(config=config, tx=Transactions())
     sweeper = sweep_module.start_scheduler(app_ctx)
     try:
         await until(lambda: not sweep_module._lock.locked(), what="the start-up sweep")
