@@ -10,6 +10,14 @@ and the button stops spinning before the rest of the update's work ends. An upda
 `WITHIN_REQUEST` seconds is answered 200 anyway (it is recorded) and goes on in the background; its
 press is then answered through the Bot API. Redeliveries answer 200 with nothing to do.
 
+A press on the presser's own request that can change nothing (the request is no longer pending:
+taken, withdrawn, expired, declined, accepted; `dispatch.responding.settled_press`) is answered
+from one read, before it is recorded: its update is recorded `done` in the commit that records it
+(so a redelivery still does nothing) and the answer goes in the webhook's body, with no slot, no
+write transaction and no callback-answer rows (the update never runs again, so it cannot be
+answered twice). The handlers give such a press the same answer and write nothing else for it.
+A pending request always takes the full path: the first accept wins in one transaction.
+
 A row still `new` after a crash is picked up again by `recover()` (the scheduler calls it), claimed
 by a conditional UPDATE so two processes never run the same update. A handler that changes state
 marks its update done in that same transaction (`models.inbound.done_with`).
@@ -20,7 +28,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from contextvars import ContextVar
 from datetime import timedelta
 from typing import Any, cast
@@ -118,13 +126,18 @@ class GroupRecorder:
     """
 
     def __init__(self) -> None:
-        self._queued: list[tuple[str, dict[str, Any], asyncio.Future[t.InboundEvent | None]]] = []
+        self._queued: list[
+            tuple[str, dict[str, Any], bool, asyncio.Future[t.InboundEvent | None]]
+        ] = []
         self._writer: asyncio.Task[None] | None = None
 
-    async def record(self, key: str, payload: dict[str, Any]) -> t.InboundEvent | None:
-        """The recorded row, taken by the caller; None for a redelivery (as `record_claimed`)."""
+    async def record(
+        self, key: str, payload: dict[str, Any], *, finished: bool = False
+    ) -> t.InboundEvent | None:
+        """The recorded row, taken by the caller (`done` already when `finished`); None for a
+        redelivery (as `record_claimed`)."""
         done: asyncio.Future[t.InboundEvent | None] = asyncio.get_running_loop().create_future()
-        self._queued.append((key, payload, done))
+        self._queued.append((key, payload, finished, done))
         if self._writer is None:
             self._writer = asyncio.create_task(self._write())
         return await done
@@ -134,7 +147,10 @@ class GroupRecorder:
             while self._queued:
                 batch, self._queued = self._queued, []
                 try:
-                    rows = await record_many([(key, payload) for key, payload, _ in batch])
+                    rows = await record_many(
+                        [(key, payload) for key, payload, _, _ in batch],
+                        [finished for _, _, finished, _ in batch],
+                    )
                 except Exception as exc:
                     for *_, done in batch:
                         if not done.done():
@@ -150,8 +166,15 @@ class GroupRecorder:
 class TelegramIntake:
     """Feeds recorded Telegram updates to the PTB application, `CONCURRENCY` at a time."""
 
-    def __init__(self, application: Any, concurrency: int = CONCURRENCY):
+    def __init__(
+        self,
+        application: Any,
+        concurrency: int = CONCURRENCY,
+        settle: Callable[[Any], Awaitable[str | None]] | None = None,
+    ):
         self.application = application
+        # A press that can change nothing is answered from a read (`settled_answer`).
+        self._settle = settle if settle is not None else _settled_answer
         self._tasks: set[asyncio.Task[None]] = set()
         self._slots = asyncio.Semaphore(concurrency)
         # Renews the claims of the updates being processed here while they run (`models.leases`).
@@ -193,6 +216,13 @@ class TelegramIntake:
         is the payload parsed already (`parse`), if the caller has it.
         """
         key = f"tg:{int(payload['update_id'])}"
+        settled = await self._settled(update)
+        if settled is not None:
+            # Nothing to change: the update is recorded done (a redelivery then does nothing)
+            # and the press answered, with no write transaction and no slot taken.
+            if await self._recorder.record(key, payload, finished=True) is None:
+                return None
+            return settled
         event = await self._recorder.record(key, payload)
         if event is None:
             return None  # a redelivery: done or being done elsewhere
@@ -208,6 +238,20 @@ class TelegramIntake:
         finally:
             taken.cancel()
         return reply.close()
+
+    async def _settled(self, update: Any) -> dict[str, Any] | None:
+        """The webhook answer for a press that can change nothing, or None (the full path)."""
+        query = getattr(update, "callback_query", None)
+        if query is None:
+            return None
+        try:
+            text = await self._settle(update)
+        except Exception:  # the full path decides, and reports its own failures
+            log.warning("reading press %s failed; taking the full path", query.id, exc_info=True)
+            return None
+        if text is None:
+            return None
+        return {"method": ANSWER, "callback_query_id": str(query.id), "text": text}
 
     def spawn(self, key: str) -> None:
         """Process a recorded update in the background."""
@@ -271,6 +315,12 @@ class TelegramIntake:
                 )
         if not self._tasks:
             await self._heartbeat.stop()
+
+
+async def _settled_answer(update: Any) -> str | None:
+    from handlers.telegram import settled_answer
+
+    return await settled_answer(update)
 
 
 async def poll_updates(bot: Any, intake: TelegramIntake, stop: asyncio.Event) -> None:

@@ -82,6 +82,26 @@ async def respond(
     assert_never(action)
 
 
+def settled_press(accept: bool, request: RequestStatus, job: JobStatus) -> Outcome | None:
+    """The answer to a fieldworker's button press on their request when the press can change
+    nothing, or None when it may (then it takes a write transaction).
+
+    A request no longer pending (accepted, declined, withdrawn, expired) is final for its
+    fieldworker's buttons: Accept is told why (`ALREADY_ACCEPTED`, `TAKEN` when another won the
+    job, else `CLOSED`), Decline and its reasons `CLOSED`. A pending request may change, so it
+    always goes to `respond`, where the first accept wins in one transaction.
+    """
+    if request is RequestStatus.PENDING:
+        return None
+    if not accept:
+        return Outcome.CLOSED
+    if request is RequestStatus.ACCEPTED:
+        return Outcome.ALREADY_ACCEPTED
+    if request is RequestStatus.WITHDRAWN and job is JobStatus.ASSIGNED:
+        return Outcome.TAKEN
+    return Outcome.CLOSED
+
+
 async def _accept(
     uow: UnitOfWork, request: RequestView, actor: Actor, channel: Channel
 ) -> RespondResult:
@@ -89,12 +109,9 @@ async def _accept(
     assert job is not None
     booking = await uow.get_booking(job.booking_id)
     assert booking is not None
-    if request.status is not RequestStatus.PENDING:
-        if request.status is RequestStatus.ACCEPTED:
-            return result_of(Outcome.ALREADY_ACCEPTED, request)
-        if request.status is RequestStatus.WITHDRAWN and job.status is JobStatus.ASSIGNED:
-            return result_of(Outcome.TAKEN, request)
-        return result_of(Outcome.CLOSED, request)
+    settled = settled_press(True, request.status, job.status)
+    if settled is not None:
+        return result_of(settled, request)
     if job.status in (JobStatus.CANCELLED, JobStatus.COMPLETED):
         return result_of(Outcome.JOB_CLOSED, request)
 

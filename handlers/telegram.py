@@ -40,7 +40,7 @@ from handlers.context import ChatContext, chat_context
 from handlers.listing import fieldworker_for
 from models import tables as t
 from models.inbound import done_with
-from models.views import load_settings
+from models.views import load_settings, press_state
 from notifications.callbacks import NOT_STAFF_DATA, JobPress, Op, RequestPress, unpack
 from notifications.catalogue import TELEGRAM
 from notifications.keyboards import (
@@ -81,6 +81,27 @@ def _answering(
             uow, rid, action, _actor(fw), Channel.TELEGRAM, reason=reason
         )
     )
+
+
+async def settled_answer(update: Update) -> str | None:
+    """The answer to a press on the presser's own request that can change nothing
+    (`responding.settled_press`), from one read outside any transaction; None when the press
+    needs `on_callback` (a pending request, someone else's, an unknown or other button).
+
+    The answer is the one `on_callback` gives such a press, which writes nothing for it either
+    (no history, no message edit): only its update is then done.
+    """
+    query = update.callback_query
+    if query is None or query.from_user is None:
+        return None
+    press = unpack(query.data or "")
+    if not isinstance(press, RequestPress):
+        return None
+    state = await press_state(press.request_id, query.from_user.id)
+    if state is None:
+        return None
+    outcome = responding.settled_press(press.op is Op.ACCEPT, *state)
+    return None if outcome is None else answer_text(TELEGRAM, outcome)
 
 
 async def on_callback(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:

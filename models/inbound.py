@@ -71,9 +71,10 @@ async def record(key: str, payload: dict[str, Any]) -> bool:
 
 
 async def record_claimed(
-    key: str, payload: dict[str, Any], *, claimed: bool = True
+    key: str, payload: dict[str, Any], *, claimed: bool = True, done: bool = False
 ) -> t.InboundEvent | None:
-    """Store an inbound update, taken for processing by the caller unless `claimed` is False.
+    """Store an inbound update, taken for processing by the caller unless `claimed` is False;
+    recorded `done` at once when `done` (the caller has acted on it, and changed nothing).
 
     Returns the row, or None for a redelivery or an update that cannot be stored (as `record`).
     """
@@ -83,13 +84,7 @@ async def record_claimed(
         RECEIVED.labels(key.split(":", 1)[0], "unstorable").inc()
         return None
     try:
-        row = await t.InboundEvent.create(
-            key=key,
-            payload=payload,
-            status="new",
-            claimed_until=utcnow() + LEASE if claimed else None,
-            holder=HOLDER if claimed else None,
-        )
+        row = await t.InboundEvent.create(**_fields(key, payload, claimed=claimed, done=done))
     except IntegrityError:
         RECEIVED.labels(key.split(":", 1)[0], "duplicate").inc()
         return None
@@ -97,17 +92,32 @@ async def record_claimed(
     return row
 
 
+def _fields(key: str, payload: dict[str, Any], *, claimed: bool, done: bool) -> dict[str, Any]:
+    """An `inbound_event` row: `new` (taken by this process when `claimed`), or `done` already
+    (as `done_with` leaves it: no claim, this process the holder)."""
+    if done:
+        return {"key": key, "payload": payload, "status": "done", "holder": HOLDER}
+    return {
+        "key": key,
+        "payload": payload,
+        "status": "new",
+        "claimed_until": utcnow() + LEASE if claimed else None,
+        "holder": HOLDER if claimed else None,
+    }
+
+
 async def record_many(
-    updates: list[tuple[str, dict[str, Any]]],
+    updates: list[tuple[str, dict[str, Any]]], done: list[bool] | None = None
 ) -> list[t.InboundEvent | None]:
     """`record_claimed` for several updates in one transaction (one commit: a group commit).
 
     Each gets its row, or None for a redelivery (of an earlier update or one earlier in the list)
     or one that cannot be stored. When another process records one of the keys meanwhile, the
-    transaction fails and each is recorded on its own.
+    transaction fails and each is recorded on its own. `done[i]` records the i-th done already.
     """
+    finished = done if done is not None else [False] * len(updates)
     if len(updates) == 1:
-        return [await record_claimed(*updates[0])]
+        return [await record_claimed(*updates[0], done=finished[0])]
     outcomes: list[str] = []
     try:
         async with in_transaction():
@@ -115,7 +125,7 @@ async def record_many(
             found = await t.InboundEvent.filter(key__in=keys).values_list("key", flat=True)
             seen = {str(key) for key in found}
             rows: list[t.InboundEvent | None] = []
-            for key, payload in updates:
+            for (key, payload), is_done in zip(updates, finished, strict=True):
                 problem = unstorable(key, payload)
                 if problem is not None:
                     log.warning("inbound update %.80r dropped: %s", key, problem)
@@ -129,15 +139,14 @@ async def record_many(
                     outcomes.append("new")
                     rows.append(
                         await t.InboundEvent.create(
-                            key=key,
-                            payload=payload,
-                            status="new",
-                            claimed_until=utcnow() + LEASE,
-                            holder=HOLDER,
+                            **_fields(key, payload, claimed=True, done=is_done)
                         )
                     )
     except IntegrityError:
-        return [await record_claimed(key, payload) for key, payload in updates]
+        return [
+            await record_claimed(key, payload, done=is_done)
+            for (key, payload), is_done in zip(updates, finished, strict=True)
+        ]
     for (key, _), outcome in zip(updates, outcomes, strict=True):
         RECEIVED.labels(key.split(":", 1)[0], outcome).inc()
     return rows

@@ -16,6 +16,7 @@ from dispatch.model import (
     FieldworkerProfile,
     FieldworkerStatus,
     Interval,
+    JobStatus,
     Point,
     RequestStatus,
 )
@@ -190,3 +191,19 @@ def _request_view(r: t.JobRequest) -> RequestView:
         r.reason,
         r.reply_code,
     )
+
+
+async def press_state(
+    request_id: int, telegram_user_id: int
+) -> tuple[RequestStatus, JobStatus] | None:
+    """The status of a Telegram user's own request and of its job, in one read (no transaction);
+    None when the request is not theirs or does not exist."""
+    rows = (
+        await t.JobRequest.filter(id=request_id, fieldworker__telegram_user_id=telegram_user_id)
+        .limit(1)
+        .values_list("status", "job__status")
+    )
+    if not rows:
+        return None
+    request_status, job_status = rows[0]
+    return RequestStatus(request_status), JobStatus(job_status)
