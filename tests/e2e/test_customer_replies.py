@@ -5,28 +5,14 @@ with one acknowledgement per conversation, not per SMS."""
 from __future__ import annotations
 
 from tests.e2e.conftest import ADMIN_ID, Service
-
-CUSTOMER = "+4915199990001"
+from tests.e2e.test_reaching_fieldworkers import CUSTOMER, book
 
 
 async def test_a_customer_sms_reaches_staff_and_is_acknowledged_once(service: Service) -> None:
     s = service
     status, _ = await s.api("POST", "/services", {"code": "plumb", "name": "Plumbing"})
     assert status == 201
-    status, booking = await s.api(
-        "POST",
-        "/bookings",
-        {
-            "customer": {"name": "Carla Customer", "phone": CUSTOMER, "email": None},
-            "address": "Alexanderplatz 1, Berlin",
-            "location": {"lat": 52.5219, "lon": 13.4132},
-            "services": ["plumb"],
-            "appointments": [
-                {"start": "2026-12-01T10:00:00+01:00", "end": "2026-12-01T12:00:00+01:00"}
-            ],
-        },
-    )
-    assert status == 201, booking
+    booking_id = await book(s)
 
     status, first = await s.sms_in(CUSTOMER, "Can you come before 11? Gate code 4321", "SMc1")
     assert status == 200 and "passed it to our team" in first
@@ -47,9 +33,9 @@ async def test_a_customer_sms_reaches_staff_and_is_acknowledged_once(service: Se
 
     calls = await s.tg.wait_for(lambda calls: len(forwarded(calls)) == 2)
     texts = [str(c.params["text"]) for c in forwarded(calls)]
-    assert f"about booking {booking['id']}" in texts[0] and "Gate code 4321" in texts[0]
+    assert f"about booking {booking_id}" in texts[0] and "Gate code 4321" in texts[0]
     assert "Plumbing" in texts[0] and "dog is friendly" in texts[1]
-    status, history = await s.api("GET", f"/bookings/{booking['id']}/history")
+    status, history = await s.api("GET", f"/bookings/{booking_id}/history")
     replied = [h for h in history if h["action"] == "customer_replied"]
     assert [h["details"]["text"] for h in replied] == [
         "Can you come before 11? Gate code 4321",
