@@ -21,6 +21,7 @@ from tortoise.transactions import in_transaction
 from models import tables as t
 from models.leases import LEASE
 from models.views import utcnow
+from notifications import live_buttons
 
 
 def claimable(now: datetime) -> Q:
@@ -72,10 +73,7 @@ async def settle_sent(row: t.Notification, provider_id: str | None) -> None:
             and provider_id
             and provider_id.isdigit()
         ):
-            # The message to edit when this request is answered, taken or withdrawn.
-            await t.JobRequest.filter(id=row.request_id).update(
-                telegram_chat_id=int(row.recipient), telegram_message_id=int(provider_id)
-            )
+            await _request_message(row, int(provider_id))
         await t.Notification.filter(id=row.id).update(
             status="sent",
             provider_id=provider_id,
@@ -84,6 +82,32 @@ async def settle_sent(row: t.Notification, provider_id: str | None) -> None:
             holder=None,
             error=None,
         )
+
+
+async def _request_message(row: t.Notification, message_id: int) -> None:
+    """The message to edit when this request is answered, taken or withdrawn: the one just sent,
+    unless a newer copy of it was sent meanwhile (`/requests` while this send was in flight;
+    Telegram's message ids grow within a chat). Then the copy stays the request's message and
+    this one loses its buttons, as the copy's sender would have done had it seen this id."""
+    chat = int(row.recipient)
+    request = await t.JobRequest.get_or_none(id=row.request_id)
+    if request is None:
+        return
+    newer = request.telegram_message_id
+    if request.telegram_chat_id == chat and newer is not None and newer > message_id:
+        await t.Notification.create(
+            booking_id=row.booking_id,
+            channel="telegram",
+            recipient=str(chat),
+            template=live_buttons.RETIRE_TEMPLATE,
+            body="(buttons removed)",
+            payload={"method": live_buttons.RETIRE, "chat_id": chat, "message_id": message_id},
+            next_attempt_at=utcnow(),
+        )
+        return
+    await t.JobRequest.filter(id=row.request_id).update(
+        telegram_chat_id=chat, telegram_message_id=message_id
+    )
 
 
 async def retry_later(
