@@ -19,21 +19,79 @@ on one renderer, each in its own task).
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from tortoise.exceptions import DoesNotExist
 
+from models import rows as db_rows
 from models import tables as t
+
+
+@dataclass(slots=True)
+class OutboxRow:
+    """An outbox row to insert (`notification`; the other columns take their defaults)."""
+
+    booking_id: int | None
+    channel: str
+    recipient: str
+    template: str
+    body: str
+    payload: dict[str, Any]
+    request_id: int | None
+    next_attempt_at: datetime
+
+
+_COLUMNS = (
+    "booking_id",
+    "channel",
+    "recipient",
+    "template",
+    "body",
+    "payload",
+    "request_id",
+    "status",
+    "attempts",
+    "next_attempt_at",
+    "created_at",
+)
+
+
+async def insert(rows: Sequence[OutboxRow]) -> None:
+    """Insert outbox rows in their order (one statement for up to a few thousand): no model is
+    built per row."""
+    created_at = db_rows.created_now()
+    await db_rows.insert(
+        t.Notification,
+        _COLUMNS,
+        [
+            (
+                r.booking_id,
+                r.channel,
+                r.recipient,
+                r.template,
+                r.body,
+                r.payload,
+                r.request_id,
+                "queued",
+                0,
+                r.next_attempt_at,
+                created_at,
+            )
+            for r in rows
+        ],
+    )
 
 
 class WriteBatch:
     """The rows one outbox write has read, and the outbox rows it has yet to insert."""
 
     def __init__(self, events: Iterable[object] = ()) -> None:
-        self.rows: list[t.Notification] = []
+        self.rows: list[OutboxRow] = []
         self.fieldworkers: dict[int, t.Fieldworker | None] = {}
         self.jobs: dict[int, dict[str, Any]] = {}
         #: A booking's inserted outbox rows with live buttons (`live_buttons`), kept current.
@@ -60,7 +118,7 @@ def batching(events: Iterable[object]) -> Any:
         _CURRENT.reset(token)
 
 
-def add(row: t.Notification) -> bool:
+def add(row: OutboxRow) -> bool:
     """Queue an outbox row in the current write's batch; False when no write is in progress."""
     batch = _CURRENT.get()
     if batch is None:
@@ -76,13 +134,10 @@ async def flush() -> None:
         return
     rows, batch.rows = batch.rows, []
     batch.live.clear()  # the rows inserted now are read with the next live rows
-    if len(rows) == 1:
-        await rows[0].save()
-    else:
-        await t.Notification.bulk_create(rows)
+    await insert(rows)
 
 
-def queued() -> list[t.Notification]:
+def queued() -> list[OutboxRow]:
     """The outbox rows the current write has queued and not inserted yet."""
     batch = _CURRENT.get()
     return batch.rows if batch is not None else []

@@ -172,18 +172,18 @@ class OutboxRenderer:
     ) -> None:
         if payload and "reply_markup" in payload:
             payload = live_buttons.live(payload)  # the newest message with these buttons
-        row = t.Notification(
-            booking_id=booking_id,
-            channel=channel,
-            recipient=str(recipient),
-            template=template,
-            body=body,
-            payload={**(payload or {}), **self.marks},
-            request_id=request_id,
-            next_attempt_at=uow.now(),
+        row = outbox_batch.OutboxRow(
+            booking_id,
+            channel,
+            str(recipient),
+            template,
+            body,
+            {**(payload or {}), **self.marks},
+            request_id,
+            uow.now(),
         )
         if not outbox_batch.add(row):  # inserted with the write's other rows
-            await row.save()
+            await outbox_batch.insert([row])
 
     # A message to a fieldworker about a job, on the channel that reaches them.
     _tell_fieldworker = fieldworker_messages.tell_fieldworker

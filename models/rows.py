@@ -1,0 +1,97 @@
+"""Plain-row reads and multi-row inserts for the hot paths (a broadcast writes hundreds of rows).
+
+Building a tortoise model per row costs more than the row's share of the statement: a broadcast
+to 160 fieldworkers built some 3,000 models. Here rows are read as dicts and written from plain
+values, one multi-row `INSERT` per table (chunked below the parameter limits: SQLite 32,766,
+asyncpg 32,767). The tortoise models stay the definition of the schema: a value is converted to
+its column exactly as tortoise converts it (`db_value`), so a row written here equals one written
+by `Model.save`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from tortoise import connections, timezone
+from tortoise.models import Model
+
+#: Parameters per statement, well under both drivers' limits.
+MAX_PARAMETERS = 20_000
+
+
+def postgres() -> bool:
+    """True when the default connection is PostgreSQL."""
+    return bool(connections.get("default").capabilities.dialect == "postgres")
+
+
+def numbered(sql: str) -> str:
+    """`sql` with its `?` placeholders as `$1, $2, ...` on PostgreSQL (unchanged on SQLite).
+
+    Only for SQL written here: no `?` may appear inside a literal."""
+    if not postgres():
+        return sql
+    pieces = sql.split("?")
+    return pieces[0] + "".join(f"${n}{piece}" for n, piece in enumerate(pieces[1:], 1))
+
+
+async def query(sql: str, values: Sequence[Any] = ()) -> list[dict[str, Any]]:
+    """Rows as dicts, in the current transaction (`sql` with `?` placeholders)."""
+    rows: list[dict[str, Any]] = await connections.get("default").execute_query_dict(
+        numbered(sql), list(values)
+    )
+    return rows
+
+
+async def select_in(
+    sql: str, ids: Sequence[Any], before: Sequence[Any] = (), after: str = ""
+) -> list[dict[str, Any]]:
+    """`sql` + `(?, ?, ...)` over `ids` in chunks (+ `after`), with `before` values first."""
+    rows: list[dict[str, Any]] = []
+    step = MAX_PARAMETERS - len(before)
+    for i in range(0, len(ids), step):
+        chunk = list(ids[i : i + step])
+        marks = ", ".join("?" * len(chunk))
+        rows.extend(await query(f"{sql} ({marks}){after}", [*before, *chunk]))
+    return rows
+
+
+async def insert(
+    model: type[Model],
+    columns: Sequence[str],
+    rows: Iterable[Sequence[Any]],
+    returning: str = "",
+) -> list[dict[str, Any]]:
+    """Insert `rows` (values in `columns`' order, converted and validated as tortoise does) into
+    `model`'s table in as few statements as the limits allow, in their order (so their ids ascend
+    in it); the `returning` columns of each, if asked."""
+    fields = model._meta.fields_map
+    # A foreign key's `<name>_id` column is not in the fields map: its value is the id itself.
+    convert = [fields[c].to_db_value if c in fields else None for c in columns]
+    values = [
+        [v if to_db is None else to_db(v, model) for to_db, v in zip(convert, row, strict=True)]
+        for row in rows
+    ]
+    if not values:
+        return []
+    per_row = len(columns)
+    step = max(1, MAX_PARAMETERS // per_row)
+    head = f"INSERT INTO {model._meta.db_table} ({', '.join(columns)}) VALUES "
+    tail = f" RETURNING {returning}" if returning else ""
+    mark = "(" + ", ".join("?" * per_row) + ")"
+    out: list[dict[str, Any]] = []
+    conn = connections.get("default")
+    for i in range(0, len(values), step):
+        chunk = values[i : i + step]
+        sql = numbered(head + ", ".join([mark] * len(chunk)) + tail)
+        flat = [v for row in chunk for v in row]
+        if returning:
+            out.extend(await conn.execute_query_dict(sql, flat))
+        else:
+            await conn.execute_query(sql, flat)
+    return out
+
+
+def created_now() -> Any:
+    """An `auto_now_add` column's value for a row inserted now, as tortoise writes it."""
+    return timezone.localtime()
