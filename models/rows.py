@@ -10,8 +10,10 @@ by `Model.save`.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
-from typing import Any
+import json
+from collections.abc import Collection, Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
 
 from tortoise import connections, timezone
 from tortoise.models import Model
@@ -76,7 +78,8 @@ async def insert(
         return []
     per_row = len(columns)
     step = max(1, MAX_PARAMETERS // per_row)
-    head = f"INSERT INTO {model._meta.db_table} ({', '.join(columns)}) VALUES "
+    # Table and column names come from our models and constants, never from input.
+    head = f"INSERT INTO {model._meta.db_table} ({', '.join(columns)}) VALUES "  # noqa: S608
     tail = f" RETURNING {returning}" if returning else ""
     mark = "(" + ", ".join("?" * per_row) + ")"
     out: list[dict[str, Any]] = []
@@ -95,3 +98,93 @@ async def insert(
 def created_now() -> Any:
     """An `auto_now_add` column's value for a row inserted now, as tortoise writes it."""
     return timezone.localtime()
+
+
+class FieldworkerLike(Protocol):
+    """What messages to a fieldworker read of them: a `tables.Fieldworker` or a `FieldworkerRow`."""
+
+    @property
+    def id(self) -> int: ...
+    @property
+    def name(self) -> str: ...
+    @property
+    def phone(self) -> str | None: ...
+    @property
+    def email(self) -> str | None: ...
+    @property
+    def telegram_user_id(self) -> int | None: ...
+    @property
+    def telegram_chat_id(self) -> int | None: ...
+    @property
+    def channels(self) -> Sequence[Any]: ...
+    @property
+    def base_lat(self) -> float | None: ...
+    @property
+    def base_lon(self) -> float | None: ...
+    @property
+    def timezone(self) -> str: ...
+    @property
+    def sms_opt_out(self) -> bool: ...
+
+
+@dataclass(frozen=True, slots=True)
+class FieldworkerRow:
+    """The columns of a fieldworker that reaching and addressing them need (`FieldworkerLike`),
+    read as a plain row: no territories, shifts or other JSON decoded."""
+
+    id: int
+    name: str
+    phone: str | None
+    email: str | None
+    telegram_user_id: int | None
+    telegram_chat_id: int | None
+    channels: tuple[Any, ...]
+    base_lat: float | None
+    base_lon: float | None
+    timezone: str
+    sms_opt_out: bool
+
+
+_FIELDWORKER_SELECT = (
+    "SELECT id, name, phone, email, telegram_user_id, telegram_chat_id, channels, base_lat, "
+    "base_lon, timezone, sms_opt_out FROM fieldworker WHERE id IN"
+)
+# Decoded `channels` by stored text: a fleet has a handful of distinct values.
+_CHANNELS: dict[Any, tuple[Any, ...]] = {}
+
+
+def _channels(value: Any) -> tuple[Any, ...]:
+    try:
+        return _CHANNELS[value]
+    except KeyError:
+        pass
+    except TypeError:  # handed over decoded (a list): nothing to key on
+        return tuple(value or ())
+    decoded = tuple((json.loads(value) if isinstance(value, str | bytes) else value) or ())
+    if len(_CHANNELS) < 1000:
+        _CHANNELS[value] = decoded
+    return decoded
+
+
+async def fieldworker_rows(ids: Collection[int]) -> dict[int, FieldworkerRow]:
+    """The fieldworkers of `ids` that exist, by id, as `FieldworkerRow`s (one query per
+    `MAX_PARAMETERS` ids)."""
+    if not ids:
+        return {}
+    found = await select_in(_FIELDWORKER_SELECT, sorted(ids))
+    return {
+        r["id"]: FieldworkerRow(
+            r["id"],
+            r["name"],
+            r["phone"],
+            r["email"],
+            r["telegram_user_id"],
+            r["telegram_chat_id"],
+            _channels(r["channels"]),
+            r["base_lat"],
+            r["base_lon"],
+            r["timezone"],
+            bool(r["sms_opt_out"]),
+        )
+        for r in found
+    }

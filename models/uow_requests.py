@@ -69,16 +69,11 @@ class RequestStoreMixin:
         inserted = await rows.insert(
             t.JobRequest,
             _COLUMNS,
-            [
-                (job_id, booking_id, fw, PENDING, codes[fw], expires_at, created_at)
-                for fw in fws
-            ],
+            [(job_id, booking_id, fw, PENDING, codes[fw], expires_at, created_at) for fw in fws],
             returning="id, fieldworker_id",
         )
         # (job, fieldworker) is unique: each new row is known by its fieldworker.
         ids = {row["fieldworker_id"]: row["id"] for row in inserted}
         self.fresh_subjects.update(ids.values())
         status = RequestStatus.PENDING
-        return [
-            RequestView(ids[fw], job_id, booking_id, fw, status, None, codes[fw]) for fw in fws
-        ]
+        return [RequestView(ids[fw], job_id, booking_id, fw, status, None, codes[fw]) for fw in fws]

@@ -61,7 +61,9 @@ class TimerStoreMixin:
         if kind is TimerKind.NUDGE and subject_id in self.fresh_subjects:
             # A request created in this transaction has no timer yet: inserted with the others.
             self.fresh_subjects.discard(subject_id)  # a second arm finds this row
-            self._new_timers.append((kind.value, subject_id, booking_id, anchor_at, due_at, PENDING))
+            self._new_timers.append(
+                (kind.value, subject_id, booking_id, anchor_at, due_at, PENDING)
+            )
         else:
             changes: dict[str, Any] = {
                 "booking_id": booking_id,

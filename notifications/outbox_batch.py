@@ -30,6 +30,7 @@ from tortoise.exceptions import DoesNotExist
 
 from models import rows as db_rows
 from models import tables as t
+from models.rows import FieldworkerRow
 
 
 @dataclass(slots=True)
@@ -92,7 +93,7 @@ class WriteBatch:
 
     def __init__(self, events: Iterable[object] = ()) -> None:
         self.rows: list[OutboxRow] = []
-        self.fieldworkers: dict[int, t.Fieldworker | None] = {}
+        self.fieldworkers: dict[int, FieldworkerRow | None] = {}
         self.jobs: dict[int, dict[str, Any]] = {}
         #: A booking's inserted outbox rows with live buttons (`live_buttons`), kept current.
         self.live: dict[int, list[t.Notification]] = {}
@@ -156,20 +157,21 @@ async def live_rows(
     return batch.live[booking_id]
 
 
-async def fieldworker(fieldworker_id: int) -> t.Fieldworker | None:
-    """A fieldworker row, read once per write (with every other one the events name)."""
+async def fieldworker(fieldworker_id: int) -> FieldworkerRow | None:
+    """A fieldworker's row (the columns messages read), read once per write with every other one
+    the events name."""
     batch = _CURRENT.get()
     if batch is None:
-        return await t.Fieldworker.get_or_none(id=fieldworker_id)
+        return (await db_rows.fieldworker_rows([fieldworker_id])).get(fieldworker_id)
     if fieldworker_id not in batch.fieldworkers:
         ids = (batch.wanted | {fieldworker_id}) - set(batch.fieldworkers)
-        found = {fw.id: fw for fw in await t.Fieldworker.filter(id__in=sorted(ids))}
+        found = await db_rows.fieldworker_rows(ids)
         for one in ids:
             batch.fieldworkers[one] = found.get(one)
     return batch.fieldworkers[fieldworker_id]
 
 
-async def get_fieldworker(fieldworker_id: int) -> t.Fieldworker:
+async def get_fieldworker(fieldworker_id: int) -> FieldworkerRow:
     """As `fieldworker`, raising `DoesNotExist` when there is none (as `Fieldworker.get`)."""
     fw = await fieldworker(fieldworker_id)
     if fw is None:

@@ -13,6 +13,7 @@ from dispatch.eligibility import haversine_km
 from dispatch.model import ActorKind, Channel, Point
 from dispatch.reachability import ChannelsOn, message_channel, telegram_chat
 from models import tables as t
+from models.rows import FieldworkerLike
 from models.uow import TortoiseUnitOfWork
 from models.views import contact_of
 from notifications import (
@@ -146,12 +147,12 @@ class OutboxRenderer:
         """One line about a job: service · when (in `tz`) · address."""
         return f"{ctx['service']} · {format_when(ctx['start'], ctx['end'], tz)} · {ctx['address']}"
 
-    def _telegram_chat(self, fw: t.Fieldworker) -> int | None:
+    def _telegram_chat(self, fw: FieldworkerLike) -> int | None:
         if message_channel(contact_of(fw), self.channels_on) is Channel.TELEGRAM:
             return telegram_chat(contact_of(fw))
         return None
 
-    def _sms_number(self, fw: t.Fieldworker) -> str | None:
+    def _sms_number(self, fw: FieldworkerLike) -> str | None:
         # SMS is a fallback even for a Telegram user (an update to a request sent by SMS).
         sms_only = ChannelsOn(telegram=False, sms=self.channels_on.sms)
         if message_channel(contact_of(fw), sms_only) is Channel.SMS:
@@ -188,7 +189,7 @@ class OutboxRenderer:
     # A message to a fieldworker about a job, on the channel that reaches them.
     _tell_fieldworker = fieldworker_messages.tell_fieldworker
 
-    def _fieldworker_values(self, fw: t.Fieldworker, ctx: dict[str, Any]) -> dict[str, Any]:
+    def _fieldworker_values(self, fw: FieldworkerLike, ctx: dict[str, Any]) -> dict[str, Any]:
         """Merge values of a message to this fieldworker: the time in their zone, their name."""
         return {**timing(ctx["start"], ctx["end"], fw.timezone), "fieldworker": first_name(fw.name)}
 
@@ -200,7 +201,7 @@ class OutboxRenderer:
     async def _on_RequestPended(self, uow: TortoiseUnitOfWork, e: ev.RequestPended) -> None:
         await self._send_request(uow, e.request_id, e.fieldworker_id, e.job_id)
 
-    def _request_values(self, fw: t.Fieldworker, ctx: dict[str, Any]) -> dict[str, Any]:
+    def _request_values(self, fw: FieldworkerLike, ctx: dict[str, Any]) -> dict[str, Any]:
         """A job request's merge values for this fieldworker: the job, when, distance."""
         distance = None
         if fw.base_lat is not None and fw.base_lon is not None:
@@ -209,7 +210,7 @@ class OutboxRenderer:
             distance = round(haversine_km(here, there), 1)
         return {**ctx, **self._fieldworker_values(fw, ctx), "distance_km": distance}
 
-    def _request_text(self, fw: t.Fieldworker, request_id: int, ctx: dict[str, Any]) -> Rendered:
+    def _request_text(self, fw: FieldworkerLike, request_id: int, ctx: dict[str, Any]) -> Rendered:
         """A job request's Telegram message for this fieldworker (the job's details, distance)."""
         values = self._request_values(fw, ctx)
         return render("job_request", cat.TELEGRAM, request_id=request_id, **values)
@@ -334,7 +335,7 @@ class OutboxRenderer:
         self,
         uow: TortoiseUnitOfWork,
         ctx: dict[str, Any],
-        fw: t.Fieldworker | None,
+        fw: FieldworkerLike | None,
         template: str,
         *,
         enabled: bool,

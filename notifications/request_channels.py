@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from models import tables as t
+from models.rows import FieldworkerLike
 from models.uow import TortoiseUnitOfWork
 from notifications import catalogue as cat
 from notifications.templates import Rendered, render
@@ -21,7 +22,7 @@ if TYPE_CHECKING:
 async def by_email(
     renderer: OutboxRenderer,
     uow: TortoiseUnitOfWork,
-    fw: t.Fieldworker,
+    fw: FieldworkerLike,
     request_id: int,
     ctx: dict[str, Any],
     marks: dict[str, Any],
@@ -52,7 +53,7 @@ async def by_email(
 async def by_sms(
     renderer: OutboxRenderer,
     uow: TortoiseUnitOfWork,
-    fw: t.Fieldworker,
+    fw: FieldworkerLike,
     request: t.JobRequest,
     ctx: dict[str, Any],
     marks: dict[str, Any],
@@ -78,7 +79,7 @@ async def by_sms(
 async def notice_by_email(
     renderer: OutboxRenderer,
     uow: TortoiseUnitOfWork,
-    fw: t.Fieldworker,
+    fw: FieldworkerLike,
     template: str,
     email: Rendered,
     ctx: dict[str, Any],
