@@ -29,13 +29,14 @@ from notifications import (
     reminders,
     request_channels,
     rescheduling,
+    slots,
     staff_alerts,
 )
 from notifications import catalogue as cat
 from notifications.customers import CustomerNotice, first_name, send_customer_notice
 from notifications.keyboards import attending_keyboard, request_keyboard
 from notifications.links import LinkSigner
-from notifications.templates import Rendered, format_when, render, timing
+from notifications.templates import Rendered, format_when, timing
 
 WITHDRAWN_TEMPLATES = {
     ev.WithdrawnBecause.TAKEN: "request_taken",
@@ -211,9 +212,13 @@ class OutboxRenderer:
         return {**ctx, **self._fieldworker_values(fw, ctx), "distance_km": distance}
 
     def _request_text(self, fw: FieldworkerLike, request_id: int, ctx: dict[str, Any]) -> Rendered:
-        """A job request's Telegram message for this fieldworker (the job's details, distance)."""
+        """A job request's Telegram message for this fieldworker (the job's details, distance):
+        rendered once per job and time zone, their number, distance and name filled in."""
         values = self._request_values(fw, ctx)
-        return render("job_request", cat.TELEGRAM, request_id=request_id, **values)
+        mine = {name: values.pop(name) for name in ("fieldworker", "distance_km")}
+        return slots.render_with_slots(
+            "job_request", cat.TELEGRAM, values, {"request_id": request_id, **mine}
+        )
 
     async def _send_request(
         self, uow: TortoiseUnitOfWork, request_id: int, fieldworker_id: int, job_id: int
