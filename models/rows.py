@@ -67,13 +67,7 @@ async def insert(
     """Insert `rows` (values in `columns`' order, converted and validated as tortoise does) into
     `model`'s table in as few statements as the limits allow, in their order (so their ids ascend
     in it); the `returning` columns of each, if asked."""
-    fields = model._meta.fields_map
-    # A foreign key's `<name>_id` column is not in the fields map: its value is the id itself.
-    convert = [fields[c].to_db_value if c in fields else None for c in columns]
-    values = [
-        [v if to_db is None else to_db(v, model) for to_db, v in zip(convert, row, strict=True)]
-        for row in rows
-    ]
+    values = _converted(model, columns, rows)
     if not values:
         return []
     per_row = len(columns)
@@ -93,6 +87,35 @@ async def insert(
         else:
             await conn.execute_query(sql, flat)
     return out
+
+
+def _converted(
+    model: type[Model], columns: Sequence[str], rows: Iterable[Sequence[Any]]
+) -> list[list[Any]]:
+    """Each value as `to_db_value` of its column's field makes it (validated, JSON encoded); a
+    value that is the same object as the row before's is converted once (most columns of a
+    broadcast are: the job, the booking, the time)."""
+    fields = model._meta.fields_map
+    # A foreign key's `<name>_id` column is not in the fields map: its value is the id itself.
+    convert = [fields[c].to_db_value if c in fields else None for c in columns]
+    last: list[tuple[Any, Any]] = [(_NOTHING, None)] * len(columns)
+    out = []
+    for row in rows:
+        values = list(row)
+        for i, to_db in enumerate(convert):
+            if to_db is None:
+                continue
+            value = values[i]
+            before, done = last[i]
+            if value is not before:
+                done = to_db(value, model)
+                last[i] = (value, done)
+            values[i] = done
+        out.append(values)
+    return out
+
+
+_NOTHING = object()
 
 
 def created_now() -> Any:
