@@ -99,11 +99,17 @@ class WriteBatch:
         self.live: dict[int, list[t.Notification]] = {}
         #: Fieldworkers the events name, read together with the first one asked for.
         self.wanted: set[int] = set()
+        #: Reply codes of requests, read for every request the events name at the first need.
+        self.codes: dict[int, int | None] = {}
+        self.requests: set[int] = set()
         for event in events:
             for name in ("fieldworker_id", "previous_fieldworker_id"):
                 value = getattr(event, name, None)
                 if isinstance(value, int):
                     self.wanted.add(value)
+            request_id = getattr(event, "request_id", None)
+            if isinstance(request_id, int):
+                self.requests.add(request_id)
 
 
 _CURRENT: ContextVar[WriteBatch | None] = ContextVar("outbox_batch", default=None)
@@ -177,6 +183,26 @@ async def get_fieldworker(fieldworker_id: int) -> FieldworkerRow:
     if fw is None:
         raise DoesNotExist(t.Fieldworker)
     return fw
+
+
+async def reply_code(request_id: int) -> int:
+    """A request's reply code (an SMS names it by this), read once per write with those of every
+    other request the events name; `DoesNotExist` when there is no such request."""
+    batch = _CURRENT.get()
+    if batch is None:
+        batch = WriteBatch()  # nothing to share it with
+    if request_id not in batch.codes:
+        ids = (batch.requests | {request_id}) - set(batch.codes)
+        found = await db_rows.select_in(
+            "SELECT id, reply_code FROM job_request WHERE id IN", sorted(ids)
+        )
+        codes = {row["id"]: row["reply_code"] for row in found}
+        for one in ids:
+            batch.codes[one] = codes.get(one)
+    code = batch.codes[request_id]
+    if code is None:
+        raise DoesNotExist(t.JobRequest)
+    return code
 
 
 async def job_context(

@@ -251,11 +251,11 @@ class OutboxRenderer:
             if (await uow.settings()).sms_backup_for_requests:
                 # The same request by SMS too; if this copy fails, it is not sent on by Telegram.
                 marks["refused"] = [Channel.TELEGRAM.value]
-                request = await t.JobRequest.get(id=request_id)
-                await request_channels.by_sms(self, uow, fw, request, ctx, marks)
+                code = await outbox_batch.reply_code(request_id)
+                await request_channels.by_sms(self, uow, fw, request_id, code, ctx, marks)
         else:
-            request = await t.JobRequest.get(id=request_id)
-            await request_channels.by_sms(self, uow, fw, request, ctx, marks)
+            code = await outbox_batch.reply_code(request_id)
+            await request_channels.by_sms(self, uow, fw, request_id, code, ctx, marks)
 
     async def _on_RequestAccepted(self, uow: TortoiseUnitOfWork, e: ev.RequestAccepted) -> None:
         fw = await outbox_batch.get_fieldworker(e.fieldworker_id)

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from models import tables as t
 from models.rows import FieldworkerLike
 from models.uow import TortoiseUnitOfWork
 from notifications import catalogue as cat
@@ -54,16 +53,17 @@ async def by_sms(
     renderer: OutboxRenderer,
     uow: TortoiseUnitOfWork,
     fw: FieldworkerLike,
-    request: t.JobRequest,
+    request_id: int,
+    code: int,
     ctx: dict[str, Any],
     marks: dict[str, Any],
 ) -> None:
-    """The request as an SMS ending with its reply code, when SMS reaches them."""
+    """The request as an SMS ending with its reply code `code`, when SMS reaches them."""
     number = renderer._sms_number(fw)
     if number is None:
         return
     values = renderer._request_values(fw, ctx)
-    text = render("job_request", cat.SMS, **values, request_id=request.id, code=request.reply_code)
+    text = render("job_request", cat.SMS, **values, request_id=request_id, code=code)
     await renderer._queue(
         uow,
         channel="sms",
@@ -71,7 +71,7 @@ async def by_sms(
         template="job_request_sms",
         body=text.body,
         booking_id=ctx["booking_id"],
-        request_id=request.id,
+        request_id=request_id,
         payload=marks,
     )
 
