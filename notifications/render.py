@@ -229,9 +229,11 @@ class OutboxRenderer:
             "fieldworker_id": fw.id,
             "job_request": True,
         }  # `failures`, if it fails
-        if message_channel(contact_of(fw), self.channels_on) is Channel.EMAIL:
+        contact = contact_of(fw)
+        channel = message_channel(contact, self.channels_on)
+        if channel is Channel.EMAIL:
             await request_channels.by_email(self, uow, fw, request_id, ctx, marks)
-        elif chat := self._telegram_chat(fw):
+        elif channel is Channel.TELEGRAM and (chat := telegram_chat(contact)):  # _telegram_chat
             message = self._request_text(fw, request_id, ctx)
             await self._queue(
                 uow,
