@@ -294,6 +294,7 @@ async def main(args: argparse.Namespace) -> None:
         stock_one, stock = await bench_stock(total, args.single, args.concurrency)
         print(stock_one.line("stock, one at a time"))
         print(stock.line(f"stock, {args.concurrency} concurrent"))
+        print(f"stock, slowest at {args.concurrency}: {stock.slowest()}")
     backends = [] if args.no_sqlite else [("sqlite", "sqlite")]
     backends += [] if args.no_pg else [("postgres", args.pg)]
     runs: list[tuple[str, str, Path | None]] = [(label, url, None) for label, url in backends]
@@ -303,6 +304,7 @@ async def main(args: argparse.Namespace) -> None:
         one, many = await bench_dispatchbot(url, args, label.split()[0], code)
         print(one.line(f"{label}, one at a time"))
         print(many.line(f"{label}, {args.concurrency} conc."))
+        print(f"{label}, slowest at {args.concurrency}: {many.slowest()}")
         print(
             f"{label}: {many.rate / stock.rate:.2f}x stock presses/s; p99 {many.pct(99):.0f} ms "
             f"vs stock {stock.pct(99):.0f} ms; one at a time p50 {one.pct(50):.1f} ms vs stock "

@@ -195,15 +195,15 @@ def _request_view(r: t.JobRequest) -> RequestView:
 
 async def press_state(
     request_id: int, telegram_user_id: int
-) -> tuple[RequestStatus, JobStatus] | None:
-    """The status of a Telegram user's own request and of its job, in one read (no transaction);
-    None when the request is not theirs or does not exist."""
+) -> tuple[RequestStatus, JobStatus, int] | None:
+    """The status of a Telegram user's own request and of its job, and the job's id, in one read
+    (no transaction); None when the request is not theirs or does not exist."""
     rows = (
         await t.JobRequest.filter(id=request_id, fieldworker__telegram_user_id=telegram_user_id)
         .limit(1)
-        .values_list("status", "job__status")
+        .values_list("status", "job__status", "job_id")
     )
     if not rows:
         return None
-    request_status, job_status = rows[0]
-    return RequestStatus(request_status), JobStatus(job_status)
+    request_status, job_status, job_id = rows[0]
+    return RequestStatus(request_status), JobStatus(job_status), int(job_id)
