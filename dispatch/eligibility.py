@@ -148,10 +148,56 @@ def evaluate(
         else:
             eligible.append(Eligible(fieldworker.id, distance_km))
 
-    eligible.sort(
-        key=lambda e: (e.distance_km is None, e.distance_km or 0.0, e.fieldworker_id),
-    )
+    eligible.sort(key=_nearest_first)
     return EligibilityResult(eligible=tuple(eligible), excluded=tuple(excluded))
+
+
+def eligible_only(
+    job: JobSpec,
+    fieldworkers: Iterable[FieldworkerProfile],
+    *,
+    travel_radius_km: float,
+    required_services_skills: frozenset[str] = frozenset(),
+) -> tuple[Eligible, ...]:
+    """`evaluate(...).eligible`, without the reasons of the others: what dispatch needs.
+
+    The same rules through the same checks, but a fieldworker is dropped at the first one they
+    fail, the cheapest first (status, service, skills, radius, custom fields, time, then the
+    territory test), instead of collecting every reason. Same list in the same order as
+    `evaluate` (a property test holds the two together); raises as `evaluate` does.
+    """
+    context = _JobContext.build(job, required_services_skills)
+    territory_cache: dict[int, tuple[Mapping[str, Any], BaseGeometry | None]] = {}
+    hours_cache = _HoursCache()
+    found: list[Eligible] = []
+    for fieldworker in fieldworkers:
+        if (
+            fieldworker.status != FieldworkerStatus.ACTIVE
+            or job.service_code not in fieldworker.services
+            or not context.required_skills <= fieldworker.skills
+        ):
+            continue
+        distance_km = (
+            haversine_km(fieldworker.base_location, job.location)
+            if fieldworker.base_location is not None
+            else None
+        )
+        if distance_km is not None and distance_km > travel_radius_km:
+            continue
+        if not _custom_fields_match(context.custom_fields, fieldworker.custom_fields):
+            continue
+        if _time_reasons(fieldworker, context.appointment_utc, hours_cache):
+            continue
+        if _place_reasons(fieldworker, context, distance_km, travel_radius_km, territory_cache):
+            continue
+        found.append(Eligible(fieldworker.id, distance_km))
+    found.sort(key=_nearest_first)
+    return tuple(found)
+
+
+def _nearest_first(e: Eligible) -> tuple[bool, float, int]:
+    """Nearest first, those without a known distance last, ties by id."""
+    return (e.distance_km is None, e.distance_km or 0.0, e.fieldworker_id)
 
 
 @dataclass

@@ -10,7 +10,7 @@ from collections.abc import Collection, Iterable, Sequence
 from dispatch import timers
 from dispatch.commands import SendResult
 from dispatch.deadlines import TimerKind
-from dispatch.eligibility import evaluate
+from dispatch.eligibility import eligible_only, evaluate
 from dispatch.errors import Conflict, NotFound
 from dispatch.events import (
     AssignmentTimedOut,
@@ -72,13 +72,13 @@ async def eligible_ids(uow: UnitOfWork, job_id: int) -> list[int]:
     settings = await uow.settings()
     skills = await uow.service_skills(job.service_code) or frozenset()
     spec = job_spec(job, booking)
-    result = evaluate(
+    found = eligible_only(
         spec,
         await uow.candidates(job, narrowing=narrowing(spec, settings.travel_radius_km)),
         travel_radius_km=settings.travel_radius_km,
         required_services_skills=skills,
     )
-    return result.eligible_ids()
+    return [e.fieldworker_id for e in found]
 
 
 async def dispatch_job(

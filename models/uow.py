@@ -34,6 +34,7 @@ from dispatch.ports import (
 )
 from dispatch.reachability import ChannelsOn
 from dispatch.settings import CompanySettings
+from models import rows
 from models import tables as t
 from models.uow_assist import OfferStoreMixin
 from models.uow_candidates import CandidateStore
@@ -113,8 +114,8 @@ class TortoiseUnitOfWork(
 
     async def get_booking(self, booking_id: int) -> BookingView | None:
         """A booking, or None."""
-        b = await t.Booking.get_or_none(id=booking_id)
-        return _booking_view(b) if b else None
+        found = await rows.models(t.Booking, "id = ?", [booking_id])
+        return _booking_view(found[0]) if found else None
 
     async def set_booking_status(self, booking_id: int, status: BookingStatus) -> None:
         """Change a booking's status."""
@@ -154,29 +155,13 @@ class TortoiseUnitOfWork(
         """Store an appointment's new start and end (its jobs move with it)."""
         await t.Appointment.filter(id=appointment_id).update(start=interval.start, end=interval.end)
 
-    async def _job_views(self, **filters: Any) -> list[JobView]:
-        rows = await t.Job.filter(**filters).order_by("id").select_related("appointment")
-        return [
-            JobView(
-                j.id,
-                j.booking_id,
-                Interval(j.appointment.start, j.appointment.end),
-                j.service_code,
-                JobStatus(j.status),
-                j.fieldworker_id,
-                j.appointment_id,
-                j.confirmed_at,
-            )
-            for j in rows
-        ]
-
     async def jobs_of_booking(self, booking_id: int) -> list[JobView]:
         """The booking's jobs by id."""
-        return await self._job_views(booking_id=booking_id)
+        return await rows.job_views("j.booking_id = ?", [booking_id])
 
     async def get_job(self, job_id: int) -> JobView | None:
         """A job, or None."""
-        views = await self._job_views(id=job_id)
+        views = await rows.job_views("j.id = ?", [job_id])
         return views[0] if views else None
 
     async def lock_job(self, job_id: int) -> JobView | None:
@@ -321,8 +306,8 @@ class TortoiseUnitOfWork(
 
     async def service_skills(self, service_code: str) -> frozenset[str] | None:
         """The service's required skills, or None for an unknown code."""
-        s = await t.Service.get_or_none(code=service_code)
-        return frozenset(s.required_skills or ()) if s else None
+        found = await rows.models(t.Service, "code = ?", [service_code])
+        return frozenset(found[0].required_skills or ()) if found else None
 
     async def add_history(
         self,

@@ -16,13 +16,12 @@ from dataclasses import replace
 from types import MappingProxyType
 from typing import Any
 
-from tortoise import connections
-
 from dispatch.eligibility import keeps_busy
-from dispatch.model import FieldworkerProfile, Interval, JobStatus
+from dispatch.model import FieldworkerProfile, FieldworkerStatus, Interval, JobStatus
 from dispatch.narrowing import Box, Narrowing
 from dispatch.ports import JobView
 from models import tables as t
+from models.rows import query as rows_of
 from models.views import profile_of
 
 # Ids per `IN (...)`: well under SQLite's and asyncpg's limits on parameters (32,766 / 32,767).
@@ -48,10 +47,7 @@ _COLUMNS = (
 _JSON = frozenset(
     {"services", "skills", "custom_fields", "territories", "working_hours", "time_off"}
 )
-_SELECT = (
-    "SELECT id, name, status, services, skills, custom_fields, base_lat, base_lon, territories, "
-    "working_hours, time_off, timezone FROM fieldworker"
-)
+_SELECT = f"SELECT {', '.join(_COLUMNS)} FROM fieldworker"  # noqa: S608
 
 # Profiles by their stored columns, exactly as read: decoding the JSON (a territory polygon costs
 # as much to decode as to parse) is done once per distinct row content, in this process. The key
@@ -86,32 +82,19 @@ class CandidateStore:
         elif fieldworker_ids is not None:
             rows = await _by_ids(sorted(set(fieldworker_ids)))
         else:
-            rows = await _query(f"{_SELECT} ORDER BY id", [])
+            rows = await rows_of(f"{_SELECT} ORDER BY id")
         profiles = [_profile(row) for row in rows]
         whole_fleet = narrowing is None and fieldworker_ids is None
         busy = await _busy(job, None if whole_fleet else [p.id for p in profiles])
         return [replace(p, busy=tuple(busy[p.id])) if p.id in busy else p for p in profiles]
 
 
-def _postgres() -> bool:
-    return bool(connections.get("default").capabilities.dialect == "postgres")
-
-
-async def _query(sql: str, values: list[Any]) -> list[dict[str, Any]]:
-    rows: list[dict[str, Any]] = await connections.get("default").execute_query_dict(sql, values)
-    return rows
-
-
 async def _by_ids(ids: Sequence[int]) -> list[dict[str, Any]]:
     rows: list[dict[str, Any]] = []
     for i in range(0, len(ids), _CHUNK):
         chunk = ids[i : i + _CHUNK]
-        marks = (
-            ", ".join(f"${n}" for n in range(1, len(chunk) + 1))
-            if _postgres()
-            else ", ".join("?" * len(chunk))
-        )
-        rows.extend(await _query(f"{_SELECT} WHERE id IN ({marks})", list(chunk)))
+        marks = ", ".join("?" * len(chunk))
+        rows.extend(await rows_of(f"{_SELECT} WHERE id IN ({marks})", chunk))
     rows.sort(key=lambda row: int(row["id"]))
     return rows
 
@@ -122,7 +105,7 @@ def _decoded(value: Any) -> Any:
 
 def _profile(row: dict[str, Any]) -> FieldworkerProfile:
     """The profile of a stored row, from `_PROFILES` when this exact row was seen before."""
-    key = tuple(row[c] for c in _COLUMNS)
+    key = tuple(row.values())  # `_SELECT` reads `_COLUMNS`, in that order
     try:
         known = _PROFILES.get(key)
     except TypeError:  # a driver that hands JSON over decoded: nothing hashable to key on
@@ -153,16 +136,32 @@ async def _busy(job: JobView, fieldworker_ids: Sequence[int] | None) -> dict[int
     """
     if fieldworker_ids is not None and not fieldworker_ids:
         return {}
-    query = t.Job.filter(
-        status=JobStatus.ASSIGNED.value,
-        appointment__start__lt=job.appointment.end,
-        appointment__end__gt=job.appointment.start,
-    ).exclude(id=job.id)
-    if fieldworker_ids is not None and len(fieldworker_ids) <= _BUSY_BY_ID:
-        query = query.filter(fieldworker_id__in=list(fieldworker_ids))
-    rows = await query.values(
-        "fieldworker_id", "booking_id", "appointment__start", "appointment__end"
+    # Plain SQL: the ORM builds one query-parameter object per id (most of this call's time for
+    # a few hundred ids). Values are converted the way the ORM stores and reads them.
+    start, end = t.Appointment._meta.fields_map["start"], t.Appointment._meta.fields_map["end"]
+    sql = (
+        'SELECT j.fieldworker_id, j.booking_id, a.start, a."end" FROM job j '
+        "JOIN appointment a ON a.id = j.appointment_id "
+        'WHERE j.status = ? AND a.start < ? AND a."end" > ? AND j.id <> ?'
     )
+    values: list[Any] = [
+        JobStatus.ASSIGNED.value,
+        start.to_db_value(job.appointment.end, t.Appointment),
+        end.to_db_value(job.appointment.start, t.Appointment),
+        job.id,
+    ]
+    if fieldworker_ids is not None and len(fieldworker_ids) <= _BUSY_BY_ID:
+        sql += f" AND j.fieldworker_id IN ({', '.join('?' * len(fieldworker_ids))})"
+        values += list(fieldworker_ids)
+    rows = [
+        {
+            "fieldworker_id": row["fieldworker_id"],
+            "booking_id": row["booking_id"],
+            "appointment__start": start.to_python_value(row["start"]),
+            "appointment__end": end.to_python_value(row["end"]),
+        }
+        for row in await rows_of(sql, values)
+    ]
     busy: dict[int, list[Interval]] = {}
     for row in rows:
         other = Interval(row["appointment__start"], row["appointment__end"])
@@ -182,38 +181,31 @@ async def _admitted(rule: Narrowing) -> list[dict[str, Any]]:
     """
 
     # Each part is (SQL with `?` placeholders, its values), joined in order so that values always
-    # line up with their placeholders; numbered afterwards for PostgreSQL.
-    def within(box: Box) -> tuple[str, list[Any]]:
+    # line up with their placeholders; numbered afterwards for PostgreSQL. One branch per index:
+    # without territories, a base in a reach box (a range on `fieldworker_search_base`, which
+    # covers every column the branch reads); with territories, a box holding the job (a range on
+    # `fieldworker_search_area`). `IN` makes the union a set.
+    def base_in(box: Box) -> tuple[str, list[Any]]:
         sql = "(base_lat BETWEEN ? AND ? AND base_lon BETWEEN ? AND ?)"
         return sql, [box.min_lat, box.max_lat, box.min_lon, box.max_lon]
 
-    def reach() -> list[tuple[str, list[Any]]]:
-        """Base inside one of the reach boxes (none: nobody is within the radius)."""
-        parts: list[tuple[str, list[Any]]] = [("(1 = 0)", [])]
-        for box in rule.reach:
-            parts += [(" OR ", []), within(box)]
-        return parts
-
+    service = [rule.service_code, FieldworkerStatus.ACTIVE.value]
+    branch = "SELECT fieldworker_id FROM fieldworker_search WHERE service_code = ? AND status = ? "
+    parts: list[tuple[str, list[Any]]] = [(f"{_SELECT} WHERE id IN (", [])]
+    for box in rule.reach:
+        parts += [(branch + "AND NOT has_territories AND ", service), base_in(box)]
+        parts += [(" UNION ALL ", [])]
     lat, lon = rule.location.lat, rule.location.lon
-    parts: list[tuple[str, list[Any]]] = [
+    parts += [
         (
-            f"{_SELECT} WHERE id IN (SELECT fieldworker_id FROM fieldworker_search "  # noqa: S608
-            "WHERE service_code = ? AND status = ? AND ((NOT has_territories AND (",
-            [rule.service_code, "active"],
+            branch + "AND has_territories AND area_min_lat <= ? AND area_max_lat >= ? "
+            "AND area_min_lon <= ? AND area_max_lon >= ? AND (base_lat IS NULL OR base_lon IS NULL",
+            [*service, lat, lat, lon, lon],
         ),
-        *reach(),
-        (
-            ")) OR (has_territories AND area_min_lat <= ? AND area_max_lat >= ? "
-            "AND area_min_lon <= ? AND area_max_lon >= ? "
-            "AND (base_lat IS NULL OR base_lon IS NULL OR ",
-            [lat, lat, lon, lon],
-        ),
-        *reach(),
-        (")))) ORDER BY id", []),
     ]
+    for box in rule.reach:
+        parts += [(" OR ", []), base_in(box)]
+    parts += [(")) ORDER BY id", [])]
     text = "".join(sql for sql, _ in parts)
     values = [value for _, part_values in parts for value in part_values]
-    if _postgres():
-        pieces = text.split("?")
-        text = pieces[0] + "".join(f"${n}{piece}" for n, piece in enumerate(pieces[1:], 1))
-    return await _query(text, values)
+    return await rows_of(text, values)

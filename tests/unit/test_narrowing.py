@@ -1,6 +1,6 @@
-"""Narrowing never loses an eligible fieldworker: evaluating the narrowed fleet gives the same
-eligible list, in the same order, as evaluating the whole fleet (property tests over random fleets,
-poles and the antimeridian included); and dispatch through the fake asks exactly those."""
+"""Narrowing never loses an eligible fieldworker: evaluating the narrowed fleet (and `eligible_only`,
+what dispatch runs on it) gives the same eligible list, in the same order, as evaluating the whole
+fleet (property tests over random fleets, poles and the antimeridian included); and dispatch through the fake asks exactly those."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from hypothesis import HealthCheck, given, note, settings
 from hypothesis import strategies as st
 
 from dispatch import offering
-from dispatch.eligibility import EARTH_RADIUS_KM, evaluate, haversine_km
+from dispatch.eligibility import EARTH_RADIUS_KM, eligible_only, evaluate, haversine_km
 from dispatch.model import (
     Actor,
     Channel,
@@ -132,6 +132,7 @@ def fleets(draw: st.DrawFn, job_at: Point) -> list[FieldworkerProfile]:
                     )
                 ),
                 skills=frozenset(draw(st.sets(st.sampled_from(["gas"])))),
+                custom_fields=draw(st.sampled_from([{}, {"van": "Yes "}, {"van": ["no", "yes"]}])),
                 base_location=base,
                 territories=territories,
                 working_hours=draw(
@@ -139,6 +140,9 @@ def fleets(draw: st.DrawFn, job_at: Point) -> list[FieldworkerProfile]:
                 ),
                 time_off=draw(
                     st.sampled_from([(), (), (), (Interval(START, START + timedelta(hours=1)),)])
+                ),
+                busy=draw(
+                    st.sampled_from([(), (), (Interval(START, START + timedelta(hours=3)),)])
                 ),
             )
         )
@@ -151,14 +155,25 @@ def test_narrowed_fleet_gives_the_same_eligible_list(
     data: st.DataObject, job_at: Point, radius: float
 ) -> None:
     fleet = data.draw(fleets(job_at))
-    job = JobSpec(1, "plumb", job_at, Interval(START, START + timedelta(hours=2)))
+    job = JobSpec(
+        1,
+        "plumb",
+        job_at,
+        Interval(START, START + timedelta(hours=2)),
+        custom_fields=data.draw(st.sampled_from([{}, {"van": "yes"}, {"van": ["no"]}])),
+    )
+    skills = data.draw(st.sampled_from([frozenset(), frozenset({"gas"})]))
     rule = narrowing(job, radius)
     narrowed = [fw for fw in fleet if admits(rule, fw, territory_box(fw.territories))]
 
-    full = evaluate(job, fleet, travel_radius_km=radius)
-    fast = evaluate(job, narrowed, travel_radius_km=radius)
+    full = evaluate(job, fleet, travel_radius_km=radius, required_services_skills=skills)
+    fast = evaluate(job, narrowed, travel_radius_km=radius, required_services_skills=skills)
+    # What dispatch runs: the narrowed fleet, first failing rule drops a fieldworker.
+    dispatched = eligible_only(
+        job, narrowed, travel_radius_km=radius, required_services_skills=skills
+    )
 
-    assert fast.eligible == full.eligible
+    assert fast.eligible == full.eligible == dispatched
     note(f"{len(full.eligible)} eligible of {len(fleet)}, {len(narrowed)} admitted")
     assert {e.fieldworker_id for e in full.eligible} <= {fw.id for fw in narrowed}
 
