@@ -8,7 +8,6 @@ from datetime import UTC, datetime
 from typing import Any
 
 from pydantic import ValidationError
-from tortoise import connections
 
 from dispatch.model import (
     BookingStatus,
@@ -30,6 +29,7 @@ from dispatch.ports import (
 from dispatch.reachability import Contact
 from dispatch.settings import CompanySettings
 from models import tables as t
+from models.rows import query
 
 log = logging.getLogger(__name__)
 
@@ -197,7 +197,7 @@ def _request_view(r: t.JobRequest) -> RequestView:
 _PRESS_STATE = (
     'SELECT r."status", j."status" AS job_status, r."job_id" FROM "job_request" r '
     'JOIN "fieldworker" f ON f."id" = r."fieldworker_id" JOIN "job" j ON j."id" = r."job_id" '
-    'WHERE r."id" = {0} AND f."telegram_user_id" = {1} LIMIT 1'
+    'WHERE r."id" = ? AND f."telegram_user_id" = ? LIMIT 1'
 )
 
 
@@ -210,11 +210,7 @@ async def press_state(
     Plain SQL: every press of a burst reads this first, and the ORM spent more CPU building the
     query than the database spent running it.
     """
-    connection = connections.get("default")
-    marks = ("?", "?") if connection.capabilities.dialect == "sqlite" else ("$1", "$2")
-    rows = await connection.execute_query_dict(
-        _PRESS_STATE.format(*marks), [request_id, telegram_user_id]
-    )
+    rows = await query(_PRESS_STATE, [request_id, telegram_user_id])
     if not rows:
         return None
     row = rows[0]

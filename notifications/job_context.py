@@ -12,10 +12,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from tortoise import connections
 from tortoise.exceptions import DoesNotExist
 
 from models import tables as t
+from models.rows import query
 from notifications.customers import first_name
 
 _SQL = (
@@ -23,7 +23,7 @@ _SQL = (
     'b."address", b."notes", b."lat", b."lon", c."name" AS customer, s."name" AS service '
     'FROM "job" j JOIN "appointment" a ON a."id" = j."appointment_id" '
     'JOIN "booking" b ON b."id" = j."booking_id" JOIN "customer" c ON c."id" = b."customer_id" '
-    'LEFT JOIN "service" s ON s."code" = j."service_code" WHERE j."id" = {param} LIMIT 1'
+    'LEFT JOIN "service" s ON s."code" = j."service_code" WHERE j."id" = ? LIMIT 1'
 )
 _START = t.Appointment._meta.fields_map["start"]
 _END = t.Appointment._meta.fields_map["end"]
@@ -51,10 +51,7 @@ class JobRow:
 async def load_job_context(job_id: int) -> dict[str, Any]:
     """The context every message about the job renders from; raises when the job does not exist
     (as `Job.get` did)."""
-    connection = connections.get("default")  # the transaction's, inside one
-    dialect = connection.capabilities.dialect
-    sql = _SQL.format(param="?" if dialect == "sqlite" else "$1")
-    rows = await connection.execute_query_dict(sql, [job_id])
+    rows = await query(_SQL, [job_id])  # on the transaction's connection, inside one
     if not rows:
         raise DoesNotExist(t.Job)
     row = rows[0]
