@@ -5,13 +5,16 @@ REST API would have stored them; bookings go through the core (`dispatch.booking
 in one `models.uow.Transactions().run(...)`, as every adapter does. The defaults describe one
 ordinary case, plumbing in central Berlin on Tuesday 1 December 2026 at 09:00 UTC, so a test names
 only what matters to it. Each factory needs the `db` fixture (a connected, migrated database).
+`SmsSink` stands in for the twilio client where a test reads what would have been texted.
 """
 
 from __future__ import annotations
 
 import itertools
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from types import SimpleNamespace
 from typing import Any
 
 from dispatch import bookings
@@ -146,3 +149,18 @@ async def create_booking(
     return await (tx or transactions()).run(
         lambda uow: bookings.create_booking(uow, new, by, channel, fieldworker_id=fieldworker_id)
     )
+
+
+@dataclass
+class SmsSink:
+    """Stands in for the twilio client: `messages.create_async` records and answers a sid."""
+
+    sent: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def messages(self) -> SmsSink:
+        return self
+
+    async def create_async(self, **kwargs: Any) -> Any:
+        self.sent.append(kwargs)
+        return SimpleNamespace(sid=f"SM{len(self.sent):032d}")

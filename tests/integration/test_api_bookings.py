@@ -6,55 +6,23 @@ renderer of production so the messages a change causes can be read back."""
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import pytest
-from aiohttp import web
-from aiohttp.test_utils import TestClient, TestServer
+from aiohttp.test_utils import TestClient
 
 from dispatch import offering
 from dispatch.model import Point
 from models import tables as t
-from models.access import ensure_default_roles
 from models.transactions import Transactions
-from rest.api import ApiContext, create_api
-from tests.factories import add_fieldworker, add_service, add_staff, transactions
+from tests.factories import add_fieldworker, add_service, add_staff
+from tests.integration.api import API
+from tests.integration.api import call_with_headers as call
 
-TOKEN = "t"
-API = "/api/v1"
 LISBON = "Europe/Lisbon"
+API_TIMEZONE = LISBON  # the company time zone of `client`
 SITE = {"lat": 38.7369, "lon": -9.1427}
 HERE = Point(38.7223, -9.1393)  # about 1.7 km from SITE
-
-
-@pytest.fixture
-def tx(db: str) -> Transactions:
-    """Transactions that write the outbox rows of every event, as in production."""
-    return transactions(outbox=True)
-
-
-@pytest.fixture
-async def client(tx: Transactions) -> AsyncIterator[TestClient]:
-    await ensure_default_roles()
-    app = web.Application()
-    app.add_subapp(API, create_api(ApiContext(tx=tx, timezone=LISBON, api_token=TOKEN)))
-    async with TestClient(TestServer(app)) as c:
-        yield c
-
-
-async def call(
-    client: TestClient, method: str, path: str, body: Any = None
-) -> tuple[int, Any, dict[str, str]]:
-    """One API call; returns (status, decoded JSON, headers)."""
-    headers = {"Authorization": f"Bearer {TOKEN}"}
-    data = None
-    if body is not None:
-        data = json.dumps(body)
-        headers["Content-Type"] = "application/json"
-    async with client.request(method, API + path, data=data, headers=headers) as resp:
-        return resp.status, await resp.json(), dict(resp.headers)
 
 
 def error_of(answer: tuple[int, Any, dict[str, str]]) -> tuple[int, str, str | None]:

@@ -4,50 +4,22 @@ messages a reschedule causes are read back from the outbox."""
 
 from __future__ import annotations
 
-import json
-from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
-from aiohttp import web
-from aiohttp.test_utils import TestClient, TestServer
+from aiohttp.test_utils import TestClient
 
 from dispatch.model import Point
 from models import tables as t
-from models.access import ensure_default_roles
-from models.transactions import Transactions
-from rest.api import ApiContext, create_api
-from tests.factories import add_fieldworker, add_service, add_staff, transactions
+from tests.factories import add_fieldworker, add_service, add_staff
+from tests.integration.api import call
 
-TOKEN = "t"
-API = "/api/v1"
 SITE = {"lat": 38.7369, "lon": -9.1427}
 HERE = Point(38.7223, -9.1393)
 START = "2026-12-01T10:00:00+00:00"
 LATER = "2026-12-02T14:00:00+00:00"
 LATER_END = "2026-12-02T16:00:00+00:00"
-
-
-@pytest.fixture
-def tx(db: str) -> Transactions:
-    return transactions(outbox=True)
-
-
-@pytest.fixture
-async def client(tx: Transactions) -> AsyncIterator[TestClient]:
-    await ensure_default_roles()
-    app = web.Application()
-    app.add_subapp(API, create_api(ApiContext(tx=tx, timezone="UTC", api_token=TOKEN)))
-    async with TestClient(TestServer(app)) as c:
-        yield c
-
-
-async def call(client: TestClient, method: str, path: str, body: Any = None) -> tuple[int, Any]:
-    headers = {"Authorization": f"Bearer {TOKEN}", "Content-Type": "application/json"}
-    data = None if body is None else json.dumps(body)
-    async with client.request(method, API + path, data=data, headers=headers) as resp:
-        return resp.status, await resp.json()
 
 
 async def book(client: TestClient, *starts: str, **extra: Any) -> dict[str, Any]:

@@ -6,23 +6,17 @@ the real sub-application, with the production outbox renderer so sent texts can 
 
 from __future__ import annotations
 
-import json
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from aiohttp import web
-from aiohttp.test_utils import TestClient, TestServer
+from aiohttp.test_utils import TestClient
 
 from dispatch.model import Point
-from models.access import ensure_default_roles
-from models.transactions import Transactions
 from notifications.templates import BOOK
-from rest.api import ApiContext, create_api
-from tests.factories import add_fieldworker, add_service, add_staff, transactions
+from tests.factories import add_fieldworker, add_service, add_staff
+from tests.integration.api import call
 
-TOKEN = "t"
-API = "/api/v1"
 SITE = {"lat": 38.7369, "lon": -9.1427}
 HERE = Point(38.7223, -9.1393)  # about 1.7 km from SITE
 FW_PHONE = "+351912345000"
@@ -43,6 +37,7 @@ CONTRACT_EVENTS = {
     "nudge",
     "staff_alert",
 }
+API_TIMEZONE = "Europe/Lisbon"  # the company time zone of `client`
 
 
 @pytest.fixture(autouse=True)
@@ -50,30 +45,6 @@ def _forget_overrides() -> Iterator[None]:
     """The book of templates is per process: a template one test saved must not leak."""
     yield
     BOOK.replace_overrides({})
-
-
-@pytest.fixture
-def tx(db: str) -> Transactions:
-    return transactions(outbox=True)
-
-
-@pytest.fixture
-async def client(tx: Transactions) -> AsyncIterator[TestClient]:
-    await ensure_default_roles()
-    app = web.Application()
-    app.add_subapp(API, create_api(ApiContext(tx=tx, timezone="Europe/Lisbon", api_token=TOKEN)))
-    async with TestClient(TestServer(app)) as c:
-        yield c
-
-
-async def call(client: TestClient, method: str, path: str, body: Any = None) -> tuple[int, Any]:
-    headers = {"Authorization": f"Bearer {TOKEN}"}
-    data = None
-    if body is not None:
-        data = json.dumps(body)
-        headers["Content-Type"] = "application/json"
-    async with client.request(method, API + path, data=data, headers=headers) as resp:
-        return resp.status, await resp.json()
 
 
 async def book(client: TestClient, customer: str = "Rita Sousa", **extra: Any) -> dict[str, Any]:
@@ -92,10 +63,10 @@ async def book(client: TestClient, customer: str = "Rita Sousa", **extra: Any) -
 
 
 async def sent(client: TestClient, booking_id: int, template: str) -> list[str]:
-    """Bodies of the booking's outbox rows of one message key."""
+    """Bodies of the booking's outbox rows of one message key (`message_key`)."""
     status, rows = await call(client, "GET", f"/notifications?booking_id={booking_id}")
     assert status == 200
-    return [r["body"] for r in rows if r["template"] == template]
+    return [r["body"] for r in rows if r["message_key"] == template]
 
 
 async def sms_fieldworker() -> None:

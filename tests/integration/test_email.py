@@ -9,8 +9,6 @@ from __future__ import annotations
 import asyncio
 import re
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
-from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -29,26 +27,18 @@ from notifications.email_transport import SmtpSettings
 from notifications.links import LinkSigner, derive_key
 from notifications.render import OutboxRenderer
 from notifications.sender import OutboxSender
-from tests.factories import add_fieldworker, add_service, add_staff, create_booking, save_settings
+from tests.factories import (
+    SmsSink,
+    add_fieldworker,
+    add_service,
+    add_staff,
+    create_booking,
+    save_settings,
+)
 
 ANN = "ann@example.com"
 LINKS = LinkSigner(derive_key("test-link-secret"), "https://dispatch.example.com")
 ADDRESS = "Rua <Flores> & Filhos 12"
-
-
-@dataclass
-class SmsSink:
-    """Stands in for the twilio client: `messages.create_async` records and answers a sid."""
-
-    sent: list[dict[str, Any]] = field(default_factory=list)
-
-    @property
-    def messages(self) -> SmsSink:
-        return self
-
-    async def create_async(self, **kwargs: Any) -> Any:
-        self.sent.append(kwargs)
-        return SimpleNamespace(sid=f"SM{len(self.sent):032d}")
 
 
 def email_tx() -> Transactions:

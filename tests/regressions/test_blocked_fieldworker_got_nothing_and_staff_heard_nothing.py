@@ -10,33 +10,21 @@ reported. Checked where the bug lived: the real sender against the Bot API emula
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from types import SimpleNamespace
-from typing import Any
-
 from dispatch import delivery
 from models import tables as t
 from notifications.sender import OutboxSender
-from tests.factories import add_fieldworker, add_service, add_staff, create_booking, transactions
+from tests.factories import (
+    SmsSink,
+    add_fieldworker,
+    add_service,
+    add_staff,
+    create_booking,
+    transactions,
+)
 from tests.regressions.conftest import Telegram
 
 BEN, OWNER = 702, 900  # Telegram user ids
 PHONE = "+4915100000702"
-
-
-@dataclass
-class SmsSink:
-    """Stands in for the twilio client: `messages.create_async` records and answers a sid."""
-
-    sent: list[dict[str, Any]] = field(default_factory=list)
-
-    @property
-    def messages(self) -> SmsSink:
-        return self
-
-    async def create_async(self, **kwargs: Any) -> Any:
-        self.sent.append(kwargs)
-        return SimpleNamespace(sid=f"SM{len(self.sent):032d}")
 
 
 async def test_a_refused_request_goes_by_sms_and_staff_are_told_once(telegram: Telegram) -> None:

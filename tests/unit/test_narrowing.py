@@ -1,6 +1,7 @@
-"""Narrowing never loses an eligible fieldworker: evaluating the narrowed fleet (and `eligible_only`,
-what dispatch runs on it) gives the same eligible list, in the same order, as evaluating the whole
-fleet (property tests over random fleets, poles and the antimeridian included); and dispatch through the fake asks exactly those."""
+"""Narrowing never loses an eligible fieldworker: evaluating the narrowed fleet (and
+`eligible_only`, what dispatch runs on it) gives the same eligible list, in the same order, as
+evaluating the whole fleet (property tests over random fleets, poles and the antimeridian
+included); and dispatch through the fake asks exactly those."""
 
 from __future__ import annotations
 
