@@ -20,7 +20,7 @@ presses on messages of its own, and answers and edits each inside the webhook re
 
 Figures only, nothing asserted; compare runs on the same machine. `--profile DIR` attaches `py-spy
 record` (when installed) to dispatchbot during the loaded pass and leaves its collapsed stacks per
-backend in DIR (`press-sqlite.txt`, `press-postgres.txt`).
+backend in DIR (`press-sqlite.txt`, `press-postgres.txt`; a baseline's end `-baseline.txt`).
 """
 
 from __future__ import annotations
@@ -243,7 +243,8 @@ async def bench_dispatchbot(
                 many = await press_all(emu, answers, webhook, presses, args.concurrency, 100_000)
             await settle(emu)
             if args.keep_log:
-                shutil.copy(Path(tmp) / f"dispatchbot-{label}.log", args.keep_log)
+                keep = Path(f"{args.keep_log}.baseline") if code is not None else args.keep_log
+                shutil.copy(Path(tmp) / f"dispatchbot-{label}.log", keep)
     return one, many
 
 
@@ -294,15 +295,19 @@ async def main(args: argparse.Namespace) -> None:
         stock_one, stock = await bench_stock(total, args.single, args.concurrency)
         print(stock_one.line("stock, one at a time"))
         print(stock.line(f"stock, {args.concurrency} concurrent"))
+        print(f"stock, slowest at {args.concurrency}: {stock.slowest()}")
     backends = [] if args.no_sqlite else [("sqlite", "sqlite")]
     backends += [] if args.no_pg else [("postgres", args.pg)]
     runs: list[tuple[str, str, Path | None]] = [(label, url, None) for label, url in backends]
     if args.baseline is not None:
         runs += [(f"{label} (baseline)", url, args.baseline) for label, url in backends]
     for label, url, code in runs:
-        one, many = await bench_dispatchbot(url, args, label.split()[0], code)
+        # Files of its own per pass (`press-sqlite-baseline.txt`, a log ending `.baseline`).
+        tag = label.split()[0] + ("-baseline" if code is not None else "")
+        one, many = await bench_dispatchbot(url, args, tag, code)
         print(one.line(f"{label}, one at a time"))
         print(many.line(f"{label}, {args.concurrency} conc."))
+        print(f"{label}, slowest at {args.concurrency}: {many.slowest()}")
         print(
             f"{label}: {many.rate / stock.rate:.2f}x stock presses/s; p99 {many.pct(99):.0f} ms "
             f"vs stock {stock.pct(99):.0f} ms; one at a time p50 {one.pct(50):.1f} ms vs stock "

@@ -10,7 +10,7 @@ import signal
 import socket
 import subprocess
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import aiohttp
 
@@ -37,6 +37,8 @@ class Figures:
     seconds: float
     latencies: list[float]  # press posted -> answerCallbackQuery arrived, seconds
     in_body: int  # answers that came in the webhook's response body
+    # (seconds after the pass began that the press was posted, latency, callback data)
+    timeline: list[tuple[float, float, str]] = field(default_factory=list)
 
     @property
     def rate(self) -> float:
@@ -47,6 +49,11 @@ class Figures:
         """The p-th percentile latency in milliseconds."""
         ordered = sorted(self.latencies)
         return ordered[min(len(ordered) - 1, int(p / 100 * len(ordered)))] * 1000
+
+    def slowest(self, n: int = 5) -> str:
+        """The `n` slowest presses: when each was posted in the pass, how long it took, its data."""
+        worst = sorted(self.timeline, key=lambda item: -item[1])[:n]
+        return ", ".join(f"{lat * 1000:.0f} ms at +{at:.2f} s ({data})" for at, lat, data in worst)
 
     def line(self, name: str) -> str:
         """One printable line."""
@@ -95,10 +102,12 @@ async def press_all(
 ) -> Figures:
     """Deliver every press, `concurrency` at once; time each until its answer arrives."""
     latencies: list[float] = []
+    timeline: list[tuple[float, float, str]] = []
     in_body = 0
     queue = list(enumerate(presses, start=first_update_id))
     queue.reverse()
     connector = aiohttp.TCPConnector(limit=concurrency)
+    started = time.perf_counter()
     async with aiohttp.ClientSession(connector=connector) as http:
 
         async def worker() -> None:
@@ -115,12 +124,12 @@ async def press_all(
                     raise RuntimeError(f"webhook answered {status}")
                 call = await asyncio.wait_for(answered, 60)
                 latencies.append(call.at - t0)
+                timeline.append((t0 - started, call.at - t0, p.data))
                 in_body += call.via == "webhook"
 
-        started = time.perf_counter()
         await asyncio.gather(*(worker() for _ in range(concurrency)))
         took = time.perf_counter() - started
-    return Figures(len(presses), took, latencies, in_body)
+    return Figures(len(presses), took, latencies, in_body, timeline)
 
 
 async def wait_listening(port: int, proc: subprocess.Popen[bytes]) -> None:

@@ -16,7 +16,10 @@ from one read, before it is recorded: its update is recorded `done` in the commi
 (so a redelivery still does nothing) and the answer goes in the webhook's body, with no slot, no
 write transaction and no callback-answer rows (the update never runs again, so it cannot be
 answered twice). The handlers give such a press the same answer and write nothing else for it.
-A pending request always takes the full path: the first accept wins in one transaction.
+A pending request always takes the full path: the first accept wins in one transaction. An Accept
+on a job that another Accept is deciding in this process waits for that decision (at most
+`WAIT_FOR_DECISION` seconds) and reads again, so the presses racing a winner are usually answered
+from that read too; across processes nothing waits, and the transaction still decides.
 
 A row still `new` after a crash is picked up again by `recover()` (the scheduler calls it), claimed
 by a conditional UPDATE so two processes never run the same update. A handler that changes state
@@ -58,6 +61,8 @@ log = logging.getLogger(__name__)
 CONCURRENCY = 16
 #: Seconds a webhook request waits for its update's answer before answering 200 without it.
 WITHIN_REQUEST = 5.0
+#: Seconds an Accept waits for another press on the same job deciding in this process.
+WAIT_FOR_DECISION = 2.0
 #: The one Bot API method that may ride in a webhook's answer.
 ANSWER = "answerCallbackQuery"
 _ANSWERED = b'{"ok":true,"result":true}'
@@ -170,11 +175,14 @@ class TelegramIntake:
         self,
         application: Any,
         concurrency: int = CONCURRENCY,
-        settle: Callable[[Any], Awaitable[str | None]] | None = None,
+        settle: Callable[[Any], Awaitable[tuple[str | None, int | None]]] | None = None,
     ):
         self.application = application
-        # A press that can change nothing is answered from a read (`settled_answer`).
-        self._settle = settle if settle is not None else _settled_answer
+        # A press that can change nothing is answered from a read (`handlers.telegram.read_press`:
+        # the answer, or the job of an Accept that may win).
+        self._settle = settle if settle is not None else _read_press
+        # The job of each Accept deciding here: another Accept on it waits, then reads it settled.
+        self._deciding: dict[int, asyncio.Event] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self._slots = asyncio.Semaphore(concurrency)
         # Renews the claims of the updates being processed here while they run (`models.leases`).
@@ -216,7 +224,33 @@ class TelegramIntake:
         is the payload parsed already (`parse`), if the caller has it.
         """
         key = f"tg:{int(payload['update_id'])}"
-        settled = await self._settled(update)
+        settled, job_id = await self._settled(update)
+        if job_id is not None and job_id in self._deciding:
+            # Another Accept on this job is deciding here: once it has, this one usually reads the
+            # job taken and is answered from that read. Only an optimisation: the decision's
+            # transaction is what lets one accept win, across processes too.
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._deciding[job_id].wait(), WAIT_FOR_DECISION)
+            settled, job_id = await self._settled(update)
+        mine: tuple[int, asyncio.Event] | None = None
+        if job_id is not None and job_id not in self._deciding:
+            mine = job_id, asyncio.Event()
+            self._deciding[job_id] = mine[1]
+        try:
+            return await self._answer(key, payload, settled, update, within)
+        finally:
+            if mine is not None:  # answered (after its decision committed), done, or too slow
+                del self._deciding[mine[0]]
+                mine[1].set()
+
+    async def _answer(
+        self,
+        key: str,
+        payload: dict[str, Any],
+        settled: dict[str, Any] | None,
+        update: Any,
+        within: float,
+    ) -> dict[str, Any] | None:
         if settled is not None:
             # Nothing to change: the update is recorded done (a redelivery then does nothing)
             # and the press answered, with no write transaction and no slot taken.
@@ -239,19 +273,20 @@ class TelegramIntake:
             taken.cancel()
         return reply.close()
 
-    async def _settled(self, update: Any) -> dict[str, Any] | None:
-        """The webhook answer for a press that can change nothing, or None (the full path)."""
+    async def _settled(self, update: Any) -> tuple[dict[str, Any] | None, int | None]:
+        """The webhook answer for a press that can change nothing, or None (the full path); and
+        the job of an Accept that may win (None when unknown)."""
         query = getattr(update, "callback_query", None)
         if query is None:
-            return None
+            return None, None
         try:
-            text = await self._settle(update)
+            text, job_id = await self._settle(update)
         except Exception:  # the full path decides, and reports its own failures
             log.warning("reading press %s failed; taking the full path", query.id, exc_info=True)
-            return None
+            return None, None
         if text is None:
-            return None
-        return {"method": ANSWER, "callback_query_id": str(query.id), "text": text}
+            return None, job_id
+        return {"method": ANSWER, "callback_query_id": str(query.id), "text": text}, None
 
     def spawn(self, key: str) -> None:
         """Process a recorded update in the background."""
@@ -317,10 +352,10 @@ class TelegramIntake:
             await self._heartbeat.stop()
 
 
-async def _settled_answer(update: Any) -> str | None:
-    from handlers.telegram import settled_answer
+async def _read_press(update: Any) -> tuple[str | None, int | None]:
+    from handlers.telegram import read_press
 
-    return await settled_answer(update)
+    return await read_press(update)
 
 
 async def poll_updates(bot: Any, intake: TelegramIntake, stop: asyncio.Event) -> None:

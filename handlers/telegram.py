@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import logging
 from collections.abc import Awaitable, Callable
+from contextvars import ContextVar
 from typing import Any
 
 from telegram import (
@@ -73,14 +74,19 @@ def _actor(fw: t.Fieldworker) -> Actor:
 
 
 def _answering(
-    rid: int, action: Action, fw: t.Fieldworker, reason: str | None = None
+    query: Any, rid: int, action: Action, actor: Actor, reason: str | None = None
 ) -> Callable[[Any], Awaitable[commands.RespondResult]]:
-    """A press's answer to a request, ending its update in the same transaction."""
+    """A press's answer to a request, ending its update and recording the query's answer in the
+    same transaction (`done_with`)."""
     return done_with(
-        lambda uow: responding.respond(
-            uow, rid, action, _actor(fw), Channel.TELEGRAM, reason=reason
-        )
+        lambda uow: responding.respond(uow, rid, action, actor, Channel.TELEGRAM, reason=reason),
+        answers=str(query.id),
     )
+
+
+#: What `read_press` read for an Accept on the presser's own pending request, for the handler
+#: that then runs it: (request id, Telegram user id, the fieldworker as actor).
+_READ: ContextVar[tuple[int, int, Actor] | None] = ContextVar("press_read", default=None)
 
 
 async def settled_answer(update: Update) -> str | None:
@@ -91,17 +97,31 @@ async def settled_answer(update: Update) -> str | None:
     The answer is the one `on_callback` gives such a press, which writes nothing for it either
     (no history, no message edit): only its update is then done.
     """
+    return (await read_press(update))[0]
+
+
+async def read_press(update: Update) -> tuple[str | None, int | None]:
+    """`settled_answer`, and the job of an Accept on the presser's own pending request (its press
+    may win: presses on one job are then taken one at a time in a process, `bot.inbound`)."""
     query = update.callback_query
     if query is None or query.from_user is None:
-        return None
+        return None, None
     press = unpack(query.data or "")
     if not isinstance(press, RequestPress):
-        return None
+        return None, None
     state = await press_state(press.request_id, query.from_user.id)
     if state is None:
-        return None
-    outcome = responding.settled_press(press.op is Op.ACCEPT, *state)
-    return None if outcome is None else answer_text(TELEGRAM, outcome)
+        return None, None
+    accept = press.op is Op.ACCEPT
+    outcome = responding.settled_press(accept, state.request, state.job)
+    if outcome is not None:
+        return answer_text(TELEGRAM, outcome), None
+    if not accept:
+        return None, None
+    # The handler that runs this update (a task started in this context) need not read it again.
+    actor = Actor(ActorKind.FIELDWORKER, state.fieldworker_id, state.fieldworker_name)
+    _READ.set((press.request_id, query.from_user.id, actor))
+    return None, state.job_id
 
 
 async def on_callback(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -125,6 +145,18 @@ async def _on_press(query: Any, context: ContextTypes.DEFAULT_TYPE) -> None:
         await query.answer("This button is not valid any more.")
         return
     user_id = query.from_user.id
+    read = _READ.get()
+    if (
+        isinstance(press, RequestPress)
+        and press.op is Op.ACCEPT
+        and read is not None
+        and read[:2] == (press.request_id, user_id)
+    ):
+        # The webhook read this request a moment ago (`read_press`): theirs, and pending then.
+        accepting = _answering(query, press.request_id, Action.ACCEPT, read[2])
+        result = await _ctx(context).tx.run(accepting)
+        await query.answer(answer_text(TELEGRAM, result.outcome))
+        return
     # The usual press, the presser's own request, costs one query (the press's latency).
     request = None
     if isinstance(press, RequestPress):
@@ -144,7 +176,7 @@ async def _on_press(query: Any, context: ContextTypes.DEFAULT_TYPE) -> None:
         return
     app = _ctx(context)
     if press.op is Op.ACCEPT:
-        result = await app.tx.run(_answering(rid, Action.ACCEPT, fw))
+        result = await app.tx.run(_answering(query, rid, Action.ACCEPT, _actor(fw)))
         await query.answer(answer_text(TELEGRAM, result.outcome))
         return
     if request.status != RequestStatus.PENDING.value:
@@ -183,7 +215,7 @@ async def _on_decline_button(
             f"Please type your reason for declining request #{rid}:",
         )
         return
-    result = await app.tx.run(_answering(rid, Action.DECLINE, fw, answer.reason))
+    result = await app.tx.run(_answering(query, rid, Action.DECLINE, _actor(fw), answer.reason))
     await query.answer(answer_text(TELEGRAM, result.outcome))
 
 
@@ -204,7 +236,9 @@ async def _ask_typed_reason(
 ) -> None:
     # A press on an inline message has no message: the private chat's id is the user's.
     chat_id = query.message.chat.id if query.message is not None else query.from_user.id
-    await _ctx(context).tx.run(done_with(lambda _uow: _await_text(chat_id, state, data)))
+    await _ctx(context).tx.run(
+        done_with(lambda _uow: _await_text(chat_id, state, data), answers=str(query.id))
+    )
     await query.answer()
     await context.bot.send_message(
         chat_id, prompt, reply_markup=ForceReply(input_field_placeholder="Reason")
@@ -256,7 +290,8 @@ async def _on_attendance_button(
         done_with(
             lambda uow: responding.no_longer_attending(
                 uow, job_id, fw.id, _actor(fw), Channel.TELEGRAM, reason=answer.reason
-            )
+            ),
+            answers=str(query.id),
         )
     )
     await query.answer(answer_text(TELEGRAM, result.outcome))

@@ -186,21 +186,35 @@ async def finish(event: t.InboundEvent, error: str | None = None) -> None:
 
 @dataclass
 class Processing:
-    """The inbound update this task is acting on; `done` once a transaction marked it done."""
+    """The inbound update this task is acting on; `done` once a transaction marked it done.
+
+    `answering` is the callback query whose answer that transaction recorded (`done_with(...,
+    answers=...)`), set once it committed: the bot then answers it without a record of its own.
+    """
 
     event_id: int
     done: bool = False
+    answering: str | None = None
 
 
 #: Set by the intake around an update's handlers (tasks it starts inherit it).
 PROCESSING: ContextVar[Processing | None] = ContextVar("inbound_processing", default=None)
 
 
-def done_with(fn: Callable[[U], Awaitable[T]]) -> Callable[[U], Awaitable[T]]:
+def done_with(
+    fn: Callable[[U], Awaitable[T]], *, answers: str | None = None
+) -> Callable[[U], Awaitable[T]]:
     """`fn`, also marking the update being processed `done` in its transaction.
 
     For `Transactions.run`: the state change and the end of the update commit together, so the
     intake has nothing left to write. Outside an update (a test, the sweep) it is `fn` itself.
+
+    `answers`, a callback query the handler answers after the transaction, is recorded answered in
+    that same transaction (`callback_answer`, as `begin_answer` records it, unless a run before
+    this one began its answer): the bot then answers it with no commit of its own
+    (`notifications.telegram_bot`). An update marked done is never run again, and one whose
+    transaction did not commit has not answered (the answer comes after the commit): either way
+    the press is answered at most once, with two commits fewer than `begin_answer` and `answered`.
     """
 
     async def run(uow: U) -> T:
@@ -212,9 +226,28 @@ def done_with(fn: Callable[[U], Awaitable[T]]) -> Callable[[U], Awaitable[T]]:
             )
             # Read only after the transaction: a failure or rollback goes to the error path.
             current.done = True
+            if answers is not None and await _answer_recorded(answers):
+                # Owned only once committed: a rolled-back attempt answers through the record.
+                owned = answers
+                after_commit = getattr(uow, "after_commit", None)
+                if after_commit is not None:
+                    after_commit.append(lambda: setattr(current, "answering", owned))
         return result
 
     return run
+
+
+async def _answer_recorded(query_id: str) -> bool:
+    """In the caller's transaction: record the query answered; False when a record exists (an
+    earlier run of the update began its answer) or the id is one Telegram refuses anyway."""
+    if not query_id or len(query_id) > MAX_QUERY_ID_LENGTH or "\x00" in query_id:
+        return False
+    if await t.CallbackAnswer.filter(query_id=query_id).exists():
+        return False
+    await t.CallbackAnswer.create(
+        query_id=query_id, holder=HOLDER, status="answered", answered_at=utcnow()
+    )
+    return True
 
 
 #: The width of `callback_answer.query_id` (Telegram's ids are decimal strings of about 19).
@@ -243,6 +276,11 @@ async def answered(query_id: str) -> None:
     await t.CallbackAnswer.filter(query_id=query_id).update(status="answered", answered_at=utcnow())
 
 
-async def forget_answer(query_id: str) -> None:
-    """Telegram refused the answer (nothing reached the user): a later answer may be sent."""
-    await t.CallbackAnswer.filter(query_id=query_id, status="answering").delete()
+async def forget_answer(query_id: str, *, recorded_answered: bool = False) -> None:
+    """Telegram refused the answer (nothing reached the user): a later answer may be sent.
+
+    `recorded_answered`: the record was written answered in the decision's transaction
+    (`done_with(..., answers=...)`), not `answering` by `begin_answer`.
+    """
+    status = "answered" if recorded_answered else "answering"
+    await t.CallbackAnswer.filter(query_id=query_id, status=status).delete()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import copy
 import logging
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from pydantic import ValidationError
 
@@ -29,7 +29,7 @@ from dispatch.ports import (
 from dispatch.reachability import Contact
 from dispatch.settings import CompanySettings
 from models import tables as t
-from models.rows import FieldworkerLike
+from models.rows import FieldworkerLike, query
 
 log = logging.getLogger(__name__)
 
@@ -194,17 +194,39 @@ def _request_view(r: t.JobRequest) -> RequestView:
     )
 
 
-async def press_state(
-    request_id: int, telegram_user_id: int
-) -> tuple[RequestStatus, JobStatus] | None:
-    """The status of a Telegram user's own request and of its job, in one read (no transaction);
-    None when the request is not theirs or does not exist."""
-    rows = (
-        await t.JobRequest.filter(id=request_id, fieldworker__telegram_user_id=telegram_user_id)
-        .limit(1)
-        .values_list("status", "job__status")
-    )
+_PRESS_STATE = (
+    'SELECT r."status", j."status" AS job_status, r."job_id", f."id" AS fieldworker_id, '
+    'f."name" FROM "job_request" r JOIN "fieldworker" f ON f."id" = r."fieldworker_id" '
+    'JOIN "job" j ON j."id" = r."job_id" WHERE r."id" = ? AND f."telegram_user_id" = ? LIMIT 1'
+)
+
+
+class PressState(NamedTuple):
+    """A Telegram user's own request as a press reads it (`press_state`)."""
+
+    request: RequestStatus
+    job: JobStatus
+    job_id: int
+    fieldworker_id: int
+    fieldworker_name: str
+
+
+async def press_state(request_id: int, telegram_user_id: int) -> PressState | None:
+    """The status of a Telegram user's own request and of its job, the job's id and the
+    fieldworker, in one read (no transaction); None when the request is not theirs or does not
+    exist.
+
+    Plain SQL: every press of a burst reads this first, and the ORM spent more CPU building the
+    query than the database spent running it.
+    """
+    rows = await query(_PRESS_STATE, [request_id, telegram_user_id])
     if not rows:
         return None
-    request_status, job_status = rows[0]
-    return RequestStatus(request_status), JobStatus(job_status)
+    row = rows[0]
+    return PressState(
+        RequestStatus(row["status"]),
+        JobStatus(row["job_status"]),
+        int(row["job_id"]),
+        int(row["fieldworker_id"]),
+        str(row["name"]),
+    )

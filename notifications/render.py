@@ -12,7 +12,6 @@ from dispatch import events as ev
 from dispatch.eligibility import haversine_km
 from dispatch.model import ActorKind, Channel, Point
 from dispatch.reachability import ChannelsOn, message_channel, telegram_chat
-from models import tables as t
 from models.rows import FieldworkerLike
 from models.uow import TortoiseUnitOfWork
 from models.views import contact_of
@@ -34,6 +33,7 @@ from notifications import (
 )
 from notifications import catalogue as cat
 from notifications.customers import CustomerNotice, first_name, send_customer_notice
+from notifications.job_context import load_job_context
 from notifications.keyboards import attending_keyboard, request_keyboard
 from notifications.links import LinkSigner
 from notifications.templates import Rendered, format_when, timing
@@ -126,23 +126,7 @@ class OutboxRenderer:
         return await outbox_batch.job_context(job_id, self._load_job_context)
 
     async def _load_job_context(self, job_id: int) -> dict[str, Any]:
-        job = await t.Job.get(id=job_id).select_related(
-            "appointment", "booking", "booking__customer"
-        )
-        service = await t.Service.get_or_none(code=job.service_code)
-        customer = job.booking.customer
-        return {
-            "job": job,
-            "customer": customer.name,
-            "customer_first_name": first_name(customer.name),
-            "booking_id": job.booking_id,
-            "job_id": job.id,
-            "service": service.name if service else job.service_code,
-            "address": job.booking.address,
-            "notes": job.booking.notes,
-            "start": job.appointment.start,
-            "end": job.appointment.end,
-        }
+        return await load_job_context(job_id)  # one plain query: it is on every press's path
 
     def _summary(self, ctx: dict[str, Any], tz: str) -> str:
         """One line about a job: service · when (in `tz`) · address."""

@@ -5,6 +5,10 @@ Every `answerCallbackQuery` goes through here, whichever handler calls it: the q
 again after a crash between its answer and its `finish`, or a handler's fallback answer after the
 press was answered, does not answer the same press a second time. When Telegram refuses the answer
 (nothing reached the user), the record is dropped so that a later answer may go.
+
+A press whose decision recorded its answer in the decision's own transaction (`done_with(...,
+answers=...)`, which also marks the update done) is answered with no commit here: the first answer
+of that query after the commit is the recorded one, any later one finds the record.
 """
 
 from __future__ import annotations
@@ -15,7 +19,7 @@ from typing import Any
 from telegram.error import BadRequest, Forbidden
 from telegram.ext import ExtBot
 
-from models.inbound import answered, begin_answer, forget_answer
+from models.inbound import PROCESSING, answered, begin_answer, forget_answer
 
 log = logging.getLogger(__name__)
 
@@ -28,13 +32,20 @@ class AnswerOnceBot(ExtBot[Any]):
     ) -> bool:
         """Answer the query unless it was answered (or its answer begun) already."""
         query_id = str(callback_query_id)
-        if not await begin_answer(query_id):
+        current = PROCESSING.get()
+        recorded = current is not None and current.answering == query_id
+        if recorded:
+            assert current is not None
+            current.answering = None  # the record covers one answer
+        elif not await begin_answer(query_id):
             log.info("callback query %s was answered already; not answering again", query_id)
             return True
         try:
             result = await super().answer_callback_query(callback_query_id, *args, **kwargs)
         except (BadRequest, Forbidden):
-            await forget_answer(query_id)  # Telegram said no: the user saw nothing
+            # Telegram said no: the user saw nothing
+            await forget_answer(query_id, recorded_answered=recorded)
             raise
-        await answered(query_id)
+        if not recorded:
+            await answered(query_id)
         return bool(result)

@@ -15,6 +15,7 @@ from dispatch.commands import Action, Outcome
 from dispatch.model import OPEN_JOB_STATUSES, Channel
 from models import tables as t
 from models.uow import TortoiseUnitOfWork
+from notifications.catalogue import MESSAGES
 from rest import schemas as s
 from rest.bookings import bookings_out
 from rest.errors import ApiError
@@ -238,12 +239,18 @@ async def booking_history(call: Call) -> web.StreamResponse:
 
 
 def _notification_out(row: t.Notification) -> dict[str, Any]:
+    # The outbox stores which message it is (`customer_assigned_sms`, `staff_no_acceptance`);
+    # integrators see the event whose template wrote it, as `/templates/{event}/{channel}` names
+    # it (`customer_assigned` on `sms`, `staff_alert` on `telegram`), and the message as its key.
+    # A row no template writes (the edit that retires buttons) shows its key in both.
+    known = MESSAGES.get(row.template)
     return {
         "id": row.id,
         "booking_id": row.booking_id,
         "channel": row.channel,
         "recipient": row.recipient,
-        "template": row.template,
+        "template": known.event if known is not None else row.template,
+        "message_key": row.template,
         "body": row.body,
         "status": row.status,
         "attempts": row.attempts,

@@ -160,7 +160,13 @@ class NotificationOut(OutModel):
     booking_id: int | None
     channel: str
     recipient: str
-    template: str
+    template: str = Field(
+        description="the event whose template wrote it: `/templates/{template}/{channel}`"
+    )
+    message_key: str = Field(
+        description="which message of that event, e.g. `customer_assigned_sms`, "
+        "`staff_no_acceptance`"
+    )
     body: str
     status: str
     attempts: int

@@ -86,6 +86,6 @@ async def test_a_two_service_visit_job_by_job(service: Service) -> None:
     status, notes = await s.api("GET", f"/notifications?booking_id={other_id}")
     assert status == 200
     assigned = [n for n in notes if n["recipient"] == CUSTOMER_2]
-    assert [n["template"] for n in assigned] == ["customer_assigned_sms"], notes
+    assert [(n["template"], n["channel"]) for n in assigned] == [("customer_assigned", "sms")]
     (sms,) = await s.sms.wait_for(CUSTOMER_2)
     assert "Ben will do your Plumbing and Painting" in sms["body"], sms["body"]

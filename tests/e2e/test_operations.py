@@ -174,7 +174,7 @@ async def test_sender_retries_rate_limits_and_server_errors(service: Service) ->
     # The emulator sees a send a moment before the sender records it: wait for the record.
     for _ in range(100):
         _, notes = await s.api("GET", f"/notifications?booking_id={booking['id']}")
-        requests = [n for n in notes if n["template"] == "job_request"]
+        requests = [n for n in notes if n["message_key"] == "job_request"]
         if all(n["status"] == "sent" for n in requests):
             break
         await asyncio.sleep(0.05)

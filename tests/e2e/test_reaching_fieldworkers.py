@@ -72,7 +72,7 @@ async def delivery_failures(s: Service, booking_id: int) -> list[dict[str, Any]]
 async def staff_alerts(s: Service, booking_id: int) -> list[dict[str, Any]]:
     status, rows = await s.api("GET", f"/notifications?booking_id={booking_id}")
     assert status == 200
-    return [n for n in rows if n["template"] == "staff_delivery_failed"]
+    return [n for n in rows if n["message_key"] == "staff_delivery_failed"]
 
 
 async def sms_status(s: Service, form: dict[str, str]) -> None:

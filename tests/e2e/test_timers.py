@@ -179,7 +179,7 @@ async def test_nobody_accepts_customer_told_once_staff_alerted_with_working_butt
     await s.tg.wait_for(lambda calls: bool(alert_of(calls, quiet)), timeout=15)
     status, notes = await s.api("GET", f"/notifications?booking_id={quiet}")
     assert status == 200
-    to_customer = [n["template"] for n in notes if n["recipient"] == customer(2)]
+    to_customer = [n["message_key"] for n in notes if n["recipient"] == customer(2)]
     assert to_customer == ["customer_no_acceptance_sms"], to_customer
     await s.sms.wait_for(customer(2))
     assert [m["body"] for m in s.sms.messages_to(customer(2))] == [

@@ -71,7 +71,7 @@ async def wait_recorded(s: Service, booking_id: int, template: str) -> None:
     rows: list[dict[str, Any]] = []
     for _ in range(200):
         status, found = await s.api("GET", f"/notifications?booking_id={booking_id}")
-        rows = [r for r in found if r["template"] == template] if status == 200 else []
+        rows = [r for r in found if r["message_key"] == template] if status == 200 else []
         if rows and all(r["status"] in ("sent", "delivered") for r in rows):
             return
         await asyncio.sleep(0.05)
@@ -179,10 +179,10 @@ async def test_killed_during_the_sweep_that_fires_many_timers_nothing_twice_noth
 def follow_ups(notes: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
     """A booking's outbox rows of its three follow-ups, by template (the owner's alert only)."""
     return {
-        n["template"]: n
+        n["message_key"]: n
         for n in notes
-        if n["template"] in ("customer_no_acceptance_sms", "customer_unassigned_soon_sms")
-        or (n["template"] == "staff_unassigned_soon" and n["recipient"] == str(ADMIN_ID))
+        if n["message_key"] in ("customer_no_acceptance_sms", "customer_unassigned_soon_sms")
+        or (n["message_key"] == "staff_unassigned_soon" and n["recipient"] == str(ADMIN_ID))
     }
 
 
@@ -212,7 +212,7 @@ async def check_each_once(s: Service, bids: list[int], killed_at: datetime) -> N
         assert status == 200, notes
         mine = follow_ups(notes)
         assert len(mine) == 3 and len(notes) == len({n["id"] for n in notes}), notes
-        kinds = [n["template"] for n in notes]
+        kinds = [n["message_key"] for n in notes]
         assert all(kinds.count(k) == 1 for k in mine), kinds
         got = {
             "customer_no_acceptance_sms": len(sms_with(s, customer(i), STILL_FINDING)),

@@ -1196,6 +1196,14 @@ async def test_history_and_notifications(client: TestClient) -> None:
             next_attempt_at=now,
         )
     await t.Notification.create(
+        booking_id=bid,
+        channel="sms",
+        recipient="+351912000111",
+        template="customer_assigned_sms",
+        body="Ana will do your Plumbing",
+        next_attempt_at=now,
+    )
+    await t.Notification.create(
         booking_id=None,
         channel="sms",
         recipient="+351912345678",
@@ -1208,13 +1216,20 @@ async def test_history_and_notifications(client: TestClient) -> None:
     )
     status, notes = await call(client, "GET", f"/notifications?booking_id={bid}")
     assert status == 200
-    assert [n["recipient"] for n in notes] == ["9001", "9002"]
+    assert [n["recipient"] for n in notes] == ["9001", "9002", "+351912000111"]
+    # `template` is the event whose template wrote it (`/templates/{template}/{channel}`).
+    assert [(n["template"], n["channel"], n["message_key"]) for n in notes] == [
+        ("job_request", "telegram", "job_request"),
+        ("job_request", "telegram", "job_request"),
+        ("customer_assigned", "sms", "customer_assigned_sms"),
+    ]
     assert set(notes[0]) == {
         "id",
         "booking_id",
         "channel",
         "recipient",
         "template",
+        "message_key",
         "body",
         "status",
         "attempts",

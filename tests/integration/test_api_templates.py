@@ -63,10 +63,10 @@ async def book(client: TestClient, customer: str = "Rita Sousa", **extra: Any) -
 
 
 async def sent(client: TestClient, booking_id: int, template: str) -> list[str]:
-    """Bodies of the booking's outbox rows of one message key."""
+    """Bodies of the booking's outbox rows of one message key (`message_key`)."""
     status, rows = await call(client, "GET", f"/notifications?booking_id={booking_id}")
     assert status == 200
-    return [r["body"] for r in rows if r["template"] == template]
+    return [r["body"] for r in rows if r["message_key"] == template]
 
 
 async def sms_fieldworker() -> None:

@@ -60,8 +60,8 @@ async def _full_path_answer(
 ) -> dict[str, Any]:
     """The answer the full path (handlers, transaction) gives the same press, without its id."""
 
-    async def never(_update: Any) -> None:
-        return None
+    async def never(_update: Any) -> tuple[None, None]:
+        return None, None
 
     fast = webhooks.intake._settle
     webhooks.intake._settle = never
