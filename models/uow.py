@@ -50,6 +50,22 @@ from models.views import (
 
 log = logging.getLogger(__name__)
 
+_HISTORY_COLUMNS = (
+    "booking_id",
+    "job_id",
+    "request_id",
+    "at",
+    "actor_kind",
+    "actor_id",
+    "actor_name",
+    "action",
+    "on_behalf_of",
+    "from_status",
+    "to_status",
+    "channel",
+    "details",
+)
+
 
 class TortoiseUnitOfWork(
     FieldworkerStore, CandidateStore, TimerStoreMixin, OfferStoreMixin, RequestStoreMixin
@@ -65,11 +81,12 @@ class TortoiseUnitOfWork(
         self.armed_due: datetime | None = None
         #: Run once the transaction has committed (metrics: a rolled-back command counts nothing).
         self.after_commit: list[Callable[[], None]] = []
-        # History rows to insert together before commit: one statement, not one per row.
-        self._history: list[t.History] = []
+        # History rows to insert together before commit: one statement, not one per row (the
+        # values of `_HISTORY_COLUMNS`: no model built per row).
+        self._history: list[tuple[Any, ...]] = []
         #: Ids of the requests this transaction created.
         self.fresh_subjects: set[int] = set()
-        self._new_timers: list[t.Timer] = []
+        self._new_timers: list[tuple[Any, ...]] = []
 
     def now(self) -> datetime:
         """The transaction's notion of now."""
@@ -325,20 +342,20 @@ class TortoiseUnitOfWork(
     ) -> None:
         """Append one history row (inserted with the transaction's others: `flush_history`)."""
         self._history.append(
-            t.History(
-                booking_id=booking_id,
-                job_id=job_id,
-                request_id=request_id,
-                at=self._now,
-                actor_kind=actor.kind.value,
-                actor_id=actor.id,
-                actor_name=actor.name,
-                action=action.value,
-                on_behalf_of=on_behalf_of,
-                from_status=str(from_status) if from_status is not None else None,
-                to_status=str(to_status) if to_status is not None else None,
-                channel=channel.value if channel else None,
-                details=dict(details or {}),
+            (
+                booking_id,
+                job_id,
+                request_id,
+                self._now,
+                actor.kind.value,
+                actor.id,
+                actor.name,
+                action.value,
+                on_behalf_of,
+                str(from_status) if from_status is not None else None,
+                str(to_status) if to_status is not None else None,
+                channel.value if channel else None,
+                dict(details or {}),
             )
         )
 
@@ -349,8 +366,5 @@ class TortoiseUnitOfWork(
 
     async def flush_history(self) -> None:
         """Insert the history rows appended so far (before commit, or before history is read)."""
-        rows, self._history = self._history, []
-        if len(rows) == 1:
-            await rows[0].save()
-        elif rows:
-            await t.History.bulk_create(rows)
+        new, self._history = self._history, []
+        await rows.insert(t.History, _HISTORY_COLUMNS, new)

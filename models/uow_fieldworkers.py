@@ -11,6 +11,7 @@ from dispatch.ports import (
     ReplyingCustomer,
 )
 from dispatch.reachability import ChannelsOn, Contact, is_reachable
+from models import rows
 from models import tables as t
 from models.views import (
     contact_of,
@@ -72,8 +73,8 @@ class FieldworkerStore:
         """Ids with a linked Telegram chat, or (SMS on) a phone that has not opted out."""
         if not fieldworker_ids:
             return set()
-        rows = await t.Fieldworker.filter(id__in=list(fieldworker_ids))
-        return {fw.id for fw in rows if is_reachable(contact_of(fw), self.channels_on)}
+        found = await rows.fieldworker_rows(set(fieldworker_ids))
+        return {i for i, fw in found.items() if is_reachable(contact_of(fw), self.channels_on)}
 
     async def fieldworker_exists(self, fieldworker_id: int) -> bool:
         """True when the fieldworker exists."""

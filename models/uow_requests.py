@@ -8,8 +8,19 @@ from datetime import datetime
 
 from dispatch.model import RequestStatus
 from dispatch.ports import RequestView
+from models import rows
 from models import tables as t
-from models.views import _request_view
+
+PENDING = RequestStatus.PENDING.value
+_COLUMNS = (
+    "job_id",
+    "booking_id",
+    "fieldworker_id",
+    "status",
+    "reply_code",
+    "expires_at",
+    "created_at",
+)
 
 
 def reply_code(taken: set[int]) -> int:
@@ -43,27 +54,26 @@ class RequestStoreMixin:
         fieldworker's open ones: three statements however many are asked (one is one insert)."""
         if len(fws) <= 1:
             return [await self.create_request(job_id, booking_id, fw, expires_at) for fw in fws]
+        # Plain rows both ways: no model is built per request (`models.rows`).
         taken: dict[int, set[int]] = {fw: set() for fw in fws}
-        pending = await t.JobRequest.filter(
-            fieldworker_id__in=list(taken), status=RequestStatus.PENDING.value
-        ).values_list("fieldworker_id", "reply_code")
-        for fw, code in pending:
-            taken[fw].add(code)
-        await t.JobRequest.bulk_create(
-            [
-                t.JobRequest(
-                    job_id=job_id,
-                    booking_id=booking_id,
-                    fieldworker_id=fw,
-                    reply_code=reply_code(taken[fw]),
-                    expires_at=expires_at,
-                )
-                for fw in fws
-            ]
+        pending = await rows.select_in(
+            "SELECT fieldworker_id, reply_code FROM job_request WHERE status = ? "
+            "AND fieldworker_id IN",
+            list(taken),
+            before=[PENDING],
         )
-        # (job, fieldworker) is unique: the new rows are these.
-        rows = await t.JobRequest.filter(job_id=job_id, fieldworker_id__in=list(taken))
-        by_fieldworker = {r.fieldworker_id: r for r in rows}
-        created = [by_fieldworker[fw] for fw in fws]
-        self.fresh_subjects.update(r.id for r in created)
-        return [_request_view(r) for r in created]
+        for row in pending:
+            taken[row["fieldworker_id"]].add(row["reply_code"])
+        codes = {fw: reply_code(taken[fw]) for fw in fws}
+        created_at = rows.created_now()
+        inserted = await rows.insert(
+            t.JobRequest,
+            _COLUMNS,
+            [(job_id, booking_id, fw, PENDING, codes[fw], expires_at, created_at) for fw in fws],
+            returning="id, fieldworker_id",
+        )
+        # (job, fieldworker) is unique: each new row is known by its fieldworker.
+        ids = {row["fieldworker_id"]: row["id"] for row in inserted}
+        self.fresh_subjects.update(ids.values())
+        status = RequestStatus.PENDING
+        return [RequestView(ids[fw], job_id, booking_id, fw, status, None, codes[fw]) for fw in fws]

@@ -14,9 +14,12 @@ from typing import Any, cast
 from tortoise import connections
 
 from dispatch.deadlines import TimerKind, TimerStatus, TimerView
+from models import rows
 from models import tables as t
 
 PENDING = TimerStatus.PENDING.value
+#: A new timer's columns (`fired_at` NULL); `created_at` is added when they are inserted.
+_NEW_COLUMNS = ("kind", "subject_id", "booking_id", "anchor_at", "due_at", "status", "created_at")
 
 
 def _view(row: t.Timer) -> TimerView:
@@ -35,16 +38,16 @@ class TimerStoreMixin:
     _now: datetime
     armed_due: datetime | None
     fresh_subjects: set[int]
-    #: Timers of requests created in this transaction, inserted together (`flush_timers`).
-    _new_timers: list[t.Timer]
+    #: Timers of requests created in this transaction, inserted together (`flush_timers`): the
+    #: values of `_NEW_COLUMNS`, no model built per row.
+    _new_timers: list[tuple[Any, ...]]
 
     async def flush_timers(self) -> None:
         """Insert the timers kept for later; every other timer query does this first."""
-        rows, self._new_timers = self._new_timers, []
-        if len(rows) == 1:
-            await rows[0].save()
-        elif rows:
-            await t.Timer.bulk_create(rows)
+        new, self._new_timers = self._new_timers, []
+        if new:
+            created_at = rows.created_now()
+            await rows.insert(t.Timer, _NEW_COLUMNS, [(*row, created_at) for row in new])
 
     async def arm_timer(
         self,
@@ -55,18 +58,20 @@ class TimerStoreMixin:
         due_at: datetime | None,
     ) -> None:
         """Create or re-arm the (kind, subject) timer: pending again, with this anchor and due."""
-        changes: dict[str, Any] = {
-            "booking_id": booking_id,
-            "anchor_at": anchor_at,
-            "due_at": due_at,
-            "status": PENDING,
-            "fired_at": None,
-        }
         if kind is TimerKind.NUDGE and subject_id in self.fresh_subjects:
             # A request created in this transaction has no timer yet: inserted with the others.
             self.fresh_subjects.discard(subject_id)  # a second arm finds this row
-            self._new_timers.append(t.Timer(kind=kind.value, subject_id=subject_id, **changes))
+            self._new_timers.append(
+                (kind.value, subject_id, booking_id, anchor_at, due_at, PENDING)
+            )
         else:
+            changes: dict[str, Any] = {
+                "booking_id": booking_id,
+                "anchor_at": anchor_at,
+                "due_at": due_at,
+                "status": PENDING,
+                "fired_at": None,
+            }
             await self.flush_timers()
             if not await t.Timer.filter(kind=kind.value, subject_id=subject_id).update(**changes):
                 await t.Timer.create(kind=kind.value, subject_id=subject_id, **changes)

@@ -29,7 +29,7 @@ from dispatch.ports import (
 from dispatch.reachability import Contact
 from dispatch.settings import CompanySettings
 from models import tables as t
-from models.rows import query
+from models.rows import FieldworkerLike, query
 
 log = logging.getLogger(__name__)
 
@@ -132,7 +132,7 @@ def profile_of(
     )
 
 
-def contact_of(fw: t.Fieldworker) -> Contact:
+def contact_of(fw: FieldworkerLike) -> Contact:
     """How a stored fieldworker can be reached, as the core sees it."""
     return Contact(
         channels=tuple(fw.channels or ()),

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from dispatch.model import Channel
 from dispatch.reachability import message_channel
-from models import tables as t
+from models.rows import FieldworkerLike
 from models.uow import TortoiseUnitOfWork
 from models.views import contact_of
 from notifications import catalogue as cat
@@ -25,7 +25,7 @@ if TYPE_CHECKING:
 async def tell_fieldworker(
     self: OutboxRenderer,
     uow: TortoiseUnitOfWork,
-    fw: t.Fieldworker,
+    fw: FieldworkerLike,
     template: str,
     ctx: dict[str, Any],
     *,

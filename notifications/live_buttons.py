@@ -68,13 +68,13 @@ async def _booking_live_rows(booking_id: int) -> list[t.Notification]:
 
 async def replaced(booking_id: int, request_id: int) -> None:
     """An edit of the request's message is queued: its older rows are live no more."""
-    for row in outbox_batch.queued():  # queued earlier in this write, not inserted yet
+    for queued in outbox_batch.queued():  # queued earlier in this write, not inserted yet
         if (
-            row.booking_id == booking_id
-            and row.request_id == request_id
-            and row.channel == "telegram"
+            queued.booking_id == booking_id
+            and queued.request_id == request_id
+            and queued.channel == "telegram"
         ):
-            row.payload = {k: v for k, v in row.payload.items() if k != LIVE}
+            queued.payload = {k: v for k, v in queued.payload.items() if k != LIVE}
     # The booking's live rows are read once per write (one edit per withdrawn request).
     rows = await outbox_batch.live_rows(booking_id, _booking_live_rows)
     stale = [r for r in rows if r.request_id == request_id]

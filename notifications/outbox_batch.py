@@ -19,32 +19,97 @@ on one renderer, each in its own task).
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from tortoise.exceptions import DoesNotExist
 
+from models import rows as db_rows
 from models import tables as t
+from models.rows import FieldworkerRow
+
+
+@dataclass(slots=True)
+class OutboxRow:
+    """An outbox row to insert (`notification`; the other columns take their defaults)."""
+
+    booking_id: int | None
+    channel: str
+    recipient: str
+    template: str
+    body: str
+    payload: dict[str, Any]
+    request_id: int | None
+    next_attempt_at: datetime
+
+
+_COLUMNS = (
+    "booking_id",
+    "channel",
+    "recipient",
+    "template",
+    "body",
+    "payload",
+    "request_id",
+    "status",
+    "attempts",
+    "next_attempt_at",
+    "created_at",
+)
+
+
+async def insert(rows: Sequence[OutboxRow]) -> None:
+    """Insert outbox rows in their order (one statement for up to a few thousand): no model is
+    built per row."""
+    created_at = db_rows.created_now()
+    await db_rows.insert(
+        t.Notification,
+        _COLUMNS,
+        [
+            (
+                r.booking_id,
+                r.channel,
+                r.recipient,
+                r.template,
+                r.body,
+                r.payload,
+                r.request_id,
+                "queued",
+                0,
+                r.next_attempt_at,
+                created_at,
+            )
+            for r in rows
+        ],
+    )
 
 
 class WriteBatch:
     """The rows one outbox write has read, and the outbox rows it has yet to insert."""
 
     def __init__(self, events: Iterable[object] = ()) -> None:
-        self.rows: list[t.Notification] = []
-        self.fieldworkers: dict[int, t.Fieldworker | None] = {}
+        self.rows: list[OutboxRow] = []
+        self.fieldworkers: dict[int, FieldworkerRow | None] = {}
         self.jobs: dict[int, dict[str, Any]] = {}
         #: A booking's inserted outbox rows with live buttons (`live_buttons`), kept current.
         self.live: dict[int, list[t.Notification]] = {}
         #: Fieldworkers the events name, read together with the first one asked for.
         self.wanted: set[int] = set()
+        #: Reply codes of requests, read for every request the events name at the first need.
+        self.codes: dict[int, int | None] = {}
+        self.requests: set[int] = set()
         for event in events:
             for name in ("fieldworker_id", "previous_fieldworker_id"):
                 value = getattr(event, name, None)
                 if isinstance(value, int):
                     self.wanted.add(value)
+            request_id = getattr(event, "request_id", None)
+            if isinstance(request_id, int):
+                self.requests.add(request_id)
 
 
 _CURRENT: ContextVar[WriteBatch | None] = ContextVar("outbox_batch", default=None)
@@ -60,7 +125,7 @@ def batching(events: Iterable[object]) -> Any:
         _CURRENT.reset(token)
 
 
-def add(row: t.Notification) -> bool:
+def add(row: OutboxRow) -> bool:
     """Queue an outbox row in the current write's batch; False when no write is in progress."""
     batch = _CURRENT.get()
     if batch is None:
@@ -76,13 +141,10 @@ async def flush() -> None:
         return
     rows, batch.rows = batch.rows, []
     batch.live.clear()  # the rows inserted now are read with the next live rows
-    if len(rows) == 1:
-        await rows[0].save()
-    else:
-        await t.Notification.bulk_create(rows)
+    await insert(rows)
 
 
-def queued() -> list[t.Notification]:
+def queued() -> list[OutboxRow]:
     """The outbox rows the current write has queued and not inserted yet."""
     batch = _CURRENT.get()
     return batch.rows if batch is not None else []
@@ -101,25 +163,46 @@ async def live_rows(
     return batch.live[booking_id]
 
 
-async def fieldworker(fieldworker_id: int) -> t.Fieldworker | None:
-    """A fieldworker row, read once per write (with every other one the events name)."""
+async def fieldworker(fieldworker_id: int) -> FieldworkerRow | None:
+    """A fieldworker's row (the columns messages read), read once per write with every other one
+    the events name."""
     batch = _CURRENT.get()
     if batch is None:
-        return await t.Fieldworker.get_or_none(id=fieldworker_id)
+        return (await db_rows.fieldworker_rows([fieldworker_id])).get(fieldworker_id)
     if fieldworker_id not in batch.fieldworkers:
         ids = (batch.wanted | {fieldworker_id}) - set(batch.fieldworkers)
-        found = {fw.id: fw for fw in await t.Fieldworker.filter(id__in=sorted(ids))}
+        found = await db_rows.fieldworker_rows(ids)
         for one in ids:
             batch.fieldworkers[one] = found.get(one)
     return batch.fieldworkers[fieldworker_id]
 
 
-async def get_fieldworker(fieldworker_id: int) -> t.Fieldworker:
+async def get_fieldworker(fieldworker_id: int) -> FieldworkerRow:
     """As `fieldworker`, raising `DoesNotExist` when there is none (as `Fieldworker.get`)."""
     fw = await fieldworker(fieldworker_id)
     if fw is None:
         raise DoesNotExist(t.Fieldworker)
     return fw
+
+
+async def reply_code(request_id: int) -> int:
+    """A request's reply code (an SMS names it by this), read once per write with those of every
+    other request the events name; `DoesNotExist` when there is no such request."""
+    batch = _CURRENT.get()
+    if batch is None:
+        batch = WriteBatch()  # nothing to share it with
+    if request_id not in batch.codes:
+        ids = (batch.requests | {request_id}) - set(batch.codes)
+        found = await db_rows.select_in(
+            "SELECT id, reply_code FROM job_request WHERE id IN", sorted(ids)
+        )
+        codes = {row["id"]: row["reply_code"] for row in found}
+        for one in ids:
+            batch.codes[one] = codes.get(one)
+    code = batch.codes[request_id]
+    if code is None:
+        raise DoesNotExist(t.JobRequest)
+    return code
 
 
 async def job_context(

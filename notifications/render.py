@@ -12,7 +12,7 @@ from dispatch import events as ev
 from dispatch.eligibility import haversine_km
 from dispatch.model import ActorKind, Channel, Point
 from dispatch.reachability import ChannelsOn, message_channel, telegram_chat
-from models import tables as t
+from models.rows import FieldworkerLike
 from models.uow import TortoiseUnitOfWork
 from models.views import contact_of
 from notifications import (
@@ -28,6 +28,7 @@ from notifications import (
     reminders,
     request_channels,
     rescheduling,
+    slots,
     staff_alerts,
 )
 from notifications import catalogue as cat
@@ -35,7 +36,7 @@ from notifications.customers import CustomerNotice, first_name, send_customer_no
 from notifications.job_context import load_job_context
 from notifications.keyboards import attending_keyboard, request_keyboard
 from notifications.links import LinkSigner
-from notifications.templates import Rendered, format_when, render, timing
+from notifications.templates import Rendered, format_when, timing
 
 WITHDRAWN_TEMPLATES = {
     ev.WithdrawnBecause.TAKEN: "request_taken",
@@ -131,12 +132,12 @@ class OutboxRenderer:
         """One line about a job: service · when (in `tz`) · address."""
         return f"{ctx['service']} · {format_when(ctx['start'], ctx['end'], tz)} · {ctx['address']}"
 
-    def _telegram_chat(self, fw: t.Fieldworker) -> int | None:
+    def _telegram_chat(self, fw: FieldworkerLike) -> int | None:
         if message_channel(contact_of(fw), self.channels_on) is Channel.TELEGRAM:
             return telegram_chat(contact_of(fw))
         return None
 
-    def _sms_number(self, fw: t.Fieldworker) -> str | None:
+    def _sms_number(self, fw: FieldworkerLike) -> str | None:
         # SMS is a fallback even for a Telegram user (an update to a request sent by SMS).
         sms_only = ChannelsOn(telegram=False, sms=self.channels_on.sms)
         if message_channel(contact_of(fw), sms_only) is Channel.SMS:
@@ -157,23 +158,23 @@ class OutboxRenderer:
     ) -> None:
         if payload and "reply_markup" in payload:
             payload = live_buttons.live(payload)  # the newest message with these buttons
-        row = t.Notification(
-            booking_id=booking_id,
-            channel=channel,
-            recipient=str(recipient),
-            template=template,
-            body=body,
-            payload={**(payload or {}), **self.marks},
-            request_id=request_id,
-            next_attempt_at=uow.now(),
+        row = outbox_batch.OutboxRow(
+            booking_id,
+            channel,
+            str(recipient),
+            template,
+            body,
+            {**(payload or {}), **self.marks},
+            request_id,
+            uow.now(),
         )
         if not outbox_batch.add(row):  # inserted with the write's other rows
-            await row.save()
+            await outbox_batch.insert([row])
 
     # A message to a fieldworker about a job, on the channel that reaches them.
     _tell_fieldworker = fieldworker_messages.tell_fieldworker
 
-    def _fieldworker_values(self, fw: t.Fieldworker, ctx: dict[str, Any]) -> dict[str, Any]:
+    def _fieldworker_values(self, fw: FieldworkerLike, ctx: dict[str, Any]) -> dict[str, Any]:
         """Merge values of a message to this fieldworker: the time in their zone, their name."""
         return {**timing(ctx["start"], ctx["end"], fw.timezone), "fieldworker": first_name(fw.name)}
 
@@ -185,7 +186,7 @@ class OutboxRenderer:
     async def _on_RequestPended(self, uow: TortoiseUnitOfWork, e: ev.RequestPended) -> None:
         await self._send_request(uow, e.request_id, e.fieldworker_id, e.job_id)
 
-    def _request_values(self, fw: t.Fieldworker, ctx: dict[str, Any]) -> dict[str, Any]:
+    def _request_values(self, fw: FieldworkerLike, ctx: dict[str, Any]) -> dict[str, Any]:
         """A job request's merge values for this fieldworker: the job, when, distance."""
         distance = None
         if fw.base_lat is not None and fw.base_lon is not None:
@@ -194,10 +195,14 @@ class OutboxRenderer:
             distance = round(haversine_km(here, there), 1)
         return {**ctx, **self._fieldworker_values(fw, ctx), "distance_km": distance}
 
-    def _request_text(self, fw: t.Fieldworker, request_id: int, ctx: dict[str, Any]) -> Rendered:
-        """A job request's Telegram message for this fieldworker (the job's details, distance)."""
+    def _request_text(self, fw: FieldworkerLike, request_id: int, ctx: dict[str, Any]) -> Rendered:
+        """A job request's Telegram message for this fieldworker (the job's details, distance):
+        rendered once per job and time zone, their number, distance and name filled in."""
         values = self._request_values(fw, ctx)
-        return render("job_request", cat.TELEGRAM, request_id=request_id, **values)
+        mine = {name: values.pop(name) for name in ("fieldworker", "distance_km")}
+        return slots.render_with_slots(
+            "job_request", cat.TELEGRAM, values, {"request_id": request_id, **mine}
+        )
 
     async def _send_request(
         self, uow: TortoiseUnitOfWork, request_id: int, fieldworker_id: int, job_id: int
@@ -208,9 +213,11 @@ class OutboxRenderer:
             "fieldworker_id": fw.id,
             "job_request": True,
         }  # `failures`, if it fails
-        if message_channel(contact_of(fw), self.channels_on) is Channel.EMAIL:
+        contact = contact_of(fw)
+        channel = message_channel(contact, self.channels_on)
+        if channel is Channel.EMAIL:
             await request_channels.by_email(self, uow, fw, request_id, ctx, marks)
-        elif chat := self._telegram_chat(fw):
+        elif channel is Channel.TELEGRAM and (chat := telegram_chat(contact)):  # _telegram_chat
             message = self._request_text(fw, request_id, ctx)
             await self._queue(
                 uow,
@@ -230,11 +237,11 @@ class OutboxRenderer:
             if (await uow.settings()).sms_backup_for_requests:
                 # The same request by SMS too; if this copy fails, it is not sent on by Telegram.
                 marks["refused"] = [Channel.TELEGRAM.value]
-                request = await t.JobRequest.get(id=request_id)
-                await request_channels.by_sms(self, uow, fw, request, ctx, marks)
+                code = await outbox_batch.reply_code(request_id)
+                await request_channels.by_sms(self, uow, fw, request_id, code, ctx, marks)
         else:
-            request = await t.JobRequest.get(id=request_id)
-            await request_channels.by_sms(self, uow, fw, request, ctx, marks)
+            code = await outbox_batch.reply_code(request_id)
+            await request_channels.by_sms(self, uow, fw, request_id, code, ctx, marks)
 
     async def _on_RequestAccepted(self, uow: TortoiseUnitOfWork, e: ev.RequestAccepted) -> None:
         fw = await outbox_batch.get_fieldworker(e.fieldworker_id)
@@ -319,7 +326,7 @@ class OutboxRenderer:
         self,
         uow: TortoiseUnitOfWork,
         ctx: dict[str, Any],
-        fw: t.Fieldworker | None,
+        fw: FieldworkerLike | None,
         template: str,
         *,
         enabled: bool,

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from models import tables as t
+from models.rows import FieldworkerLike
 from models.uow import TortoiseUnitOfWork
 from notifications import catalogue as cat
 from notifications.templates import Rendered, render
@@ -21,7 +21,7 @@ if TYPE_CHECKING:
 async def by_email(
     renderer: OutboxRenderer,
     uow: TortoiseUnitOfWork,
-    fw: t.Fieldworker,
+    fw: FieldworkerLike,
     request_id: int,
     ctx: dict[str, Any],
     marks: dict[str, Any],
@@ -52,17 +52,18 @@ async def by_email(
 async def by_sms(
     renderer: OutboxRenderer,
     uow: TortoiseUnitOfWork,
-    fw: t.Fieldworker,
-    request: t.JobRequest,
+    fw: FieldworkerLike,
+    request_id: int,
+    code: int,
     ctx: dict[str, Any],
     marks: dict[str, Any],
 ) -> None:
-    """The request as an SMS ending with its reply code, when SMS reaches them."""
+    """The request as an SMS ending with its reply code `code`, when SMS reaches them."""
     number = renderer._sms_number(fw)
     if number is None:
         return
     values = renderer._request_values(fw, ctx)
-    text = render("job_request", cat.SMS, **values, request_id=request.id, code=request.reply_code)
+    text = render("job_request", cat.SMS, **values, request_id=request_id, code=code)
     await renderer._queue(
         uow,
         channel="sms",
@@ -70,7 +71,7 @@ async def by_sms(
         template="job_request_sms",
         body=text.body,
         booking_id=ctx["booking_id"],
-        request_id=request.id,
+        request_id=request_id,
         payload=marks,
     )
 
@@ -78,7 +79,7 @@ async def by_sms(
 async def notice_by_email(
     renderer: OutboxRenderer,
     uow: TortoiseUnitOfWork,
-    fw: t.Fieldworker,
+    fw: FieldworkerLike,
     template: str,
     email: Rendered,
     ctx: dict[str, Any],

@@ -313,6 +313,12 @@ def zone_of(tz: str) -> ZoneInfo:
 
 def timing(start: datetime, end: datetime, tz: str) -> dict[str, str]:
     """The `when`, `date` and `time` merge fields of an appointment in the recipient's zone."""
+    return dict(_timing(start, end, tz))
+
+
+@functools.lru_cache(maxsize=1024)
+def _timing(start: datetime, end: datetime, tz: str) -> dict[str, str]:
+    # A broadcast asks for the same job's time in a few zones hundreds of times.
     local = start.astimezone(zone_of(tz))
     return {
         "when": format_when(start, end, tz),
