@@ -11,8 +11,6 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, cast
 
-from tortoise import connections
-
 from dispatch.deadlines import TimerKind, TimerStatus, TimerView
 from models import rows
 from models import tables as t
@@ -26,10 +24,6 @@ def _view(row: t.Timer) -> TimerView:
     return TimerView(
         row.id, TimerKind(row.kind), row.subject_id, row.booking_id, row.anchor_at, row.due_at
     )
-
-
-def _postgres() -> bool:
-    return bool(connections.get("default").capabilities.dialect == "postgres")
 
 
 class TimerStoreMixin:
@@ -99,7 +93,7 @@ class TimerStoreMixin:
         due, or another transaction holds it."""
         await self.flush_timers()
         due = t.Timer.filter(id=timer_id, status=PENDING, due_at__lte=self._now)
-        if _postgres():
+        if rows.postgres():
             row = await due.select_for_update(skip_locked=True).first()
             if row is None:
                 return None
