@@ -22,11 +22,15 @@ from telegram import Bot
 from telegram.ext import Application, ApplicationBuilder
 from twilio.rest import Client
 
-from bot.inbound import ReplyingRequest
+from bot.inbound import ReplyingRequest, TelegramIntake
 from emulators import TelegramEmulator, TwilioEmulator, running
+from handlers import telegram as fieldworker_chat
+from handlers.context import ChatContext
 from models import tables as t
+from models.transactions import Transactions
 from models.views import utcnow
 from notifications.sender import PROVIDER_TIMEOUT
+from notifications.telegram_bot import AnswerOnceBot
 from notifications.telegram_transport import AiohttpRequest
 from notifications.twilio_transport import TwilioHttpClient
 
@@ -222,3 +226,37 @@ async def until(
         if loop.time() >= deadline:
             raise AssertionError(f"{what} not met within {within:.0f}s")
         await asyncio.sleep(0.02)
+
+
+@pytest.fixture
+def write_transactions(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The names of the write transactions the process runs (`Transactions.run`), in order."""
+    ran: list[str] = []
+    original = Transactions.run
+
+    async def counting(self: Transactions, fn: Any, *args: Any, **kwargs: Any) -> Any:
+        ran.append(getattr(fn, "__qualname__", repr(fn)))
+        return await original(self, fn, *args, **kwargs)
+
+    monkeypatch.setattr(Transactions, "run", counting)
+    return ran
+
+
+@pytest.fixture
+async def answer_once_chat(db: str) -> AsyncIterator[tuple[TelegramEmulator, TelegramIntake]]:
+    """The fieldworker chat on the bot `dispatchbot run` builds (`AnswerOnceBot`), against the
+    Bot API emulator, with the intake that takes its updates."""
+    emu = TelegramEmulator(token=TOKEN)
+    async with running(emu.app) as url:
+        bot = AnswerOnceBot(
+            TOKEN,
+            base_url=f"{url}/bot",
+            request=AiohttpRequest(),
+            get_updates_request=AiohttpRequest(),
+        )
+        application: Application = ApplicationBuilder().bot(bot).updater(None).build()  # type: ignore[type-arg]
+        fieldworker_chat.register(application, ChatContext(tx=Transactions(), timezone="UTC"))
+        async with application:
+            intake = TelegramIntake(application)
+            yield emu, intake
+            await intake.drain()

@@ -14,29 +14,12 @@ from __future__ import annotations
 
 from typing import Any
 
-import pytest
-
 from emulators import make_callback_update
 from models import tables as t
-from models.transactions import Transactions
 from tests.factories import add_fieldworker, add_service, create_booking
 from tests.regressions.conftest import Webhooks
 
 ANA, BO = 711, 712
-
-
-@pytest.fixture
-def transactions(monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    """The names of the write transactions the process runs (`Transactions.run`)."""
-    ran: list[str] = []
-    original = Transactions.run
-
-    async def counting(self: Transactions, fn: Any, *args: Any, **kwargs: Any) -> Any:
-        ran.append(getattr(fn, "__qualname__", repr(fn)))
-        return await original(self, fn, *args, **kwargs)
-
-    monkeypatch.setattr(Transactions, "run", counting)
-    return ran
 
 
 async def _request_of(telegram_user_id: int) -> int:
@@ -73,7 +56,7 @@ async def _full_path_answer(
 
 
 async def test_a_late_accept_is_told_taken_from_a_read_and_changes_nothing(
-    webhooks: Webhooks, transactions: list[str]
+    webhooks: Webhooks, write_transactions: list[str]
 ) -> None:
     await add_service()
     await add_fieldworker("Ana", telegram=ANA)
@@ -85,12 +68,12 @@ async def test_a_late_accept_is_told_taken_from_a_read_and_changes_nothing(
     history = await t.History.all().count()
     outbox = await t.Notification.all().count()
     answers = await t.CallbackAnswer.all().count()
-    transactions.clear()
+    write_transactions.clear()
 
     answer = await _press(webhooks, 2, BO, f"a:{bo}")
 
     assert answer["text"] == "Sorry, another fieldworker already took this job."
-    assert transactions == [], "no write transaction for a press that changes nothing"
+    assert write_transactions == [], "no write transaction for a press that changes nothing"
     assert (await t.InboundEvent.get(key="tg:2")).status == "done"
     assert (await t.JobRequest.get(id=bo)).status == "withdrawn"
     job = await t.Job.get()
@@ -114,7 +97,7 @@ async def _ana() -> t.Fieldworker:
 
 
 async def test_every_settled_press_gets_the_full_paths_answer(
-    webhooks: Webhooks, transactions: list[str]
+    webhooks: Webhooks, write_transactions: list[str]
 ) -> None:
     await add_service()
     await add_fieldworker("Ana", telegram=ANA)
@@ -130,10 +113,10 @@ async def test_every_settled_press_gets_the_full_paths_answer(
     ]
     update_id = 10
     for user, data in presses:
-        transactions.clear()
+        write_transactions.clear()
         fast = await _press(webhooks, update_id, user, data)
         del fast["callback_query_id"]
-        assert transactions == [], data
+        assert write_transactions == [], data
         full = await _full_path_answer(webhooks, update_id + 1, user, data)
         assert fast == full, data
         update_id += 2
@@ -141,7 +124,7 @@ async def test_every_settled_press_gets_the_full_paths_answer(
 
 
 async def test_a_pending_request_takes_the_full_path(
-    webhooks: Webhooks, transactions: list[str]
+    webhooks: Webhooks, write_transactions: list[str]
 ) -> None:
     await add_service()
     await add_fieldworker("Ana", telegram=ANA)
@@ -151,6 +134,6 @@ async def test_a_pending_request_takes_the_full_path(
     answer = await _press(webhooks, 1, ANA, f"a:{ana}")
 
     assert "yours" in answer["text"]
-    assert transactions, "the accept is decided in a transaction"
+    assert write_transactions, "the accept is decided in a transaction"
     assert (await t.JobRequest.get(id=ana)).status == "accepted"
     assert await t.History.filter(action="request_accepted").count() == 1

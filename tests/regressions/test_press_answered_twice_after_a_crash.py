@@ -8,46 +8,17 @@ is not sent a second time.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import timedelta
 
-import pytest
-from telegram.ext import Application, ApplicationBuilder
-
 from bot.inbound import TelegramIntake
-from emulators import TelegramEmulator, make_callback_update, running
-from handlers import telegram as fieldworker_chat
-from handlers.context import ChatContext
+from emulators import TelegramEmulator, make_callback_update
 from models import tables as t
-from models.transactions import Transactions
-from notifications.telegram_bot import AnswerOnceBot
-from notifications.telegram_transport import AiohttpRequest
-from tests.regressions.conftest import TOKEN
-
-
-@pytest.fixture
-async def chat(db: str) -> AsyncIterator[tuple[TelegramEmulator, TelegramIntake]]:
-    """The fieldworker chat on the bot `dispatchbot run` builds, against the emulator."""
-    emu = TelegramEmulator(token=TOKEN)
-    async with running(emu.app) as url:
-        bot = AnswerOnceBot(
-            TOKEN,
-            base_url=f"{url}/bot",
-            request=AiohttpRequest(),
-            get_updates_request=AiohttpRequest(),
-        )
-        application: Application = ApplicationBuilder().bot(bot).updater(None).build()  # type: ignore[type-arg]
-        fieldworker_chat.register(application, ChatContext(tx=Transactions(), timezone="UTC"))
-        async with application:
-            intake = TelegramIntake(application)
-            yield emu, intake
-            await intake.drain()
 
 
 async def test_a_press_run_again_after_a_crash_is_answered_once(
-    chat: tuple[TelegramEmulator, TelegramIntake],
+    answer_once_chat: tuple[TelegramEmulator, TelegramIntake],
 ) -> None:
-    emu, intake = chat
+    emu, intake = answer_once_chat
     update = make_callback_update(501, 7600, "a:12", message_chat_id=7600, message_id=3)
     assert await intake.take(update)
     await intake.drain()
@@ -61,9 +32,9 @@ async def test_a_press_run_again_after_a_crash_is_answered_once(
 
 
 async def test_an_answer_telegram_refused_may_be_given_again(
-    chat: tuple[TelegramEmulator, TelegramIntake],
+    answer_once_chat: tuple[TelegramEmulator, TelegramIntake],
 ) -> None:
-    emu, intake = chat
+    emu, intake = answer_once_chat
     emu.fail_next("answerCallbackQuery", status=400, description="Bad Request: try again")
     update = make_callback_update(502, 7601, "a:13", message_chat_id=7601, message_id=4)
     assert await intake.take(update)

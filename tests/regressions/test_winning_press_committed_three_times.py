@@ -15,40 +15,19 @@ run again (its update made `new` again) is still not answered a second time.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from datetime import timedelta
 from typing import Any
 
 import pytest
-from telegram.ext import Application, ApplicationBuilder
 
 from bot.inbound import TelegramIntake
-from emulators import TelegramEmulator, make_callback_update, running
-from handlers import telegram as fieldworker_chat
-from handlers.context import ChatContext
+from emulators import TelegramEmulator, make_callback_update
 from models import inbound
 from models import tables as t
-from models.transactions import Transactions
-from notifications.telegram_bot import AnswerOnceBot
-from notifications.telegram_transport import AiohttpRequest
 from tests.factories import add_fieldworker, add_service, create_booking
-from tests.regressions.conftest import TOKEN, Webhooks
+from tests.regressions.conftest import Webhooks
 
 ANA, BO, CY = 721, 722, 723
-
-
-@pytest.fixture
-def transactions(monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    """The write transactions the process runs (`Transactions.run`)."""
-    ran: list[str] = []
-    original = Transactions.run
-
-    async def counting(self: Transactions, fn: Any, *args: Any, **kwargs: Any) -> Any:
-        ran.append(getattr(fn, "__qualname__", repr(fn)))
-        return await original(self, fn, *args, **kwargs)
-
-    monkeypatch.setattr(Transactions, "run", counting)
-    return ran
 
 
 @pytest.fixture
@@ -82,29 +61,10 @@ def _press(update_id: int, user: int, request_id: int) -> dict[str, Any]:
     )
 
 
-@pytest.fixture
-async def chat(db: str) -> AsyncIterator[tuple[TelegramEmulator, TelegramIntake]]:
-    """The fieldworker chat on the bot `dispatchbot run` builds (`AnswerOnceBot`)."""
-    emu = TelegramEmulator(token=TOKEN)
-    async with running(emu.app) as url:
-        bot = AnswerOnceBot(
-            TOKEN,
-            base_url=f"{url}/bot",
-            request=AiohttpRequest(),
-            get_updates_request=AiohttpRequest(),
-        )
-        application: Application = ApplicationBuilder().bot(bot).updater(None).build()  # type: ignore[type-arg]
-        fieldworker_chat.register(application, ChatContext(tx=Transactions(), timezone="UTC"))
-        async with application:
-            intake = TelegramIntake(application)
-            yield emu, intake
-            await intake.drain()
-
-
 async def test_a_winning_press_records_its_answer_in_the_decision(
-    chat: tuple[TelegramEmulator, TelegramIntake], begun: list[str]
+    answer_once_chat: tuple[TelegramEmulator, TelegramIntake], begun: list[str]
 ) -> None:
-    emu, intake = chat
+    emu, intake = answer_once_chat
     requests = await _booking()
     press = _press(1, ANA, requests[ANA])
 
@@ -126,9 +86,9 @@ async def test_a_winning_press_records_its_answer_in_the_decision(
 
 
 async def test_an_answer_telegram_refused_may_be_given_again(
-    chat: tuple[TelegramEmulator, TelegramIntake],
+    answer_once_chat: tuple[TelegramEmulator, TelegramIntake],
 ) -> None:
-    emu, intake = chat
+    emu, intake = answer_once_chat
     requests = await _booking()
     emu.fail_next("answerCallbackQuery", status=400, description="Bad Request: try again")
 
@@ -142,12 +102,12 @@ async def test_an_answer_telegram_refused_may_be_given_again(
 
 
 async def test_accepts_racing_on_one_job_decide_once(
-    webhooks: Webhooks, transactions: list[str]
+    webhooks: Webhooks, write_transactions: list[str]
 ) -> None:
     requests = await _booking()
     emu = webhooks.telegram.emu
     presses = [_press(10 + i, user, requests[user]) for i, user in enumerate((ANA, BO, CY))]
-    transactions.clear()
+    write_transactions.clear()
 
     statuses = await asyncio.gather(*(webhooks.update(p) for p in presses))
 
@@ -157,7 +117,7 @@ async def test_accepts_racing_on_one_job_decide_once(
     texts = sorted(a.params["text"] for a in answers)
     assert texts.count("✅ The job is yours!") == 1
     assert texts.count("Sorry, another fieldworker already took this job.") == 2
-    assert len(transactions) == 1, "the racers read the job taken: no write transaction"
+    assert len(write_transactions) == 1, "the racers read the job taken: no write transaction"
     job = await t.Job.get()
     assert job.status == "assigned"
     assert await t.InboundEvent.filter(status="done").count() == 3
