@@ -140,6 +140,19 @@ class Config(BaseSettings):
         if self.smtp_from is not None and "@" not in self.smtp_from:
             raise ConfigError("SMTP_FROM: expected an email address")
 
+    def _check_database(self) -> None:
+        if not (
+            self.database_url.startswith(
+                ("sqlite:", "postgres:", "postgresql:", "psycopg:", "asyncpg:")
+            )
+        ):
+            raise ConfigError("DATABASE_URL: expected sqlite://PATH or postgres://USER@HOST/DB")
+        if self.database_url.startswith("sqlite:"):
+            from models.db import sqlite_too_old
+
+            if (why := sqlite_too_old()) is not None:
+                raise ConfigError(f"DATABASE_URL: {why}")
+
     def check_for_run(self) -> None:
         """Raise ConfigError naming the first variable `run` needs that is missing or malformed."""
         from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -154,12 +167,7 @@ class Config(BaseSettings):
             raise ConfigError(
                 "TELEGRAM_ADMIN_IDS: expected comma-separated Telegram user ids"
             ) from exc
-        if not (
-            self.database_url.startswith(
-                ("sqlite:", "postgres:", "postgresql:", "psycopg:", "asyncpg:")
-            )
-        ):
-            raise ConfigError("DATABASE_URL: expected sqlite://PATH or postgres://USER@HOST/DB")
+        self._check_database()
         for name, url in (
             ("PUBLIC_URL", self.public_url),
             ("TELEGRAM_API_BASE_URL", self.telegram_api_base_url),

@@ -58,6 +58,23 @@ def is_sqlite(url: str) -> bool:
     return url.startswith("sqlite:")
 
 
+#: `INSERT ... RETURNING` (a broadcast's new requests, `models.rows.insert`) came in SQLite 3.35.
+MIN_SQLITE = (3, 35, 0)
+
+
+def sqlite_too_old() -> str | None:
+    """Why this Python's SQLite cannot hold the database, or None when it can."""
+    import sqlite3
+
+    if sqlite3.sqlite_version_info >= MIN_SQLITE:
+        return None
+    return (
+        f"SQLite {'.'.join(map(str, MIN_SQLITE))} or newer is needed (this Python's sqlite3 "
+        f"module has {sqlite3.sqlite_version}); use a Python built with a newer SQLite, or "
+        "PostgreSQL"
+    )
+
+
 def _ensure_sqlite_dir(url: str) -> None:
     path = expand_db_url(url)["credentials"].get("file_path", "")
     if path and path != ":memory:":
@@ -67,6 +84,8 @@ def _ensure_sqlite_dir(url: str) -> None:
 async def init_db(url: str, *, migrate: bool = True) -> None:
     """Connect tortoise to `url` and, unless told otherwise, bring the schema up to date."""
     if is_sqlite(url):
+        if (why := sqlite_too_old()) is not None:
+            raise RuntimeError(why)
         _ensure_sqlite_dir(url)
     config = tortoise_config(url)
     await Tortoise.init(config=config)
