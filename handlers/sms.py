@@ -7,6 +7,7 @@ an empty TwiML and changes nothing. The reply to the sender is the TwiML `<Messa
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 from collections.abc import Awaitable, Callable
@@ -91,18 +92,37 @@ async def sms_status(request: web.Request) -> web.Response:
     sid, status = form.get("MessageSid", ""), form.get("MessageStatus", "")
     if unstorable(f"sms:{sid}", form) is not None:  # NUL, or a SID no message of ours has
         return web.json_response({"error": "not a Twilio status callback"}, status=400)
-    if sid and status == "delivered":
-        await t.Notification.filter(provider_id=sid).update(status="delivered")
-    elif sid and status in ("failed", "undelivered"):
+    if not sid or status not in ("delivered", "failed", "undelivered"):
+        return web.Response(text="", status=200)
+    rows = await _outbox_rows_of(sid)
+    if status == "delivered":
+        await t.Notification.filter(id__in=rows).update(status="delivered")
+    else:
         code = "".join(c for c in form.get("ErrorCode", "") if c in "0123456789")[:10] or "?"
         error = f"Twilio {status} (error {code})"
-        rows = await t.Notification.filter(provider_id=sid).values_list("id", flat=True)
-        for notification_id in cast("list[int]", rows):
+        for notification_id in rows:
             # A redelivered callback finds the row failed already: nothing happens again.
             await request.app[CHAT].tx.run(
                 partial(delivery.notification_failed, notification_id=notification_id, error=error)
             )
     return web.Response(text="", status=200)
+
+
+#: Seconds between the looks for the outbox row of a report's SID (1.9 s in all).
+REPORT_LOOKS = (0.0, 0.05, 0.1, 0.25, 0.5, 1.0)
+
+
+async def _outbox_rows_of(sid: str) -> list[int]:
+    """The outbox rows sent as `sid`. Twilio's answer to the send (which the sender records the
+    SID from) and a quick report about it can cross: a report that finds no row looks again for
+    up to 1.9 s before it is taken to be about a message that is not ours."""
+    for pause in REPORT_LOOKS:
+        if pause:
+            await asyncio.sleep(pause)
+        rows = await t.Notification.filter(provider_id=sid).values_list("id", flat=True)
+        if rows:
+            return cast("list[int]", rows)
+    return []
 
 
 async def sms_inbound(request: web.Request) -> web.Response:
