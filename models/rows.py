@@ -19,7 +19,7 @@ to its column by the model field's own `to_db_value`, so a row written here equa
 from __future__ import annotations
 
 import json
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
 
@@ -133,6 +133,19 @@ async def insert(
         else:
             await conn.execute_query(sql, flat)
     return out
+
+
+async def update(
+    model: type[Model], changes: Mapping[str, Any], where: str, values: Sequence[Any]
+) -> int:
+    """`UPDATE` the rows of `model` matching `where` (SQL over its columns, `?` placeholders) with
+    `changes` (columns to values, converted as tortoise converts them); how many rows it changed
+    (counted from `RETURNING`, so that no trigger's changes are counted)."""
+    (converted,) = _converted(model, list(changes), [list(changes.values())])
+    sets = ", ".join(f"{column} = ?" for column in changes)
+    table = model._meta.db_table
+    sql = f"UPDATE {table} SET {sets} WHERE {where} RETURNING id"  # noqa: S608
+    return len(await query(sql, [*converted, *values]))
 
 
 def _converted(

@@ -67,7 +67,9 @@ class TimerStoreMixin:
                 "fired_at": None,
             }
             await self.flush_timers()
-            if not await t.Timer.filter(kind=kind.value, subject_id=subject_id).update(**changes):
+            if not await rows.update(
+                t.Timer, changes, "kind = ? AND subject_id = ?", [kind.value, subject_id]
+            ):
                 await t.Timer.create(kind=kind.value, subject_id=subject_id, **changes)
         if due_at is not None and (self.armed_due is None or due_at < self.armed_due):
             self.armed_due = due_at
