@@ -55,15 +55,21 @@ async def _full_path_answer(
         webhooks.intake._settle = fast
 
 
-async def test_a_late_accept_is_told_taken_from_a_read_and_changes_nothing(
-    webhooks: Webhooks, write_transactions: list[str]
-) -> None:
+async def _taken_by_ana(webhooks: Webhooks) -> tuple[int, int]:
+    """A booking asked of Ana and Bo, Ana's Accept pressed (update 1); their request ids."""
     await add_service()
     await add_fieldworker("Ana", telegram=ANA)
     await add_fieldworker("Bo", telegram=BO)
     await create_booking()
     ana, bo = await _request_of(ANA), await _request_of(BO)
     await _press(webhooks, 1, ANA, f"a:{ana}")
+    return ana, bo
+
+
+async def test_a_late_accept_is_told_taken_from_a_read_and_changes_nothing(
+    webhooks: Webhooks, write_transactions: list[str]
+) -> None:
+    _, bo = await _taken_by_ana(webhooks)
     assert (await t.Job.get()).status == "assigned"
     history = await t.History.all().count()
     outbox = await t.Notification.all().count()
@@ -99,12 +105,7 @@ async def _ana() -> t.Fieldworker:
 async def test_every_settled_press_gets_the_full_paths_answer(
     webhooks: Webhooks, write_transactions: list[str]
 ) -> None:
-    await add_service()
-    await add_fieldworker("Ana", telegram=ANA)
-    await add_fieldworker("Bo", telegram=BO)
-    await create_booking()
-    ana, bo = await _request_of(ANA), await _request_of(BO)
-    await _press(webhooks, 1, ANA, f"a:{ana}")
+    ana, bo = await _taken_by_ana(webhooks)
     presses = [
         (ANA, f"a:{ana}"),  # accepted already
         (BO, f"d:{bo}"),  # Decline on a withdrawn request
